@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * upstream.h - the module interface behind the cache: whatever answers a cache miss.
+ *
+ * An upstream is a `const struct upstream_ops` (designated initializers) plus an instance that
+ * embeds `struct upstream` as its first member. The network forwarder (upstream_dns.c), local
+ * answers (upstream_local.c: --address, local-only zones) and the kube resolver (src/kube/) are
+ * implementations; the unit tests add a double. The router (router.h) binds instances to zones
+ * and offers each query to the longest matching zone first.
+ *
+ * The contract of resolve():
+ *   - return 0: the upstream accepted the request and will call req->done() exactly once,
+ *     later, from the event loop - never before resolve() returns - unless cancel() comes first;
+ *   - return -ENOENT: declined (not ours, e.g. a PTR the kube store does not know); the router
+ *     offers the request to the next upstream. Nothing was kept.
+ *   - any other negative errno: accepted nothing and failed at once (e.g. -EBUSY: over
+ *     --dns-forward-max); the caller answers accordingly.
+ * cancel() withdraws an accepted request: done() is then never called and the upstream forgets
+ * every pointer into req. Upstreams never free requests: query.c owns them.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kubemasq/dnsmsg.h"
+
+struct event_base;
+struct upstream;
+struct upstream_req;
+
+/*
+ * Completion. status 0: `reply` is a DNS response (any rcode) whose question matches req->q
+ * case-insensitively; its ID and OPT are arbitrary (query.c rewrites both). status < 0: no
+ * answer could be had (-ETIMEDOUT: nobody answered in time; -EIO: every server failed);
+ * query.c answers SERVFAIL. `reply` is borrowed for the duration of the call.
+ */
+typedef void upstream_done_fn(struct upstream_req *req, int status, const uint8_t *reply,
+			      size_t len);
+
+struct upstream_req {
+	/* Set by the caller before resolve(); borrowed by the upstream until done() or cancel(). */
+	struct dnsmsg_question q;	/* q.qname lower-cased */
+	bool cd;			/* the client's CD bit */
+	bool do_bit;			/* the client's DO bit */
+	upstream_done_fn *done;
+
+	/* Owned by the upstream that accepted the request, from resolve() to done()/cancel(). */
+	struct upstream *owner;		/* set by the router to the upstream that accepted */
+	void *priv;
+};
+
+/* One line of statistics, written without a trailing newline (SIGUSR1 and friends). */
+typedef void upstream_stats_fn(void *ctx, const char *line);
+
+struct upstream_ops {
+	const char *name;	/* "dns", "local", "kube": for logs */
+
+	/* Make an instance from `args` (module-specific, borrowed: copy what you keep).
+	 * Returns 0 and *out, or a negative errno; the caller reports it. */
+	int (*create)(struct upstream **out, struct event_base *base, const void *args);
+
+	/* Free an instance; pending requests must have been completed or cancelled. NULL-safe. */
+	void (*free)(struct upstream *u);
+
+	int (*resolve)(struct upstream *u, struct upstream_req *req);
+	void (*cancel)(struct upstream *u, struct upstream_req *req);
+
+	/* dnsmasq-style statistics lines for SIGUSR1, one call of `line` per line. May be NULL. */
+	void (*stats)(struct upstream *u, upstream_stats_fn *line, void *ctx);
+};
+
+/* The base every instance embeds as its first member. */
+struct upstream {
+	const struct upstream_ops *ops;
+};
+
+static inline int
+upstream_resolve(struct upstream *u, struct upstream_req *req)
+{
+	return u->ops->resolve(u, req);
+}
+
+static inline void
+upstream_cancel(struct upstream *u, struct upstream_req *req)
+{
+	u->ops->cancel(u, req);
+}
+
+static inline void
+upstream_free(struct upstream *u)
+{
+	if (u)
+		u->ops->free(u);
+}

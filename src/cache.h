@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cache.h - the answer cache: whole DNS replies keyed by (lower-cased qname, qtype, qclass,
+ * DO, CD), under a byte budget that counts everything the cache holds, with LRU eviction,
+ * TTL aging and RFC 2308 negative caching.
+ *
+ * Pure: no I/O, no clock (time is a parameter), no logging above debug. Replies are stored
+ * without their OPT record (query.c strips it and adds the client's own). A hit copies the
+ * stored image, writes the client's ID and spelling of the question, and ages every TTL; it
+ * does not allocate and does not call ldns.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kubemasq/defs.h"
+
+struct cache;
+
+struct cache_limits {
+	uint64_t max_bytes;		/* the budget, overhead included; never exceeded */
+	unsigned max_entries;		/* 0 = no entry cap (only the byte budget) */
+	uint32_t min_ttl;		/* --min-cache-ttl */
+	uint32_t max_ttl;		/* --max-cache-ttl, 0 = no cap */
+	uint32_t neg_ttl;		/* --neg-ttl: negatives without SOA, 0 = not cached */
+	uint32_t max_neg_ttl;		/* --max-neg-ttl */
+	bool no_negcache;		/* --no-negcache */
+};
+
+/* Key flags. */
+#define CACHE_F_DO 0x1
+#define CACHE_F_CD 0x2
+
+struct cache_key {
+	const uint8_t *qname;		/* lower-cased wire name */
+	uint16_t qname_len;
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t flags;			/* CACHE_F_* */
+};
+
+/* NULL on allocation failure; nothing is preallocated beyond a small table. */
+struct cache *cache_new(const struct cache_limits *lim);
+void cache_free(struct cache *c);	/* NULL-safe */
+
+/*
+ * Look up `key` at time `now`. On a hit, writes the reply into out[0..cap): ID `id`, the
+ * question name spelled as `client_qname` (same length as key->qname), every TTL reduced by the
+ * seconds since insertion, and returns its length; the entry becomes most recently used.
+ * -ENOENT on a miss or an expired entry (which is then freed), -ENOSPC when cap is too small.
+ * Allocates nothing.
+ */
+int cache_get(struct cache *c, const struct cache_key *key, msec_t now, uint16_t id,
+	      const uint8_t *client_qname, uint8_t *out, size_t cap);
+
+/*
+ * Store `reply` (without OPT) for `key`, replacing an older entry. The cache decides
+ * cacheability: positive answers for min(TTL) clamped by min/max; NXDOMAIN and NODATA per
+ * RFC 2308 (or neg_ttl without SOA); never SERVFAIL, REFUSED, FORMERR, NOTIMP, TC=1, TTL 0.
+ * Returns 0 when stored, -ENOENT when not cacheable, -E2BIG when larger than the budget,
+ * -EPROTO for a malformed reply, -ENOMEM.
+ */
+int cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+	      msec_t now);
+
+/* Drop every entry whose name is `name` or below it (lower-cased wire name). Returns the
+ * number dropped. */
+size_t cache_invalidate(struct cache *c, const uint8_t *name, size_t name_len);
+
+/* Drop everything (SIGHUP) and reset the insertion counters. */
+void cache_clear(struct cache *c);
+
+struct cache_stats {
+	uint64_t bytes;			/* everything counted against the budget */
+	uint64_t max_bytes;
+	uint64_t entries;
+	uint64_t negative_entries;
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t insertions;
+	uint64_t evictions;		/* unexpired entries evicted for room (dnsmasq's "re-used") */
+	uint64_t expired;		/* entries dropped because their TTL ran out */
+};
+
+void cache_get_stats(const struct cache *c, struct cache_stats *out);
+
+/* Call fn for every entry (SIGUSR1 dump with --log-queries): name, type, seconds left,
+ * negative or not, and its reply image. */
+void cache_foreach(const struct cache *c, msec_t now,
+		   void (*fn)(void *ctx, const struct cache_key *key, uint32_t ttl_left,
+			      const uint8_t *reply, size_t len),
+		   void *ctx);

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * config.h - the daemon's configuration, filled from the command line, --conf-file and
+ * --conf-dir by one option table (config_opts.h). config.c is pure: it parses, validates and
+ * reports errors as text; main() prints them and exits. Nothing here touches sockets.
+ */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+/* An address with its length, IPv4 or IPv6, port in network order inside `ss`. */
+struct config_sockaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/*
+ * One --server line (or one server of the resolv-file). dnsmasq's forms:
+ *   IP[#port]                      a default server (domains == NULL)
+ *   /dom/[dom/...]IP[#port]        servers for those domains (and below)
+ *   /dom/                          local only: never forwarded (NXDOMAIN unless --address)
+ *   /dom/#                         those domains use the default servers
+ * Domain names are stored lower-case, without the trailing dot; "" is dnsmasq's "//" (unqualified names).
+ */
+struct config_server {
+	char **domains;
+	size_t n_domains;
+	enum { CONFIG_SERVER_ADDR, CONFIG_SERVER_LOCAL, CONFIG_SERVER_DEFAULT } kind;
+	struct config_sockaddr addr;	/* kind == ADDR; port defaults to 53 */
+	bool from_resolv;		/* read from the resolv-file, not the configuration */
+};
+
+/* One --address=/dom/[dom/...][IP] line: A or AAAA for the domains and below. No IP means
+ * NXDOMAIN; "#" means the unspecified address (0.0.0.0 and ::). */
+struct config_address {
+	char **domains;
+	size_t n_domains;
+	enum { CONFIG_ADDRESS_IP, CONFIG_ADDRESS_NXDOMAIN, CONFIG_ADDRESS_UNSPEC } kind;
+	int family;		/* AF_INET / AF_INET6 when kind == IP */
+	uint8_t ip[16];
+};
+
+struct config {
+	/* listening */
+	uint16_t port;				/* -p, default 53; 0 disables DNS */
+	struct config_sockaddr *listen;		/* -a, repeatable; ports filled with `port` */
+	size_t n_listen;
+	char **interfaces;			/* -i, repeatable */
+	size_t n_interfaces;
+	bool bind_interfaces;			/* -z */
+	unsigned tcp_max_connections;		/* --tcp-max-connections, default 256 */
+	unsigned tcp_idle_timeout;		/* --tcp-idle-timeout seconds, default 10 */
+
+	/* upstreams */
+	struct config_server *servers;		/* -S, in order given */
+	size_t n_servers;
+	bool no_resolv;				/* -R */
+	char *resolv_file;			/* -r, default /etc/resolv.conf */
+	bool strict_order;			/* -o */
+	bool all_servers;			/* --all-servers */
+	unsigned dns_forward_max;		/* -0, default 1000 */
+	unsigned edns_packet_max;		/* -P, default 1232 */
+	uint16_t query_port;			/* -Q, 0 = random per query */
+	uint16_t min_port;			/* --min-port, default 1024 */
+	uint16_t max_port;			/* --max-port, default 65535 */
+	unsigned upstream_timeout_ms;		/* --upstream-timeout, whole query, default 4000 */
+	unsigned upstream_retry_ms;		/* --upstream-retry, one try, default 1000 */
+
+	/* local answers and filters */
+	struct config_address *addresses;	/* -A */
+	size_t n_addresses;
+	bool domain_needed;			/* -D */
+	bool bogus_priv;			/* -b */
+
+	/* cache (issue 3 fills the behaviour; the options parse here) */
+	uint64_t cache_bytes;			/* --cache-bytes, K/M/G, default 1G */
+	unsigned cache_size;			/* --cache-size entries, dnsmasq default 150; 0 = off */
+	bool cache_size_set;			/* given explicitly (else only the byte budget caps) */
+	unsigned min_cache_ttl;			/* --min-cache-ttl, <= 3600 */
+	unsigned max_cache_ttl;			/* --max-cache-ttl, 0 = no cap */
+	unsigned max_ttl;			/* --max-ttl, 0 = no cap */
+	unsigned local_ttl;			/* --local-ttl, default 0 */
+	unsigned neg_ttl;			/* --neg-ttl, 0 = unset */
+	unsigned max_neg_ttl;			/* --max-neg-ttl, default 3600 */
+	bool no_negcache;			/* -N */
+
+	/* logging and process */
+	bool log_queries;			/* -q */
+	char *log_facility;			/* -8, NULL = syslog daemon */
+	bool keep_in_foreground;		/* -k */
+	bool no_daemon;				/* -d (also debug: logs to stderr) */
+	char *pid_file;				/* -x, NULL = none */
+	char *user;				/* -u, default "nobody" (only used when started as root) */
+	char *group;				/* -g, default NULL = the user's primary group */
+	bool test_only;				/* --test */
+};
+
+/*
+ * Parse argv (and every --conf-file/--conf-dir it names, recursively up to a depth limit) into
+ * *cfg, after filling defaults. On error returns a negative errno and writes one line into
+ * err (size errlen) naming the option and, for a conf file, "file:line". Returns 1 when
+ * --help or --version printed their text to `out` (the caller exits 0).
+ */
+int config_parse(struct config *cfg, int argc, char **argv, FILE *out, char *err,
+		 size_t errlen);
+
+/* Defaults only (what config_parse() starts from). */
+void config_init(struct config *cfg);
+
+/* Read nameserver lines of a resolv.conf into cfg->servers (from_resolv = true, replacing the
+ * previous resolv servers). Returns the number of servers read, or a negative errno. */
+int config_read_resolv(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Free everything config_parse() allocated. NULL-safe. */
+void config_done(struct config *cfg);
+
+/* --help text and --version text. */
+void config_print_help(FILE *out);
+void config_print_version(FILE *out);

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * router.h - longest-suffix zone routing over the configured upstreams.
+ *
+ * Zones are bound to upstreams; a query is offered first to the upstreams bound to the longest
+ * zone containing its name, in binding order, then to those of shorter zones (fall-through when
+ * an upstream declines with -ENOENT), ending at the root zone ".". Lookup costs one hash probe
+ * per label of the query name. Pure: no I/O, no clock.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct router;
+struct upstream;
+struct upstream_req;
+
+/* NULL on allocation failure. */
+struct router *router_new(void);
+
+/* Frees the router and every upstream it owns (router_own()). NULL-safe. */
+void router_free(struct router *r);
+
+/* Hand an upstream to the router for freeing with it (one upstream may serve many zones). */
+int router_own(struct router *r, struct upstream *u);
+
+/* Bind `u` (borrowed; see router_own) to zone `zone`, text form ("example.com", "." or "" for the
+ * root). Several upstreams may share a zone: they are tried in binding order.
+ * Returns 0, -EINVAL for a bad name, -ENOMEM. */
+int router_bind(struct router *r, const char *zone, struct upstream *u);
+
+/*
+ * Offer `req` (req->q.qname lower-cased) to the upstreams, longest zone first. Returns 0 when
+ * one accepted (req->owner is set to it), -ENOENT when every candidate declined or no zone
+ * matched, or the first other negative errno an upstream returned.
+ */
+int router_resolve(struct router *r, struct upstream_req *req);
+
+/* Call fn for every owned upstream (statistics). */
+void router_foreach(struct router *r, void (*fn)(struct upstream *u, void *ctx), void *ctx);

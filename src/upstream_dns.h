@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * upstream_dns.h - the network forwarder (dnsmasq's --server): UDP with a random ID and a
+ * random source port per query (RFC 5452) from a pool of sockets, replies accepted only from
+ * the server's address and port with the same ID and question, retry on the next server on
+ * timeout, TCP when the reply comes truncated, back-off for servers that keep failing.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kubemasq/upstream.h"
+
+struct config_sockaddr;
+
+enum upstream_dns_order {
+	UPSTREAM_DNS_FASTEST = 0,	/* default: the server with the lowest smoothed RTT first */
+	UPSTREAM_DNS_STRICT,		/* --strict-order: in configuration order */
+	UPSTREAM_DNS_ALL,		/* --all-servers: ask all at once, first answer wins */
+};
+
+struct upstream_dns_args {
+	const struct config_sockaddr *servers;	/* borrowed; copied by create() */
+	size_t n_servers;
+	enum upstream_dns_order order;
+	unsigned edns_packet_max;	/* advertised to servers, and the UDP receive size */
+	uint16_t query_port;		/* 0 = random ports from [min_port, max_port] */
+	uint16_t min_port, max_port;
+	unsigned timeout_ms;		/* whole query: SERVFAIL after this */
+	unsigned retry_ms;		/* one try: then the next server */
+	bool log_queries;		/* "forwarded NAME to ADDR" */
+	bool bogus_priv;		/* default servers only: private reverse zones -> NXDOMAIN */
+	bool domain_needed;		/* default servers only: plain names -> NXDOMAIN */
+};
+
+/* resolve() returns 0 (accepted), -ENXIO (bogus-priv / domain-needed: answer NXDOMAIN without
+ * forwarding), -ENOMEM or -EMFILE (no socket: answer SERVFAIL). */
+extern const struct upstream_ops upstream_dns_ops;
