@@ -1,2 +1,1100 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* config.c - placeholder until written. */
+/*
+ * config.c - fills struct config from argv, conf files and conf dirs, all through the one table
+ * of config_opts.h: getopt_long's tables, the conf-file keywords and --help are generated from
+ * it, and each option's value goes through one parser. Pure apart from reading the files it is
+ * told to: it never logs and never exits; every error becomes one line of text (with FILE:LINE
+ * for conf files) and a negative errno for main() to report.
+ */
+#include <assert.h>
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kubemasq/defs.h"
+#include "config.h"
+#include "config_opts.h"
+
+#ifndef KUBEMASQ_VERSION
+#define KUBEMASQ_VERSION "unknown"
+#endif
+
+#define CONFIG_MAX_DEPTH     8	  /* nested conf-file / conf-dir levels */
+#define CONFIG_LINE_MAX	     4096 /* longest conf-file line */
+#define CONFIG_DIR_MAX_FILES 4096 /* files read from one conf-dir */
+#define CONFIG_DIR_MAX_EXTS  16	  /* suffixes in one conf-dir value */
+#define CONFIG_RESOLV_MAX    64	  /* nameservers taken from one resolv-file */
+#define CONFIG_DOMAIN_MAX    253
+#define CONFIG_LABEL_MAX     63
+
+/* Defaults that are strings: static so config_init() cannot fail; config_str_free() knows them. */
+static char config_default_resolv[] = "/etc/resolv.conf";
+static char config_default_user[] = "nobody";
+
+/* Parsing state: where the current value comes from, for error lines. */
+struct config_ctx {
+	struct config *cfg;
+	FILE *out;
+	char *err;
+	size_t errlen;
+	const char *file; /* NULL on the command line */
+	unsigned line;
+	unsigned depth; /* conf files being read, innermost included */
+};
+
+/* clang-format off */
+#define X(n, s, a, m, p, f, lo, hi, d, h) static config_opts_parse_fn config_opt_##p;
+CONFIG_OPTS_TABLE(X)
+#undef X
+
+const struct config_opts_entry config_opts_table[] = {
+#define X(n, s, a, m, p, f, lo, hi, d, h)                                                          \
+	{.name = (n), .short_name = (s), .arg = CONFIG_OPTS_##a, .metavar = (m),                   \
+	 .parse = config_opt_##p, f, .min = (lo), .max = (hi), .def = (d), .help = (h)},
+	CONFIG_OPTS_TABLE(X)
+#undef X
+};
+/* clang-format on */
+
+const size_t config_opts_count = ARRAY_SIZE(config_opts_table);
+
+/* Writes one error line, prefixed FILE:LINE: inside a conf file, and returns rc. */
+static int config_error(struct config_ctx *ctx, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static int
+config_error(struct config_ctx *ctx, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = 0;
+
+	if (!ctx->err || ctx->errlen == 0)
+		return rc;
+	ctx->err[0] = '\0';
+	if (ctx->file)
+		n = (size_t)snprintf(ctx->err, ctx->errlen, "%s:%u: ", ctx->file, ctx->line);
+	if (n < ctx->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(ctx->err + n, ctx->errlen - n, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* The `why` of helpers that fail for want of memory rather than for a bad value. */
+static const char config_oom[] = "out of memory";
+
+/* The common "bad value" line: names the option, the value and why. */
+static int
+config_bad(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value,
+	   const char *why)
+{
+	if (why == config_oom)
+		return config_error(ctx, -ENOMEM, "out of memory");
+	return config_error(ctx, -EINVAL, "bad value for --%s: \"%s\" (%s)", e->name,
+			    value ? value : "", why);
+}
+
+static void *
+config_field(struct config *cfg, const struct config_opts_entry *e)
+{
+	return (char *)cfg + e->offset;
+}
+
+static void
+config_str_free(char *s)
+{
+	if (s != config_default_resolv && s != config_default_user)
+		free(s);
+}
+
+/* Appends one zeroed element to a growing array; returns it or NULL. */
+static void *
+config_append(void **arr, size_t *n, size_t size)
+{
+	char *p = realloc(*arr, (*n + 1) * size);
+
+	if (!p)
+		return NULL;
+	*arr = p;
+	memset(p + *n * size, 0, size);
+	return p + (*n)++ * size;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no space, no trailing garbage. */
+static int
+config_parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int
+config_store_uint(struct config *cfg, const struct config_opts_entry *e, uint64_t v)
+{
+	void *p = config_field(cfg, e);
+	uint16_t v16 = (uint16_t)v;
+	uint32_t v32 = (uint32_t)v;
+
+	switch (e->size) {
+	case sizeof(v16):
+		memcpy(p, &v16, sizeof(v16));
+		return 0;
+	case sizeof(v32):
+		memcpy(p, &v32, sizeof(v32));
+		return 0;
+	case sizeof(v):
+		memcpy(p, &v, sizeof(v));
+		return 0;
+	}
+	assert(!"config_opts.h: integer field of unexpected size");
+	return -EINVAL;
+}
+
+static int
+config_opt_uint(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	char why[64];
+	uint64_t v;
+
+	if (config_parse_u64(value, &v) < 0 || v < e->min || v > e->max) {
+		snprintf(why, sizeof(why), "%llu..%llu", (unsigned long long)e->min,
+			 (unsigned long long)e->max);
+		return config_bad(ctx, e, value, why);
+	}
+	return config_store_uint(ctx->cfg, e, v);
+}
+
+static int
+config_opt_cache_size(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	int rc = config_opt_uint(ctx, e, value);
+
+	if (rc == 0)
+		ctx->cfg->cache_size_set = true;
+	return rc;
+}
+
+/* SIZE[K|M|G], powers of 1024. */
+static int
+config_opt_bytes(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	static const char why[] = "SIZE[K|M|G], at least 64K";
+	static const char units[] = "KMG";
+	unsigned long long v;
+	unsigned shift = 0;
+	const char *u;
+	char *end;
+
+	if (!value || !isdigit((unsigned char)*value))
+		return config_bad(ctx, e, value, why);
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (errno)
+		return config_bad(ctx, e, value, why);
+	if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return config_bad(ctx, e, value, why);
+	v <<= shift;
+	if (v < e->min || v > e->max)
+		return config_bad(ctx, e, value, why);
+	return config_store_uint(ctx->cfg, e, v);
+}
+
+static int
+config_opt_flag(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	bool on = true;
+
+	(void)value; /* the callers refuse a value for NONE options */
+	memcpy(config_field(ctx->cfg, e), &on, sizeof(on));
+	return 0;
+}
+
+/* A string option. REQUIRED ones refuse "", OPTIONAL ones read no value or "" as "none". */
+static int
+config_opt_str(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	char **field = config_field(ctx->cfg, e);
+	char *copy = NULL;
+
+	if (!value || !*value) {
+		if (e->arg == CONFIG_OPTS_REQUIRED)
+			return config_bad(ctx, e, value, "empty");
+	} else if (!(copy = strdup(value))) {
+		return config_error(ctx, -ENOMEM, "out of memory");
+	}
+	config_str_free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* An IPv4 or IPv6 literal into a sockaddr with `port` (host order). */
+static int
+config_parse_ip(const char *s, uint16_t port, struct config_sockaddr *sa)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&sa->ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa->ss;
+
+	memset(sa, 0, sizeof(*sa));
+	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		sa->len = sizeof(*in);
+		return 0;
+	}
+	memset(sa, 0, sizeof(*sa));
+	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		sa->len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Calls fn for each element of a comma-separated value; empty elements are errors. */
+static int
+config_each_item(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value,
+		 int (*fn)(struct config_ctx *, const struct config_opts_entry *, const char *,
+			   const char *))
+{
+	char *copy, *item, *save = NULL;
+	int rc = 0;
+
+	if (!value || !*value || value[0] == ',' || value[strlen(value) - 1] == ',' ||
+	    strstr(value, ",,"))
+		return config_bad(ctx, e, value, "empty item");
+	if (!(copy = strdup(value)))
+		return config_error(ctx, -ENOMEM, "out of memory");
+	for (item = strtok_r(copy, ",", &save); item && rc == 0; item = strtok_r(NULL, ",", &save))
+		rc = fn(ctx, e, value, item);
+	free(copy);
+	return rc;
+}
+
+static int
+config_listen_one(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value,
+		  const char *item)
+{
+	struct config *cfg = ctx->cfg;
+	struct config_sockaddr sa, *slot;
+
+	if (config_parse_ip(item, 0, &sa) < 0)
+		return config_bad(ctx, e, value, "not an IPv4 or IPv6 address");
+	slot = config_append((void **)&cfg->listen, &cfg->n_listen, sizeof(*slot));
+	if (!slot)
+		return config_error(ctx, -ENOMEM, "out of memory");
+	*slot = sa;
+	return 0;
+}
+
+static int
+config_opt_listen(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	return config_each_item(ctx, e, value, config_listen_one);
+}
+
+static int
+config_iface_one(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value,
+		 const char *item)
+{
+	struct config *cfg = ctx->cfg;
+	char **slot;
+
+	if (strlen(item) >= IFNAMSIZ || strpbrk(item, "/ \t\r\n\v\f"))
+		return config_bad(ctx, e, value, "not an interface name");
+	slot = config_append((void **)&cfg->interfaces, &cfg->n_interfaces, sizeof(*slot));
+	if (!slot)
+		return config_error(ctx, -ENOMEM, "out of memory");
+	if (!(*slot = strdup(item))) {
+		cfg->n_interfaces--;
+		return config_error(ctx, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int
+config_opt_iface(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	return config_each_item(ctx, e, value, config_iface_one);
+}
+
+static void
+config_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Lower-cases `d` in place, drops one trailing dot; NULL when fine, else why not. */
+static const char *
+config_domain_check(char *d)
+{
+	size_t len = strlen(d), label = 0;
+
+	if (len > 0 && d[len - 1] == '.')
+		d[--len] = '\0';
+	if (len == 0)
+		return "empty domain";
+	if (len > CONFIG_DOMAIN_MAX)
+		return "domain longer than 253";
+	for (char *p = d; *p; p++) {
+		if (*p == '.') {
+			if (label == 0)
+				return "empty label in domain";
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return "bad character in domain";
+		*p = (char)tolower((unsigned char)*p);
+		if (++label > CONFIG_LABEL_MAX)
+			return "domain label longer than 63";
+	}
+	return NULL;
+}
+
+/*
+ * Splits dnsmasq's "/d1/d2/REST": domains between the first and the last '/', "//" alone being
+ * the unqualified names (""). On success *rest points into `value` after the last '/'.
+ * Returns NULL or why the value is bad (*domains is then NULL).
+ */
+static const char *
+config_domains_parse(const char *value, char ***domains, size_t *n, const char **rest)
+{
+	const char *last = strrchr(value, '/'), *why = NULL;
+	char *list, *d, *save = NULL;
+
+	*domains = NULL;
+	*n = 0;
+	if (value[0] != '/' || last == value)
+		return "expected /DOMAIN/";
+	*rest = last + 1;
+	if (!(list = strndup(value + 1, (size_t)(last - value - 1))))
+		return config_oom;
+	if (!*list) {
+		*domains = calloc(1, sizeof(char *));
+		if (*domains && ((*domains)[0] = strdup("")))
+			*n = 1;
+		else
+			why = config_oom;
+	} else if (list[0] == '/' || strstr(list, "//") || list[strlen(list) - 1] == '/') {
+		why = "empty domain";
+	}
+	d = *n ? NULL : strtok_r(list, "/", &save);
+	for (; d && !why; d = strtok_r(NULL, "/", &save)) {
+		char **slot;
+
+		if ((why = config_domain_check(d)))
+			break;
+		slot = config_append((void **)domains, n, sizeof(*slot));
+		if (!slot || !(*slot = strdup(d))) {
+			*n -= slot ? 1 : 0;
+			why = config_oom;
+		}
+	}
+	free(list);
+	if (why) {
+		config_strv_free(*domains, *n);
+		*domains = NULL;
+		*n = 0;
+	}
+	return why;
+}
+
+/* "IP[#PORT]" of a server; NULL or why not. */
+static const char *
+config_server_addr(const char *s, struct config_sockaddr *sa)
+{
+	const char *hash = strchr(s, '#');
+	uint64_t port = 53;
+	char ip[INET6_ADDRSTRLEN + 1];
+	size_t len = hash ? (size_t)(hash - s) : strlen(s);
+
+	if (strchr(s, '@'))
+		return "IP@source is not supported";
+	if (len == 0)
+		return "missing address";
+	if (len >= sizeof(ip))
+		return "not an IPv4 or IPv6 address";
+	memcpy(ip, s, len);
+	ip[len] = '\0';
+	if (hash && (config_parse_u64(hash + 1, &port) < 0 || port == 0 || port > 65535))
+		return "bad port after '#', 1..65535";
+	if (config_parse_ip(ip, (uint16_t)port, sa) < 0)
+		return "not an IPv4 or IPv6 address";
+	return NULL;
+}
+
+static int
+config_opt_server(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	struct config *cfg = ctx->cfg;
+	struct config_server srv = {0}, *slot;
+	const char *rest = value, *why = NULL;
+
+	if (!value || !*value)
+		return config_bad(ctx, e, value, "missing address");
+	if (value[0] == '/')
+		why = config_domains_parse(value, &srv.domains, &srv.n_domains, &rest);
+	if (!why && srv.domains && !*rest)
+		srv.kind = CONFIG_SERVER_LOCAL;
+	else if (!why && srv.domains && strcmp(rest, "#") == 0)
+		srv.kind = CONFIG_SERVER_DEFAULT;
+	else if (!why)
+		why = config_server_addr(rest, &srv.addr);
+	if (why) {
+		config_strv_free(srv.domains, srv.n_domains);
+		return config_bad(ctx, e, value, why);
+	}
+	slot = config_append((void **)&cfg->servers, &cfg->n_servers, sizeof(*slot));
+	if (!slot) {
+		config_strv_free(srv.domains, srv.n_domains);
+		return config_error(ctx, -ENOMEM, "out of memory");
+	}
+	*slot = srv;
+	return 0;
+}
+
+static int
+config_opt_address(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	struct config *cfg = ctx->cfg;
+	struct config_address a = {0}, *slot;
+	const char *rest = NULL, *why;
+
+	why = config_domains_parse(value ? value : "", &a.domains, &a.n_domains, &rest);
+	if (!why && !*rest) {
+		a.kind = CONFIG_ADDRESS_NXDOMAIN;
+	} else if (!why && strcmp(rest, "#") == 0) {
+		a.kind = CONFIG_ADDRESS_UNSPEC;
+	} else if (!why) {
+		a.kind = CONFIG_ADDRESS_IP;
+		if (inet_pton(AF_INET, rest, a.ip) == 1)
+			a.family = AF_INET;
+		else if (inet_pton(AF_INET6, rest, a.ip) == 1)
+			a.family = AF_INET6;
+		else
+			why = "not an IPv4 or IPv6 address";
+	}
+	if (why) {
+		config_strv_free(a.domains, a.n_domains);
+		return config_bad(ctx, e, value, why);
+	}
+	slot = config_append((void **)&cfg->addresses, &cfg->n_addresses, sizeof(*slot));
+	if (!slot) {
+		config_strv_free(a.domains, a.n_domains);
+		return config_error(ctx, -ENOMEM, "out of memory");
+	}
+	*slot = a;
+	return 0;
+}
+
+static int
+config_opt_help(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	(void)value;
+	if (ctx->file)
+		return config_error(ctx, -EINVAL, "--%s is not allowed in a conf file", e->name);
+	config_print_help(ctx->out);
+	return 1;
+}
+
+static int
+config_opt_version(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	(void)value;
+	if (ctx->file)
+		return config_error(ctx, -EINVAL, "--%s is not allowed in a conf file", e->name);
+	config_print_version(ctx->out);
+	return 1;
+}
+
+static int config_read_file(struct config_ctx *ctx, const char *path);
+
+static int
+config_opt_conf_file(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	if (!value || !*value)
+		return config_bad(ctx, e, value, "empty");
+	return config_read_file(ctx, value);
+}
+
+/*
+ * Removes dnsmasq's quoting from a conf-file line in place: "..." anywhere (with \" \\ \t \n
+ * escapes inside), and a '#' at the start or after whitespace outside quotes starts a comment.
+ * Returns 0 or -EINVAL for an unterminated quote.
+ */
+static int
+config_unquote(char *s)
+{
+	char *w = s;
+	bool white = true;
+
+	for (const char *r = s; *r; r++) {
+		if (*r == '"') {
+			for (r++; *r && *r != '"'; r++) {
+				if (r[0] == '\\' && r[1] && strchr("\"\\tn", r[1])) {
+					r++;
+					*w++ = *r == 't' ? '\t' : *r == 'n' ? '\n' : *r;
+				} else {
+					*w++ = *r;
+				}
+			}
+			if (!*r)
+				return -EINVAL;
+			white = false;
+			continue;
+		}
+		if (isspace((unsigned char)*r)) {
+			white = true;
+		} else if (white && *r == '#') {
+			break;
+		} else {
+			white = false;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+	return 0;
+}
+
+static char *
+config_trim(char *s)
+{
+	size_t len;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	len = strlen(s);
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		s[--len] = '\0';
+	return s;
+}
+
+static const struct config_opts_entry *
+config_lookup_name(const char *name)
+{
+	for (size_t i = 0; i < config_opts_count; i++)
+		if (strcmp(config_opts_table[i].name, name) == 0)
+			return &config_opts_table[i];
+	return NULL;
+}
+
+/* One conf-file line: `name[=value]`, blank, or a comment. */
+static int
+config_file_line(struct config_ctx *ctx, char *line)
+{
+	const struct config_opts_entry *e;
+	char *name, *value = NULL, *eq;
+
+	if (config_unquote(line) < 0)
+		return config_error(ctx, -EINVAL, "missing closing \"");
+	name = config_trim(line);
+	if (!*name)
+		return 0;
+	if ((eq = strchr(name, '='))) {
+		*eq = '\0';
+		value = config_trim(eq + 1);
+		name = config_trim(name);
+	}
+	if (!(e = config_lookup_name(name)))
+		return config_error(ctx, -EINVAL, "unknown option \"%s\"", name);
+	if (e->arg == CONFIG_OPTS_NONE && value)
+		return config_error(ctx, -EINVAL, "option --%s takes no value (\"%s\")", e->name,
+				    value);
+	if (e->arg == CONFIG_OPTS_REQUIRED && !value)
+		return config_error(ctx, -EINVAL, "option --%s needs a value", e->name);
+	return e->parse(ctx, e, value);
+}
+
+static int
+config_read_lines(struct config_ctx *ctx, FILE *f)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int rc = 0;
+
+	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+		ctx->line++;
+		if (len > CONFIG_LINE_MAX) {
+			rc = config_error(ctx, -EINVAL, "line longer than %d", CONFIG_LINE_MAX);
+			break;
+		}
+		if (memchr(line, '\0', (size_t)len)) {
+			rc = config_error(ctx, -EINVAL, "NUL byte in line");
+			break;
+		}
+		rc = config_file_line(ctx, line);
+	}
+	if (rc == 0 && ferror(f))
+		rc = config_error(ctx, -EIO, "read error");
+	free(line);
+	return rc;
+}
+
+static int
+config_read_file(struct config_ctx *ctx, const char *path)
+{
+	const char *outer_file = ctx->file;
+	unsigned outer_line = ctx->line;
+	FILE *f;
+	int rc;
+
+	if (ctx->depth >= CONFIG_MAX_DEPTH)
+		return config_error(ctx, -EINVAL, "conf-file \"%s\": nested deeper than %d", path,
+				    CONFIG_MAX_DEPTH);
+	if (!(f = fopen(path, "re"))) {
+		rc = -errno;
+		return config_error(ctx, rc, "cannot read conf-file \"%s\": %s", path,
+				    strerror(-rc));
+	}
+	ctx->file = path;
+	ctx->line = 0;
+	ctx->depth++;
+	rc = config_read_lines(ctx, f);
+	ctx->depth--;
+	ctx->file = outer_file;
+	ctx->line = outer_line;
+	fclose(f);
+	return rc;
+}
+
+/* conf-dir's suffix rules: "*.ext" entries keep only those suffixes, ".ext" entries skip. */
+struct config_dir_filter {
+	const char *keep[CONFIG_DIR_MAX_EXTS];
+	size_t n_keep;
+	const char *skip[CONFIG_DIR_MAX_EXTS];
+	size_t n_skip;
+};
+
+static bool
+config_ends_with(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+static bool
+config_dir_wanted(const struct config_dir_filter *flt, const char *name)
+{
+	size_t len = strlen(name), i;
+
+	if (name[0] == '.' || name[len - 1] == '~' || (name[0] == '#' && name[len - 1] == '#'))
+		return false;
+	for (i = 0; i < flt->n_skip; i++)
+		if (config_ends_with(name, flt->skip[i]))
+			return false;
+	for (i = 0; i < flt->n_keep; i++)
+		if (config_ends_with(name, flt->keep[i]))
+			return true;
+	return flt->n_keep == 0;
+}
+
+static int
+config_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names of the wanted files of `dir`, sorted. */
+static int
+config_dir_list(struct config_ctx *ctx, const char *dir, const struct config_dir_filter *flt,
+		char ***names, size_t *n)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int rc = 0;
+
+	if (!d) {
+		rc = -errno;
+		return config_error(ctx, rc, "cannot read conf-dir \"%s\": %s", dir, strerror(-rc));
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		char **slot;
+
+		if (!config_dir_wanted(flt, de->d_name))
+			continue;
+		if (*n >= CONFIG_DIR_MAX_FILES) {
+			rc = config_error(ctx, -EINVAL, "conf-dir \"%s\": more than %d files", dir,
+					  CONFIG_DIR_MAX_FILES);
+		} else if (!(slot = config_append((void **)names, n, sizeof(*slot))) ||
+			   !(*slot = strdup(de->d_name))) {
+			*n -= slot ? 1 : 0;
+			rc = config_error(ctx, -ENOMEM, "out of memory");
+		}
+	}
+	closedir(d);
+	if (rc == 0 && *n > 1)
+		qsort(*names, *n, sizeof(**names), config_strcmp);
+	return rc;
+}
+
+/* Reads the regular files among `names` (directories and the like are skipped, as dnsmasq). */
+static int
+config_dir_read(struct config_ctx *ctx, const char *dir, char **names, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct stat st;
+		char *path;
+
+		if (asprintf(&path, "%s/%s", dir, names[i]) < 0)
+			return config_error(ctx, -ENOMEM, "out of memory");
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			rc = config_read_file(ctx, path);
+		free(path);
+	}
+	return rc;
+}
+
+static int
+config_opt_conf_dir(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	struct config_dir_filter flt = {0};
+	char *copy, *dir, *ext, *save = NULL, **names = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!value || !*value || value[0] == ',' || value[strlen(value) - 1] == ',' ||
+	    strstr(value, ",,"))
+		return config_bad(ctx, e, value, "empty directory or extension");
+	if (!(copy = strdup(value)))
+		return config_error(ctx, -ENOMEM, "out of memory");
+	dir = strtok_r(copy, ",", &save);
+	while (rc == 0 && (ext = strtok_r(NULL, ",", &save))) {
+		if (flt.n_keep + flt.n_skip >= CONFIG_DIR_MAX_EXTS)
+			rc = config_bad(ctx, e, value, "too many extensions");
+		else if (ext[0] == '*')
+			flt.keep[flt.n_keep++] = ext + 1;
+		else
+			flt.skip[flt.n_skip++] = ext;
+	}
+	if (rc == 0 && ctx->depth >= CONFIG_MAX_DEPTH)
+		rc = config_error(ctx, -EINVAL, "conf-dir \"%s\": nested deeper than %d", dir,
+				  CONFIG_MAX_DEPTH);
+	if (rc == 0)
+		rc = config_dir_list(ctx, dir, &flt, &names, &n);
+	if (rc == 0)
+		rc = config_dir_read(ctx, dir, names, n);
+	config_strv_free(names, n);
+	free(copy);
+	return rc;
+}
+
+void
+config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->port = 53;
+	cfg->tcp_max_connections = 256;
+	cfg->tcp_idle_timeout = 10;
+	cfg->resolv_file = config_default_resolv;
+	cfg->dns_forward_max = 1000;
+	cfg->edns_packet_max = 1232;
+	cfg->min_port = 1024;
+	cfg->max_port = 65535;
+	cfg->upstream_timeout_ms = 4000;
+	cfg->upstream_retry_ms = 1000;
+	cfg->cache_bytes = 1ULL << 30;
+	cfg->cache_size = 150;
+	cfg->max_neg_ttl = 3600;
+	cfg->user = config_default_user;
+}
+
+static void
+config_servers_free(struct config_server *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		config_strv_free(s[i].domains, s[i].n_domains);
+	free(s);
+}
+
+void
+config_done(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->listen);
+	for (size_t i = 0; i < cfg->n_interfaces; i++)
+		free(cfg->interfaces[i]);
+	free(cfg->interfaces);
+	config_servers_free(cfg->servers, cfg->n_servers);
+	for (size_t i = 0; i < cfg->n_addresses; i++)
+		config_strv_free(cfg->addresses[i].domains, cfg->addresses[i].n_domains);
+	free(cfg->addresses);
+	config_str_free(cfg->resolv_file);
+	config_str_free(cfg->log_facility);
+	config_str_free(cfg->pid_file);
+	config_str_free(cfg->user);
+	config_str_free(cfg->group);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Checks that involve several options, and --port into every --listen-address. */
+static int
+config_finish(struct config_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		struct sockaddr_storage *ss = &cfg->listen[i].ss;
+
+		if (ss->ss_family == AF_INET)
+			((struct sockaddr_in *)ss)->sin_port = htons(cfg->port);
+		else
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(cfg->port);
+	}
+	if (cfg->min_port > cfg->max_port)
+		return config_error(ctx, -EINVAL, "--min-port %u is greater than --max-port %u",
+				    cfg->min_port, cfg->max_port);
+	if (cfg->upstream_retry_ms > cfg->upstream_timeout_ms)
+		return config_error(ctx, -EINVAL,
+				    "--upstream-retry %u is greater than --upstream-timeout %u",
+				    cfg->upstream_retry_ms, cfg->upstream_timeout_ms);
+	if (cfg->max_cache_ttl && cfg->min_cache_ttl > cfg->max_cache_ttl)
+		return config_error(ctx, -EINVAL,
+				    "--min-cache-ttl %u is greater than --max-cache-ttl %u",
+				    cfg->min_cache_ttl, cfg->max_cache_ttl);
+	return 0;
+}
+
+static const struct config_opts_entry *
+config_lookup_val(int val)
+{
+	for (size_t i = 0; i < config_opts_count; i++) {
+		const struct config_opts_entry *e = &config_opts_table[i];
+
+		if (val == (e->short_name ? e->short_name : CONFIG_OPTS_LONG_BASE + (int)i))
+			return e;
+	}
+	return NULL;
+}
+
+/* getopt_long's tables from ours. */
+static void
+config_getopt_tables(struct option *longopts, char *shortopts)
+{
+	static const int has_arg[] = {
+		[CONFIG_OPTS_NONE] = no_argument,
+		[CONFIG_OPTS_REQUIRED] = required_argument,
+		[CONFIG_OPTS_OPTIONAL] = optional_argument,
+	};
+	char *s = shortopts;
+
+	/* '-': non-options come back in order (as 1) so they can be refused; ':': report a
+	 * missing value as ':' rather than '?'. */
+	*s++ = '-';
+	*s++ = ':';
+	for (size_t i = 0; i < config_opts_count; i++) {
+		const struct config_opts_entry *e = &config_opts_table[i];
+		int val = e->short_name ? e->short_name : CONFIG_OPTS_LONG_BASE + (int)i;
+
+		longopts[i] = (struct option){e->name, has_arg[e->arg], NULL, val};
+		if (!e->short_name)
+			continue;
+		*s++ = (char)e->short_name;
+		if (e->arg != CONFIG_OPTS_NONE)
+			*s++ = ':';
+		if (e->arg == CONFIG_OPTS_OPTIONAL)
+			*s++ = ':';
+	}
+	longopts[config_opts_count] = (struct option){0};
+	*s = '\0';
+}
+
+/* Turns getopt's '?' and ':' into one error line. */
+static int
+config_getopt_error(struct config_ctx *ctx, int c, char **argv)
+{
+	const struct config_opts_entry *e = optopt ? config_lookup_val(optopt) : NULL;
+	const char *arg = argv[optind - 1];
+
+	if (c == ':' && e)
+		return config_error(ctx, -EINVAL, "option --%s needs a value", e->name);
+	if (e && e->arg == CONFIG_OPTS_NONE && strncmp(arg, "--", 2) == 0 && strchr(arg, '='))
+		return config_error(ctx, -EINVAL, "option --%s takes no value (\"%s\")", e->name,
+				    strchr(arg, '=') + 1);
+	if (optopt && optopt < CONFIG_OPTS_LONG_BASE && !e)
+		return config_error(ctx, -EINVAL, "unknown option \"-%c\"", optopt);
+	return config_error(ctx, -EINVAL, "unknown or ambiguous option \"%s\"", arg);
+}
+
+int
+config_parse(struct config *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen)
+{
+	struct config_ctx ctx = {
+		.cfg = cfg, .out = out ? out : stdout, .err = err, .errlen = errlen};
+	struct option longopts[ARRAY_SIZE(config_opts_table) + 1];
+	char shortopts[3 * ARRAY_SIZE(config_opts_table) + 3];
+	int c, rc = 0;
+
+	config_init(cfg);
+	if (err && errlen)
+		err[0] = '\0';
+	config_getopt_tables(longopts, shortopts);
+	optind = 0; /* glibc: 0 re-initialises getopt completely, so we can be called again */
+	opterr = 0;
+	while (rc == 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		const struct config_opts_entry *e = config_lookup_val(c);
+
+		if (c == 1)
+			rc = config_error(&ctx, -EINVAL, "unexpected argument \"%s\"", optarg);
+		else if (c == '?' || c == ':' || !e)
+			rc = config_getopt_error(&ctx, c, argv);
+		else
+			rc = e->parse(&ctx, e, optarg);
+	}
+	if (rc == 0 && optind < argc)
+		rc = config_error(&ctx, -EINVAL, "unexpected argument \"%s\"", argv[optind]);
+	if (rc == 0)
+		rc = config_finish(&ctx);
+	/* After an error (or --help) nobody wants the half-filled config: free it here so a
+	 * caller that just exits leaks nothing; config_done() again is harmless. */
+	if (rc != 0)
+		config_done(cfg);
+	return rc;
+}
+
+/* nameserver lines into servers; unparsable lines are skipped, as resolvers do. */
+static int
+config_resolv_lines(FILE *f, struct config_server **out, size_t *n)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	while (rc == 0 && *n < CONFIG_RESOLV_MAX && getline(&line, &cap, f) >= 0) {
+		char *save = NULL, *key = strtok_r(line, " \t\r\n", &save);
+		char *addr = key ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+		struct config_server *slot;
+		struct config_sockaddr sa;
+
+		if (!addr || strcmp(key, "nameserver") != 0 || config_parse_ip(addr, 53, &sa) < 0)
+			continue;
+		if (!(slot = config_append((void **)out, n, sizeof(*slot)))) {
+			rc = -ENOMEM;
+			break;
+		}
+		slot->kind = CONFIG_SERVER_ADDR;
+		slot->addr = sa;
+		slot->from_resolv = true;
+	}
+	if (rc == 0 && ferror(f))
+		rc = -EIO;
+	free(line);
+	return rc;
+}
+
+int
+config_read_resolv(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct config_ctx ctx = {.cfg = cfg, .err = err, .errlen = errlen};
+	struct config_server *fresh = NULL, *merged;
+	size_t n_fresh = 0, n = 0;
+	FILE *f = fopen(path, "re");
+	int rc;
+
+	if (!f) {
+		rc = -errno;
+		return config_error(&ctx, rc, "cannot read resolv-file \"%s\": %s", path,
+				    strerror(-rc));
+	}
+	rc = config_resolv_lines(f, &fresh, &n_fresh);
+	fclose(f);
+	if (rc < 0) {
+		free(fresh);
+		return config_error(&ctx, rc, "cannot read resolv-file \"%s\": %s", path,
+				    strerror(-rc));
+	}
+	/* Keep the configured servers in order, drop the old resolv ones, append the new. */
+	merged = malloc((cfg->n_servers + n_fresh + 1) * sizeof(*merged));
+	if (!merged) {
+		free(fresh);
+		return config_error(&ctx, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < cfg->n_servers; i++) {
+		if (cfg->servers[i].from_resolv)
+			config_strv_free(cfg->servers[i].domains, cfg->servers[i].n_domains);
+		else
+			merged[n++] = cfg->servers[i];
+	}
+	if (n_fresh)
+		memcpy(merged + n, fresh, n_fresh * sizeof(*fresh));
+	free(fresh);
+	free(cfg->servers);
+	cfg->servers = merged;
+	cfg->n_servers = n + n_fresh;
+	return (int)n_fresh;
+}
+
+/* "-p, --port=PORT" and the like, the left column of --help. */
+static void
+config_help_left(const struct config_opts_entry *e, char *buf, size_t len)
+{
+	int n;
+
+	if (e->short_name)
+		n = snprintf(buf, len, "  -%c, --%s", e->short_name, e->name);
+	else
+		n = snprintf(buf, len, "      --%s", e->name);
+	if (n < 0 || (size_t)n >= len || !e->metavar)
+		return;
+	snprintf(buf + n, len - (size_t)n, e->arg == CONFIG_OPTS_OPTIONAL ? "[=%s]" : "=%s",
+		 e->metavar);
+}
+
+void
+config_print_help(FILE *out)
+{
+	char left[96];
+
+	fprintf(out, "Usage: kubemasq [OPTION]...\n"
+		     "A caching DNS forwarder for Kubernetes that takes dnsmasq's options.\n"
+		     "Conf files hold the same options by long name: name[=value].\n\n");
+	for (size_t i = 0; i < config_opts_count; i++) {
+		const struct config_opts_entry *e = &config_opts_table[i];
+
+		config_help_left(e, left, sizeof(left));
+		fprintf(out, "%-42s %s", left, e->help);
+		if (e->def)
+			fprintf(out, " (default: %s)", e->def);
+		fputc('\n', out);
+	}
+}
+
+void
+config_print_version(FILE *out)
+{
+	fprintf(out, "kubemasq version %s\n", KUBEMASQ_VERSION);
+	fprintf(out, "Compile time options: IPv6 GNU-getopt "
+#ifdef KUBEMASQ_WITH_KUBE
+		     "kube"
+#else
+		     "no-kube"
+#endif
+		     "\n");
+}

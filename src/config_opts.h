@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * config_opts.h - the one option table. Every option kubemasq knows is one line of
+ * CONFIG_OPTS_TABLE below, and that line alone drives the getopt_long parsing of argv, the
+ * `name[=value]` lines of conf files, --help, the tests (which expand the same table) and, by
+ * a test that compares them, the man page. Adding an option means adding a line here, a field
+ * in struct config (config.h) and, if no generic parser fits, one parser in config.c.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct config_ctx;
+
+/* Whether an option takes a value: getopt's no_argument / required_argument / optional_argument.
+ * In a conf file, NONE forbids `=value`, REQUIRED demands it, OPTIONAL allows both. */
+enum config_opts_arg {
+	CONFIG_OPTS_NONE,
+	CONFIG_OPTS_REQUIRED,
+	CONFIG_OPTS_OPTIONAL,
+};
+
+struct config_opts_entry;
+
+/* A value parser: `value` is NULL when an OPTIONAL option came without one. Returns 0, 1 when
+ * the option printed text and parsing should stop (--help, --version), or a negative errno
+ * after writing the error line through the context. */
+typedef int config_opts_parse_fn(struct config_ctx *ctx, const struct config_opts_entry *e,
+				 const char *value);
+
+struct config_opts_entry {
+	const char *name; /* long name, also the conf-file keyword */
+	int short_name;	  /* dnsmasq's letter, 0 for long only */
+	enum config_opts_arg arg;
+	const char *metavar; /* shown in --help: --port=PORT */
+	config_opts_parse_fn *parse;
+	size_t offset;	   /* field in struct config, for the generic parsers */
+	size_t size;	   /* its size: 1 (bool), 2, 4, 8 (integers), pointer */
+	uint64_t min, max; /* range of integer values */
+	const char *def;   /* default shown in --help, NULL: none to show */
+	const char *help;
+};
+
+/* For the table's `field` column: the struct config member an option fills, or none. */
+#define CONFIG_OPTS_FIELD(f)                                                                       \
+	.offset = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
+#define CONFIG_OPTS_NOFIELD .offset = 0, .size = 0
+
+/* Long-only options get getopt values above any character. */
+#define CONFIG_OPTS_LONG_BASE 256
+
+/* The largest TTL of RFC 2181 (2^31 - 1). */
+#define CONFIG_OPTS_TTL_MAX 2147483647
+
+/*
+ * X(name, short, arg, metavar, parser, field, min, max, default, help)
+ *   arg:    NONE, REQUIRED or OPTIONAL (CONFIG_OPTS_ prefix added by the expansion)
+ *   parser: suffix of a config_opt_<parser>() function in config.c
+ * Order is the order of --help, the man page and conf/kubemasq.conf.
+ */
+/* clang-format off */
+#define CONFIG_OPTS_TABLE(X)                                                                      \
+	/* listening */                                                                           \
+	X("port", 'p', REQUIRED, "PORT", uint, CONFIG_OPTS_FIELD(port), 0, 65535, "53",           \
+	  "listen for DNS on this port; 0 disables DNS")                                          \
+	X("listen-address", 'a', REQUIRED, "IP[,IP...]", listen, CONFIG_OPTS_NOFIELD, 0, 0, NULL, \
+	  "listen on this IPv4 or IPv6 address (repeatable; port from --port)")                  \
+	X("interface", 'i', REQUIRED, "NAME[,NAME...]", iface, CONFIG_OPTS_NOFIELD, 0, 0, NULL,    \
+	  "listen on this interface (repeatable)")                                                \
+	X("bind-interfaces", 'z', NONE, NULL, flag, CONFIG_OPTS_FIELD(bind_interfaces), 0, 0,     \
+	  NULL, "bind only the addresses listened on, not the wildcard")                          \
+	X("tcp-max-connections", 0, REQUIRED, "N", uint,                                          \
+	  CONFIG_OPTS_FIELD(tcp_max_connections), 1, 65535, "256",                                \
+	  "maximum simultaneous TCP clients")                                                     \
+	X("tcp-idle-timeout", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(tcp_idle_timeout),  \
+	  1, 3600, "10", "close a TCP client idle this long")                                     \
+	/* upstreams */                                                                           \
+	X("server", 'S', REQUIRED, "[/DOMAIN/...]IP[#PORT]", server, CONFIG_OPTS_NOFIELD, 0, 0,   \
+	  NULL, "forward to this server (/DOMAIN/ only for those domains; /DOMAIN/ alone: local;" \
+		" /DOMAIN/#: default servers)")                                                   \
+	X("no-resolv", 'R', NONE, NULL, flag, CONFIG_OPTS_FIELD(no_resolv), 0, 0, NULL,           \
+	  "do not read servers from the resolv-file")                                             \
+	X("resolv-file", 'r', REQUIRED, "PATH", str, CONFIG_OPTS_FIELD(resolv_file), 0, 0,        \
+	  "/etc/resolv.conf", "read upstream servers from this file")                             \
+	X("strict-order", 'o', NONE, NULL, flag, CONFIG_OPTS_FIELD(strict_order), 0, 0, NULL,     \
+	  "try servers in the order given")                                                       \
+	X("all-servers", 0, NONE, NULL, flag, CONFIG_OPTS_FIELD(all_servers), 0, 0, NULL,         \
+	  "send each query to all servers at once; the first answer wins")                        \
+	X("dns-forward-max", '0', REQUIRED, "N", uint, CONFIG_OPTS_FIELD(dns_forward_max), 1,      \
+	  65535, "1000", "maximum concurrent forwarded queries")                                  \
+	X("edns-packet-max", 'P', REQUIRED, "BYTES", uint, CONFIG_OPTS_FIELD(edns_packet_max),    \
+	  512, 65535, "1232", "largest EDNS UDP packet advertised to and accepted from servers")  \
+	X("query-port", 'Q', REQUIRED, "PORT", uint, CONFIG_OPTS_FIELD(query_port), 0, 65535,     \
+	  "0", "send queries to servers from this port; 0 = a random port per query")             \
+	X("min-port", 0, REQUIRED, "PORT", uint, CONFIG_OPTS_FIELD(min_port), 0, 65535, "1024",   \
+	  "lowest random source port")                                                            \
+	X("max-port", 0, REQUIRED, "PORT", uint, CONFIG_OPTS_FIELD(max_port), 0, 65535, "65535",  \
+	  "highest random source port")                                                           \
+	X("upstream-timeout", 0, REQUIRED, "MS", uint, CONFIG_OPTS_FIELD(upstream_timeout_ms),    \
+	  100, 60000, "4000", "answer SERVFAIL when no server answered within this time")         \
+	X("upstream-retry", 0, REQUIRED, "MS", uint, CONFIG_OPTS_FIELD(upstream_retry_ms), 50,    \
+	  60000, "1000", "try the next server after this time; at most --upstream-timeout")      \
+	/* local answers and filters */                                                           \
+	X("address", 'A', REQUIRED, "/DOMAIN/[DOMAIN/...][IP]", address, CONFIG_OPTS_NOFIELD, 0,  \
+	  0, NULL, "answer IP for these domains and below; no IP: NXDOMAIN; #: 0.0.0.0 and ::")   \
+	X("domain-needed", 'D', NONE, NULL, flag, CONFIG_OPTS_FIELD(domain_needed), 0, 0, NULL,   \
+	  "never forward names without a dot to the default servers")                             \
+	X("bogus-priv", 'b', NONE, NULL, flag, CONFIG_OPTS_FIELD(bogus_priv), 0, 0, NULL,         \
+	  "never forward reverse lookups of private addresses to the default servers")            \
+	/* cache */                                                                               \
+	X("cache-bytes", 0, REQUIRED, "SIZE[K|M|G]", bytes, CONFIG_OPTS_FIELD(cache_bytes),       \
+	  65536, UINT64_MAX, "1G", "memory budget of the cache, overhead included; at least 64K") \
+	X("cache-size", 'c', REQUIRED, "N", cache_size, CONFIG_OPTS_FIELD(cache_size), 0,         \
+	  10000000, "150", "maximum cache entries; 0 disables caching")                           \
+	X("min-cache-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(min_cache_ttl), 0,     \
+	  3600, "0", "cache answers at least this long")                                          \
+	X("max-cache-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(max_cache_ttl), 0,     \
+	  CONFIG_OPTS_TTL_MAX, "0", "cache answers at most this long; 0 = no cap")                \
+	X("max-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(max_ttl), 0,                 \
+	  CONFIG_OPTS_TTL_MAX, "0", "cap the TTL given to clients; 0 = no cap")                   \
+	X("local-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(local_ttl), 0,             \
+	  CONFIG_OPTS_TTL_MAX, "0", "TTL of answers from --address")                              \
+	X("neg-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(neg_ttl), 0,                 \
+	  CONFIG_OPTS_TTL_MAX, "0", "cache negative answers without SOA this long; 0 = not")      \
+	X("max-neg-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(max_neg_ttl), 0,         \
+	  CONFIG_OPTS_TTL_MAX, "3600", "cache negative answers at most this long")                \
+	X("no-negcache", 'N', NONE, NULL, flag, CONFIG_OPTS_FIELD(no_negcache), 0, 0, NULL,       \
+	  "do not cache negative answers")                                                        \
+	/* logging and process */                                                                 \
+	X("log-queries", 'q', NONE, NULL, flag, CONFIG_OPTS_FIELD(log_queries), 0, 0, NULL,       \
+	  "log every query")                                                                      \
+	X("log-facility", '8', REQUIRED, "FACILITY", str, CONFIG_OPTS_FIELD(log_facility), 0, 0,  \
+	  "daemon", "syslog facility, - for stderr, or a file path to append to")                 \
+	X("keep-in-foreground", 'k', NONE, NULL, flag, CONFIG_OPTS_FIELD(keep_in_foreground), 0,  \
+	  0, NULL, "do not go into the background")                                              \
+	X("no-daemon", 'd', NONE, NULL, flag, CONFIG_OPTS_FIELD(no_daemon), 0, 0, NULL,           \
+	  "debug mode: stay in the foreground and log to stderr too")                             \
+	X("pid-file", 'x', OPTIONAL, "PATH", str, CONFIG_OPTS_FIELD(pid_file), 0, 0, "none",      \
+	  "write the process id to this file; no value: none")                                    \
+	X("user", 'u', OPTIONAL, "USER", str, CONFIG_OPTS_FIELD(user), 0, 0, "nobody",            \
+	  "run as this user when started as root; no value: keep root")                           \
+	X("group", 'g', OPTIONAL, "GROUP", str, CONFIG_OPTS_FIELD(group), 0, 0,                   \
+	  "the user's group", "run as this group when started as root")                           \
+	X("conf-file", 'C', REQUIRED, "FILE", conf_file, CONFIG_OPTS_NOFIELD, 0, 0, NULL,         \
+	  "read options from this file (repeatable, nested up to 8 deep)")                        \
+	X("conf-dir", '7', REQUIRED, "DIR[,.EXT|*.EXT...]", conf_dir, CONFIG_OPTS_NOFIELD, 0, 0,  \
+	  NULL, "read every file of DIR in order; .EXT skips, *.EXT keeps only those suffixes")   \
+	X("test", 0, NONE, NULL, flag, CONFIG_OPTS_FIELD(test_only), 0, 0, NULL,                  \
+	  "check the configuration and exit")                                                     \
+	X("help", 'w', NONE, NULL, help, CONFIG_OPTS_NOFIELD, 0, 0, NULL, "show this help")       \
+	X("version", 'v', NONE, NULL, version, CONFIG_OPTS_NOFIELD, 0, 0, NULL,                   \
+	  "show the version and compile-time options")
+/* clang-format on */
+
+/* The table expanded into entries (defined in config.c), in table order. */
+extern const struct config_opts_entry config_opts_table[];
+extern const size_t config_opts_count;
