@@ -1,2 +1,886 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cache.c - placeholder until written. */
+/*
+ * cache.c - the answer cache: whole replies keyed by (lower-cased qname, qtype, qclass, DO, CD)
+ * under a byte budget that counts every byte the cache holds from malloc, with exact LRU
+ * eviction (expired entries first), TTL aging on hits and RFC 2308 negative caching.
+ *
+ * Layout (chosen for <= 100 bytes of RSS per single-A entry):
+ *
+ * - One record per entry, no per-entry malloc: a 28-byte header (struct cache_rec), the TTL
+ *   field offsets as uint16_t, then the reply image. The key is not stored apart: qname,
+ *   qtype and qclass are the question inside the image (kept lower-cased; a hit writes the
+ *   client's spelling into its copy), DO/CD live in the header flags.
+ * - Records live in slab chunks, one size class per record size rounded up (4-byte steps to
+ *   256 bytes, then 8 steps per power of two). A chunk is a 4-byte header (the id of the
+ *   class's previous chunk) and `per` slots, per = (chunk_target - 4) / size (at least 1).
+ *   Each class is kept dense: freeing a record moves the class's last record into the hole
+ *   and fixes the three links that named it (LRU neighbours and hash chain predecessor), so
+ *   a class never holds more than one partly used chunk and nothing fragments.
+ * - Records are named by 32-bit handles: chunk id (18 bits) << 14 | byte offset / 4. LRU links
+ *   and hash chains are handles, the chunk table maps ids to memory. 2^18 chunks of more than
+ *   chunk_target/2 bytes bound the budget to 8 GiB (larger budgets are clamped).
+ * - The index is chained hashing over a power-of-two array of uint32_t heads, keyed SipHash-1-3
+ *   with a seed from getrandom(). The hash is not stored (4 bytes per entry saved): it is
+ *   recomputed when the table doubles or halves (load factor 1 .. 1/4) and when a record moves.
+ *
+ * Accounting: bytes = sizeof(struct cache) + 4 * buckets + 8 * chunk table capacity
+ *                   + sum over chunks of (4 + per * class size).
+ * A single-A reply for "h12345.bench.test" (51-byte image, 1 TTL) is 28 + 2 + 51 = 81 -> an
+ * 84-byte slot, plus 4..8 bytes of bucket array: ~89 bytes per entry at 200,000 entries.
+ *
+ * Time: the insert time is kept to the millisecond (seconds since the cache's epoch plus a
+ * millisecond part) and the lifetime in seconds, so an entry expires exactly `lifetime`
+ * seconds after it was stored. A TTL shown on a hit is min(TTL - elapsed, lifetime - elapsed),
+ * never below 0: no client sees a TTL beyond the entry's expiry (--max-cache-ttl), and with
+ * --min-cache-ttl the entry lives longer than its records, whose TTLs then reach 0 first.
+ *
+ * Eviction: expired entries first, then the LRU tail. Finding every expired entry would need a
+ * second ordering (8 bytes per entry), so the search is bounded: the CACHE_SWEEP least recently
+ * used entries, then the chains of CACHE_SWEEP buckets at a rotating cursor; an unexpired LRU
+ * victim is taken only when neither holds an expired entry. Small caches are searched whole;
+ * in large ones the cursor walks the whole table over time, and expired entries that nobody
+ * asks for drift to the LRU end anyway.
+ *
+ * Invalidation walks the slabs (sequential memory, no pointer chasing) and drops every record
+ * whose qname is at or below the name: O(entries), about a millisecond per 100,000 entries.
+ * An index that costs in proportion to what it drops (a name tree with per-entry sibling
+ * links) needs 8-12 more bytes per entry, over 10% of the per-entry budget, and buys little
+ * while invalidations are rare (kube watch events); it costs nothing on the hit path either
+ * way. Revisit if invalidation rates grow.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cache.h"
+#include "kubemasq/dnsmsg.h"
+
+#define CACHE_NIL UINT32_MAX
+#define CACHE_OFF_BITS 14
+#define CACHE_OFF_MASK ((1u << CACHE_OFF_BITS) - 1)
+#define CACHE_MAX_CHUNKS ((1u << (32 - CACHE_OFF_BITS)) - 1) /* the all-ones id is NIL's */
+#define CACHE_CHUNK_HDR 4u
+#define CACHE_CHUNK_MAX 65536u		/* offsets must fit CACHE_OFF_BITS in 4-byte units */
+#define CACHE_CHUNK_MIN 1024u
+#define CACHE_MIN_BUCKETS 64u
+#define CACHE_MIN_CHUNK_IDS 8u
+#define CACHE_NCLASSES 137		/* up to 81920 bytes: 28 + 2 * 5958 + 65535 fits */
+#define CACHE_SWEEP 8
+#define CACHE_MAX_BUDGET ((uint64_t)CACHE_MAX_CHUNKS * (CACHE_CHUNK_MAX / 2))
+#define CACHE_MAX_OFFS (DNS_MAX_UDP / 11 + 1) /* the smallest RR is 11 bytes */
+
+#define CACHE_F_NEG 0x4
+
+struct cache_rec {
+	uint32_t lru_prev, lru_next;	/* handles; NIL at the ends */
+	uint32_t hnext;			/* next in the hash chain */
+	uint32_t t_insert;		/* seconds since c->epoch */
+	uint32_t lifetime;		/* seconds */
+	uint16_t t_insert_ms;		/* 0..999 */
+	uint16_t len;			/* image length */
+	uint16_t n_offs;		/* TTL offsets */
+	uint8_t qname_len;
+	uint8_t flags;			/* CACHE_F_DO, CACHE_F_CD, CACHE_F_NEG */
+	uint16_t offs[];		/* then the image */
+};
+_Static_assert(sizeof(struct cache_rec) == 28, "record header layout");
+
+union cache_chunk {
+	uint8_t *mem;			/* in use */
+	uint32_t next_free;		/* on the free id list */
+};
+
+struct cache_class {
+	uint32_t last;			/* chunk id holding the class's last records, or NIL */
+	uint32_t n_last;		/* slots used in it */
+};
+
+struct cache {
+	struct cache_limits lim;
+	uint64_t bytes;
+	uint64_t chunk_bytes;		/* the part of bytes held in chunks */
+	uint64_t k0, k1;		/* SipHash key */
+	msec_t epoch;
+	bool have_epoch;
+	uint32_t *buckets;
+	uint32_t mask;
+	union cache_chunk *chunks;
+	uint32_t chunks_cap, chunks_used, free_id;
+	uint32_t chunk_target;
+	uint32_t lru_head, lru_tail;
+	uint32_t sweep;
+	uint64_t entries, negative, hits, misses, insertions, evictions, expired;
+	struct cache_class cls[CACHE_NCLASSES];
+};
+
+/* ---- SipHash-1-3 ----------------------------------------------------------------------- */
+
+#define CACHE_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define CACHE_SIPROUND(v0, v1, v2, v3)                                                       \
+	do {                                                                                 \
+		v0 += v1; v1 = CACHE_ROTL(v1, 13); v1 ^= v0; v0 = CACHE_ROTL(v0, 32);       \
+		v2 += v3; v3 = CACHE_ROTL(v3, 16); v3 ^= v2;                                 \
+		v0 += v3; v3 = CACHE_ROTL(v3, 21); v3 ^= v0;                                 \
+		v2 += v1; v1 = CACHE_ROTL(v1, 17); v1 ^= v2; v2 = CACHE_ROTL(v2, 32);       \
+	} while (0)
+
+static uint64_t
+cache_siphash(const struct cache *c, const uint8_t *in, size_t len)
+{
+	uint64_t v0 = c->k0 ^ 0x736f6d6570736575ull, v1 = c->k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = c->k0 ^ 0x6c7967656e657261ull, v3 = c->k1 ^ 0x7465646279746573ull;
+	uint64_t b = (uint64_t)len << 56, m;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&m, in + i, 8);
+		v3 ^= m;
+		CACHE_SIPROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (size_t j = 0; i + j < len; j++)
+		b |= (uint64_t)in[i + j] << (8 * j);
+	v3 ^= b;
+	CACHE_SIPROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	CACHE_SIPROUND(v0, v1, v2, v3);
+	CACHE_SIPROUND(v0, v1, v2, v3);
+	CACHE_SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The hash of a key: name, then type, class and flags as they appear after it. */
+static uint32_t
+cache_hash(const struct cache *c, const uint8_t *qname, size_t qname_len, const uint8_t *tc,
+	   uint8_t flags)
+{
+	uint8_t buf[DNS_MAX_NAME + 5];
+
+	memcpy(buf, qname, qname_len);
+	memcpy(buf + qname_len, tc, 4);
+	buf[qname_len + 4] = flags;
+	return (uint32_t)cache_siphash(c, buf, qname_len + 5);
+}
+
+/* ---- records, classes, chunks ---------------------------------------------------------- */
+
+static inline struct cache_rec *
+cache_rec(const struct cache *c, uint32_t h)
+{
+	return (struct cache_rec *)(void *)(c->chunks[h >> CACHE_OFF_BITS].mem +
+					    ((size_t)(h & CACHE_OFF_MASK) << 2));
+}
+
+static inline uint8_t *
+cache_image(struct cache_rec *r)
+{
+	return (uint8_t *)(r->offs + r->n_offs);
+}
+
+static inline size_t
+cache_rec_size(const struct cache_rec *r)
+{
+	return sizeof(*r) + 2u * r->n_offs + r->len;
+}
+
+static inline uint32_t
+cache_rec_hash(const struct cache *c, struct cache_rec *r)
+{
+	const uint8_t *img = cache_image(r);
+
+	return cache_hash(c, img + DNS_HDR_LEN, r->qname_len, img + DNS_HDR_LEN + r->qname_len,
+			  r->flags & (CACHE_F_DO | CACHE_F_CD));
+}
+
+/* Size classes: 4-byte steps up to 256, then 8 steps per power of two (<= 12.5% waste). */
+static unsigned
+cache_class_of(size_t size)
+{
+	if (size <= 256)
+		return (unsigned)((size + 3) / 4);
+	unsigned e = 63 - (unsigned)__builtin_clzll(size - 1);
+	unsigned q = (unsigned)((size - 1) >> (e - 3));
+	return 64 + (e - 8) * 8 + (q - 8) + 1;
+}
+
+static size_t
+cache_class_size(unsigned idx)
+{
+	if (idx <= 64)
+		return (size_t)idx * 4;
+	unsigned k = idx - 65, e = 8 + k / 8, q = 8 + k % 8;
+	return (size_t)(q + 1) << (e - 3);
+}
+
+static uint32_t
+cache_class_per(const struct cache *c, unsigned idx)
+{
+	size_t size = cache_class_size(idx);
+
+	if (size + CACHE_CHUNK_HDR > c->chunk_target)
+		return 1;
+	return (uint32_t)((c->chunk_target - CACHE_CHUNK_HDR) / size);
+}
+
+static size_t
+cache_chunk_size(const struct cache *c, unsigned idx)
+{
+	return CACHE_CHUNK_HDR + cache_class_per(c, idx) * cache_class_size(idx);
+}
+
+static inline uint32_t
+cache_handle(uint32_t id, size_t off)
+{
+	return id << CACHE_OFF_BITS | (uint32_t)(off >> 2);
+}
+
+static inline uint32_t
+cache_slot(unsigned idx, uint32_t id, uint32_t slot)
+{
+	return cache_handle(id, CACHE_CHUNK_HDR + (size_t)slot * cache_class_size(idx));
+}
+
+static inline uint32_t
+cache_chunk_prev(const struct cache *c, uint32_t id)
+{
+	uint32_t prev;
+
+	memcpy(&prev, c->chunks[id].mem, 4);
+	return prev;
+}
+
+/* Bytes a new record of class idx needs beyond what is held: 0 if its class has a free slot. */
+static uint64_t
+cache_need(const struct cache *c, unsigned idx)
+{
+	const struct cache_class *k = &c->cls[idx];
+	uint64_t need;
+
+	if (k->last != CACHE_NIL && k->n_last < cache_class_per(c, idx))
+		return 0;
+	need = cache_chunk_size(c, idx);
+	if (c->free_id == CACHE_NIL && c->chunks_used == c->chunks_cap)
+		need += (uint64_t)c->chunks_cap * sizeof(*c->chunks);
+	return need;
+}
+
+static int
+cache_chunk_id(struct cache *c, uint32_t *id)
+{
+	if (c->free_id != CACHE_NIL) {
+		*id = c->free_id;
+		c->free_id = c->chunks[*id].next_free;
+		return 0;
+	}
+	if (c->chunks_used == c->chunks_cap) {
+		uint32_t cap = c->chunks_cap * 2;
+		if (cap > CACHE_MAX_CHUNKS)
+			cap = CACHE_MAX_CHUNKS;
+		if (cap == c->chunks_cap)
+			return -ENOMEM;
+		union cache_chunk *t = realloc(c->chunks, cap * sizeof(*t));
+		if (t == NULL)
+			return -ENOMEM;
+		c->bytes += (uint64_t)(cap - c->chunks_cap) * sizeof(*t);
+		c->chunks = t;
+		c->chunks_cap = cap;
+	}
+	*id = c->chunks_used++;
+	return 0;
+}
+
+/* A slot for a record of class idx; the caller made room with cache_need(). */
+static int
+cache_alloc(struct cache *c, unsigned idx, uint32_t *h)
+{
+	struct cache_class *k = &c->cls[idx];
+
+	if (k->last == CACHE_NIL || k->n_last == cache_class_per(c, idx)) {
+		size_t size = cache_chunk_size(c, idx);
+		uint8_t *mem = malloc(size);
+		uint32_t id;
+		if (mem == NULL)
+			return -ENOMEM;
+		if (cache_chunk_id(c, &id) < 0) {
+			free(mem);
+			return -ENOMEM;
+		}
+		memcpy(mem, &k->last, 4);
+		c->chunks[id].mem = mem;
+		k->last = id;
+		k->n_last = 0;
+		c->bytes += size;
+		c->chunk_bytes += size;
+	}
+	*h = cache_slot(idx, k->last, k->n_last++);
+	return 0;
+}
+
+/* Give back the class's last slot, and its chunk once empty. */
+static void
+cache_release_last(struct cache *c, unsigned idx)
+{
+	struct cache_class *k = &c->cls[idx];
+	uint32_t id = k->last;
+
+	if (--k->n_last != 0)
+		return;
+	size_t size = cache_chunk_size(c, idx);
+	k->last = cache_chunk_prev(c, id);
+	k->n_last = k->last == CACHE_NIL ? 0 : cache_class_per(c, idx);
+	free(c->chunks[id].mem);
+	c->chunks[id].next_free = c->free_id;
+	c->free_id = id;
+	c->bytes -= size;
+	c->chunk_bytes -= size;
+}
+
+/* ---- hash chains and LRU --------------------------------------------------------------- */
+
+/* The link that holds handle h in its hash chain. */
+static uint32_t *
+cache_link_of(struct cache *c, uint32_t h, uint32_t hash)
+{
+	uint32_t *link = &c->buckets[hash & c->mask];
+
+	while (*link != h) {
+		if (*link == CACHE_NIL)
+			return NULL;
+		link = &cache_rec(c, *link)->hnext;
+	}
+	return link;
+}
+
+static void
+cache_lru_unlink(struct cache *c, struct cache_rec *r)
+{
+	if (r->lru_prev == CACHE_NIL)
+		c->lru_head = r->lru_next;
+	else
+		cache_rec(c, r->lru_prev)->lru_next = r->lru_next;
+	if (r->lru_next == CACHE_NIL)
+		c->lru_tail = r->lru_prev;
+	else
+		cache_rec(c, r->lru_next)->lru_prev = r->lru_prev;
+}
+
+static void
+cache_lru_push(struct cache *c, uint32_t h, struct cache_rec *r)
+{
+	r->lru_prev = CACHE_NIL;
+	r->lru_next = c->lru_head;
+	if (c->lru_head == CACHE_NIL)
+		c->lru_tail = h;
+	else
+		cache_rec(c, c->lru_head)->lru_prev = h;
+	c->lru_head = h;
+}
+
+/* Point the three links that name record `from` at `to`, where it now lives. */
+static void
+cache_relink(struct cache *c, uint32_t from, uint32_t to, struct cache_rec *r)
+{
+	if (r->lru_prev == CACHE_NIL)
+		c->lru_head = to;
+	else
+		cache_rec(c, r->lru_prev)->lru_next = to;
+	if (r->lru_next == CACHE_NIL)
+		c->lru_tail = to;
+	else
+		cache_rec(c, r->lru_next)->lru_prev = to;
+	uint32_t *link = cache_link_of(c, from, cache_rec_hash(c, r));
+	if (link != NULL)
+		*link = to;
+}
+
+/* Drop record h: unlink it, then keep its class dense by moving the class's last record in. */
+static void
+cache_drop(struct cache *c, uint32_t h)
+{
+	struct cache_rec *r = cache_rec(c, h);
+	unsigned idx = cache_class_of(cache_rec_size(r));
+	struct cache_class *k = &c->cls[idx];
+	uint32_t last = cache_slot(idx, k->last, k->n_last - 1);
+
+	uint32_t *link = cache_link_of(c, h, cache_rec_hash(c, r));
+	if (link != NULL)
+		*link = r->hnext;
+	cache_lru_unlink(c, r);
+	c->entries--;
+	if (r->flags & CACHE_F_NEG)
+		c->negative--;
+	if (last != h) {
+		struct cache_rec *lr = cache_rec(c, last);
+		memcpy(r, lr, cache_rec_size(lr));
+		cache_relink(c, last, h, r);
+	}
+	cache_release_last(c, idx);
+}
+
+/* ---- time ------------------------------------------------------------------------------ */
+
+/* Whole seconds since record r was stored. */
+static uint32_t
+cache_elapsed(const struct cache *c, const struct cache_rec *r, msec_t now)
+{
+	msec_t at = c->epoch + (msec_t)r->t_insert * 1000 + r->t_insert_ms;
+
+	if (now <= at)
+		return 0;
+	msec_t s = (now - at) / 1000;
+	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+static bool
+cache_expired(const struct cache *c, const struct cache_rec *r, msec_t now)
+{
+	return cache_elapsed(c, r, now) >= r->lifetime;
+}
+
+/* ---- table size ------------------------------------------------------------------------ */
+
+static int
+cache_rehash(struct cache *c, uint32_t n)
+{
+	uint32_t *t = malloc((size_t)n * sizeof(*t)), old_n = c->mask + 1;
+
+	if (t == NULL)
+		return -ENOMEM;
+	memset(t, 0xff, (size_t)n * sizeof(*t));
+	for (uint32_t b = 0; b < old_n; b++) {
+		uint32_t h = c->buckets[b];
+		while (h != CACHE_NIL) {
+			struct cache_rec *r = cache_rec(c, h);
+			uint32_t next = r->hnext, *head = &t[cache_rec_hash(c, r) & (n - 1)];
+			r->hnext = *head;
+			*head = h;
+			h = next;
+		}
+	}
+	free(c->buckets);
+	c->buckets = t;
+	c->mask = n - 1;
+	c->bytes = c->bytes - (uint64_t)old_n * sizeof(*t) + (uint64_t)n * sizeof(*t);
+	return 0;
+}
+
+/* Keep the load factor in 1/4..1, when the budget holds both arrays during the move. */
+static void
+cache_resize(struct cache *c)
+{
+	uint64_t n = (uint64_t)c->mask + 1;
+
+	if (c->entries > n && n < (1u << 31) &&
+	    c->bytes + 2 * n * sizeof(*c->buckets) <= c->lim.max_bytes)
+		(void)cache_rehash(c, (uint32_t)(2 * n));
+	else if (c->entries < n / 4 && n > CACHE_MIN_BUCKETS &&
+		 c->bytes + n / 2 * sizeof(*c->buckets) <= c->lim.max_bytes)
+		(void)cache_rehash(c, (uint32_t)(n / 2));
+}
+
+/* ---- eviction -------------------------------------------------------------------------- */
+
+/* An expired record among the CACHE_SWEEP least recently used, or in the chains of the next
+ * CACHE_SWEEP buckets at the rotating cursor; NIL if none. */
+static uint32_t
+cache_find_expired(struct cache *c, msec_t now)
+{
+	uint32_t h = c->lru_tail;
+
+	for (int i = 0; i < CACHE_SWEEP && h != CACHE_NIL; i++) {
+		struct cache_rec *r = cache_rec(c, h);
+		if (cache_expired(c, r, now))
+			return h;
+		h = r->lru_prev;
+	}
+	for (int i = 0; i < CACHE_SWEEP; i++) {
+		for (h = c->buckets[c->sweep++ & c->mask]; h != CACHE_NIL; h = cache_rec(c, h)->hnext)
+			if (cache_expired(c, cache_rec(c, h), now))
+				return h;
+	}
+	return CACHE_NIL;
+}
+
+/* Drop one entry to make room: an expired one if the bounded search finds it, else the LRU. */
+static void
+cache_evict_one(struct cache *c, msec_t now)
+{
+	uint32_t h = cache_find_expired(c, now);
+
+	if (h != CACHE_NIL) {
+		c->expired++;
+	} else {
+		h = c->lru_tail;
+		c->evictions++;
+	}
+	cache_drop(c, h);
+}
+
+/* ---- lookup ---------------------------------------------------------------------------- */
+
+static uint32_t
+cache_find(struct cache *c, const struct cache_key *key, uint32_t hash)
+{
+	uint8_t tc[4];
+
+	dnsmsg_put16(tc, key->qtype);
+	dnsmsg_put16(tc + 2, key->qclass);
+	for (uint32_t h = c->buckets[hash & c->mask]; h != CACHE_NIL;) {
+		struct cache_rec *r = cache_rec(c, h);
+		const uint8_t *q = cache_image(r) + DNS_HDR_LEN;
+		if (r->qname_len == key->qname_len &&
+		    (r->flags & (CACHE_F_DO | CACHE_F_CD)) == key->flags &&
+		    memcmp(q + r->qname_len, tc, 4) == 0 && memcmp(q, key->qname, r->qname_len) == 0)
+			return h;
+		h = r->hnext;
+	}
+	return CACHE_NIL;
+}
+
+static uint32_t
+cache_key_hash(const struct cache *c, const struct cache_key *key)
+{
+	uint8_t tc[4];
+
+	dnsmsg_put16(tc, key->qtype);
+	dnsmsg_put16(tc + 2, key->qclass);
+	return cache_hash(c, key->qname, key->qname_len, tc, key->flags);
+}
+
+static bool
+cache_key_ok(const struct cache_key *key)
+{
+	return key->qname != NULL && key->qname_len >= 1 && key->qname_len <= DNS_MAX_NAME &&
+	       (key->flags & ~(CACHE_F_DO | CACHE_F_CD)) == 0;
+}
+
+/* Copy the image, then write the client's ID and spelling and age every TTL. */
+static void
+cache_copy_out(const struct cache *c, struct cache_rec *r, msec_t now, uint16_t id,
+	       const uint8_t *client_qname, uint8_t *out)
+{
+	uint32_t elapsed = cache_elapsed(c, r, now), left = r->lifetime - elapsed;
+
+	memcpy(out, cache_image(r), r->len);
+	dnsmsg_put16(out, id);
+	memcpy(out + DNS_HDR_LEN, client_qname, r->qname_len);
+	for (unsigned i = 0; i < r->n_offs; i++) {
+		uint8_t *p = out + r->offs[i];
+		uint32_t ttl = dnsmsg_get32(p);
+		ttl = (ttl & 0x80000000u) || ttl < elapsed ? 0 : ttl - elapsed;
+		dnsmsg_put32(p, MIN(ttl, left));
+	}
+}
+
+int
+cache_get(struct cache *c, const struct cache_key *key, msec_t now, uint16_t id,
+	  const uint8_t *client_qname, uint8_t *out, size_t cap)
+{
+	uint32_t h;
+
+	if (!cache_key_ok(key) || (h = cache_find(c, key, cache_key_hash(c, key))) == CACHE_NIL) {
+		c->misses++;
+		return -ENOENT;
+	}
+	struct cache_rec *r = cache_rec(c, h);
+	if (cache_expired(c, r, now)) {
+		cache_drop(c, h);
+		c->expired++;
+		c->misses++;
+		return -ENOENT;
+	}
+	if (cap < r->len)
+		return -ENOSPC;
+	cache_copy_out(c, r, now, id, client_qname ? client_qname : key->qname, out);
+	if (c->lru_head != h) {
+		cache_lru_unlink(c, r);
+		cache_lru_push(c, h, r);
+	}
+	c->hits++;
+	return r->len;
+}
+
+/* ---- insertion ------------------------------------------------------------------------- */
+
+/* A reply the cache can key: a response whose only question is the key's. */
+static int
+cache_check_reply(const struct cache_key *key, const uint8_t *reply, size_t len)
+{
+	if (len < DNS_HDR_LEN || len > DNS_MAX_UDP || !dnsmsg_qr(reply) ||
+	    dnsmsg_qdcount(reply) != 1 || DNS_HDR_LEN + (size_t)key->qname_len + 4 > len)
+		return -EPROTO;
+	const uint8_t *q = reply + DNS_HDR_LEN;
+	for (size_t i = 0; i < key->qname_len; i++) {
+		uint8_t ch = q[i] >= 'A' && q[i] <= 'Z' ? (uint8_t)(q[i] + 32) : q[i];
+		if (ch != key->qname[i])
+			return -EPROTO;
+	}
+	q += key->qname_len;
+	if (dnsmsg_get16(q) != key->qtype || dnsmsg_get16(q + 2) != key->qclass)
+		return -EPROTO;
+	return 0;
+}
+
+/* How long the reply may be cached, per the limits; -ENOENT when not at all. */
+static int
+cache_lifetime(const struct cache *c, const uint8_t *reply, const struct dnsmsg_ttl_info *info,
+	       uint32_t *lifetime, bool *negative)
+{
+	const struct cache_limits *lim = &c->lim;
+	unsigned rcode = dnsmsg_rcode(reply);
+	uint32_t ttl;
+
+	if (dnsmsg_tc(reply) || (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN))
+		return -ENOENT;
+	*negative = rcode == DNS_RCODE_NXDOMAIN || dnsmsg_ancount(reply) == 0;
+	if (!*negative) {
+		ttl = MAX(info->min_ttl, lim->min_ttl);
+		if (lim->max_ttl != 0)
+			ttl = MIN(ttl, lim->max_ttl);
+	} else {
+		if (lim->no_negcache)
+			return -ENOENT;
+		ttl = info->has_soa ? info->neg_ttl : lim->neg_ttl;
+		if (dnsmsg_ancount(reply) != 0)	/* NXDOMAIN after a CNAME chain */
+			ttl = MIN(ttl, info->min_ttl);
+		if (lim->max_neg_ttl != 0)
+			ttl = MIN(ttl, lim->max_neg_ttl);
+	}
+	if (ttl == 0)
+		return -ENOENT;
+	*lifetime = ttl;
+	return 0;
+}
+
+/* Evict until a record of class idx fits under both caps. */
+static int
+cache_make_room(struct cache *c, unsigned idx, msec_t now)
+{
+	if (c->bytes - c->chunk_bytes + cache_need(c, idx) > c->lim.max_bytes)
+		return -E2BIG;
+	while (c->lim.max_entries != 0 && c->entries >= c->lim.max_entries)
+		cache_evict_one(c, now);
+	while (c->entries != 0 && c->bytes + cache_need(c, idx) > c->lim.max_bytes)
+		cache_evict_one(c, now);
+	return c->bytes + cache_need(c, idx) > c->lim.max_bytes ? -E2BIG : 0;
+}
+
+static void
+cache_fill(struct cache *c, struct cache_rec *r, const struct cache_key *key, const uint8_t *reply,
+	   size_t len, const uint16_t *offs, unsigned n_offs, msec_t now)
+{
+	if (!c->have_epoch) {
+		c->epoch = now;
+		c->have_epoch = true;
+	}
+	msec_t rel = now > c->epoch ? now - c->epoch : 0;
+	r->t_insert = rel / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(rel / 1000);
+	r->t_insert_ms = (uint16_t)(rel % 1000);
+	r->len = (uint16_t)len;
+	r->n_offs = (uint16_t)n_offs;
+	r->qname_len = (uint8_t)key->qname_len;
+	memcpy(r->offs, offs, n_offs * sizeof(*offs));
+	uint8_t *img = cache_image(r);
+	memcpy(img, reply, len);
+	memcpy(img + DNS_HDR_LEN, key->qname, key->qname_len);	/* the lower-cased spelling */
+}
+
+int
+cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+	  msec_t now)
+{
+	uint16_t offs[CACHE_MAX_OFFS];	/* 12 KiB: every TTL a 64 KiB message can hold */
+	struct dnsmsg_ttl_info info;
+	uint32_t lifetime, h;
+	bool negative;
+	int r;
+
+	if (!cache_key_ok(key) || (r = cache_check_reply(key, reply, len)) < 0)
+		return -EPROTO;
+	if (dnsmsg_scan_ttls(reply, len, offs, CACHE_MAX_OFFS, &info) < 0)
+		return -EPROTO;
+	if ((r = cache_lifetime(c, reply, &info, &lifetime, &negative)) < 0)
+		return r;
+	uint32_t hash = cache_key_hash(c, key);
+	if ((h = cache_find(c, key, hash)) != CACHE_NIL)
+		cache_drop(c, h);
+	unsigned idx = cache_class_of(sizeof(struct cache_rec) + 2 * info.n_offs + len);
+	if ((r = cache_make_room(c, idx, now)) < 0 || (r = cache_alloc(c, idx, &h)) < 0)
+		return r;
+	struct cache_rec *rec = cache_rec(c, h);
+	cache_fill(c, rec, key, reply, len, offs, info.n_offs, now);
+	rec->flags = key->flags | (negative ? CACHE_F_NEG : 0);
+	rec->lifetime = lifetime;
+	uint32_t *head = &c->buckets[hash & c->mask];
+	rec->hnext = *head;
+	*head = h;
+	cache_lru_push(c, h, rec);
+	c->entries++;
+	c->negative += negative;
+	c->insertions++;
+	cache_resize(c);
+	return 0;
+}
+
+/* ---- whole-cache operations ------------------------------------------------------------ */
+
+struct cache *
+cache_new(const struct cache_limits *lim)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+	uint64_t seed[2] = {0x0123456789abcdefull, 0xfedcba9876543210ull};
+
+	if (c == NULL)
+		return NULL;
+	c->lim = *lim;
+	c->lim.max_bytes = MIN(lim->max_bytes, CACHE_MAX_BUDGET);
+	/* The seed keeps chain lengths out of a remote peer's hands; without entropy the
+	 * addresses (ASLR) are the fallback. */
+	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
+		seed[0] ^= (uint64_t)(uintptr_t)c;
+		seed[1] ^= (uint64_t)(uintptr_t)&seed;
+	}
+	c->k0 = seed[0];
+	c->k1 = seed[1];
+	c->chunk_target = CACHE_CHUNK_MAX;
+	while (c->chunk_target > CACHE_CHUNK_MIN && c->chunk_target > c->lim.max_bytes / 256)
+		c->chunk_target /= 2;
+	c->buckets = malloc(CACHE_MIN_BUCKETS * sizeof(*c->buckets));
+	c->chunks = malloc(CACHE_MIN_CHUNK_IDS * sizeof(*c->chunks));
+	if (c->buckets == NULL || c->chunks == NULL) {
+		cache_free(c);
+		return NULL;
+	}
+	memset(c->buckets, 0xff, CACHE_MIN_BUCKETS * sizeof(*c->buckets));
+	c->mask = CACHE_MIN_BUCKETS - 1;
+	c->chunks_cap = CACHE_MIN_CHUNK_IDS;
+	c->free_id = c->lru_head = c->lru_tail = CACHE_NIL;
+	for (unsigned i = 0; i < CACHE_NCLASSES; i++)
+		c->cls[i].last = CACHE_NIL;
+	c->bytes = sizeof(*c) + CACHE_MIN_BUCKETS * sizeof(*c->buckets) +
+		   CACHE_MIN_CHUNK_IDS * sizeof(*c->chunks);
+	return c;
+}
+
+static void
+cache_free_chunks(struct cache *c)
+{
+	for (unsigned i = 0; i < CACHE_NCLASSES; i++) {
+		uint32_t id = c->cls[i].last;
+		while (id != CACHE_NIL) {
+			uint32_t prev = cache_chunk_prev(c, id);
+			free(c->chunks[id].mem);
+			id = prev;
+		}
+		c->cls[i].last = CACHE_NIL;
+		c->cls[i].n_last = 0;
+	}
+}
+
+void
+cache_free(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->chunks != NULL)
+		cache_free_chunks(c);
+	free(c->chunks);
+	free(c->buckets);
+	free(c);
+}
+
+void
+cache_clear(struct cache *c)
+{
+	cache_free_chunks(c);
+	c->bytes -= c->chunk_bytes;
+	c->chunk_bytes = 0;
+	c->chunks_used = 0;
+	c->free_id = c->lru_head = c->lru_tail = CACHE_NIL;
+	memset(c->buckets, 0xff, ((size_t)c->mask + 1) * sizeof(*c->buckets));
+	c->entries = c->negative = 0;
+	c->insertions = c->evictions = 0;
+	if (c->mask + 1 > CACHE_MIN_BUCKETS)
+		(void)cache_rehash(c, CACHE_MIN_BUCKETS);
+}
+
+/* Drop the matching records of one class, walking its chunks from the last slot down so a
+ * record moved into a hole has already been looked at. */
+static size_t
+cache_invalidate_class(struct cache *c, unsigned idx, const uint8_t *name, size_t name_len)
+{
+	uint32_t id = c->cls[idx].last, n = c->cls[idx].n_last, per;
+	size_t dropped = 0;
+
+	if (id == CACHE_NIL)
+		return 0;
+	per = cache_class_per(c, idx);
+	while (id != CACHE_NIL) {
+		uint32_t prev = cache_chunk_prev(c, id);
+		for (uint32_t s = n; s-- > 0;) {
+			uint32_t h = cache_slot(idx, id, s);
+			struct cache_rec *r = cache_rec(c, h);
+			if (dnsmsg_name_in_zone(cache_image(r) + DNS_HDR_LEN, r->qname_len, name,
+						name_len)) {
+				cache_drop(c, h);
+				dropped++;
+			}
+		}
+		id = prev;
+		n = per;
+	}
+	return dropped;
+}
+
+size_t
+cache_invalidate(struct cache *c, const uint8_t *name, size_t name_len)
+{
+	size_t dropped = 0;
+
+	for (unsigned i = 0; i < CACHE_NCLASSES; i++)
+		dropped += cache_invalidate_class(c, i, name, name_len);
+	cache_resize(c);
+	return dropped;
+}
+
+void
+cache_get_stats(const struct cache *c, struct cache_stats *out)
+{
+	*out = (struct cache_stats){
+		.bytes = c->bytes,
+		.max_bytes = c->lim.max_bytes,
+		.entries = c->entries,
+		.negative_entries = c->negative,
+		.hits = c->hits,
+		.misses = c->misses,
+		.insertions = c->insertions,
+		.evictions = c->evictions,
+		.expired = c->expired,
+	};
+}
+
+void
+cache_foreach(const struct cache *c, msec_t now,
+	      void (*fn)(void *ctx, const struct cache_key *key, uint32_t ttl_left,
+			 const uint8_t *reply, size_t len),
+	      void *ctx)
+{
+	for (uint32_t h = c->lru_head; h != CACHE_NIL;) {
+		struct cache_rec *r = cache_rec(c, h);
+		uint32_t elapsed = cache_elapsed(c, r, now);
+		h = r->lru_next;
+		if (elapsed >= r->lifetime)
+			continue;
+		const uint8_t *img = cache_image(r);
+		struct cache_key key = {
+			.qname = img + DNS_HDR_LEN,
+			.qname_len = r->qname_len,
+			.qtype = dnsmsg_get16(img + DNS_HDR_LEN + r->qname_len),
+			.qclass = dnsmsg_get16(img + DNS_HDR_LEN + r->qname_len + 2),
+			.flags = r->flags & (CACHE_F_DO | CACHE_F_CD),
+		};
+		fn(ctx, &key, r->lifetime - elapsed, img, r->len);
+	}
+}

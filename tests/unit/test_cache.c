@@ -1,2 +1,879 @@
-/* placeholder */
-int main(void) { return 0; }
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_cache.c - unit tests of the answer cache: hits (ID, spelling, TTL aging), expiry,
+ * TTL clamps, RFC 2308 negative caching, what is never cached, LRU and expired-first
+ * eviction, the byte budget to the byte (the layout formula of cache.c), invalidation,
+ * clearing, and a printed bytes-per-entry figure. Time is the `now` argument (a fake clock).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "kubemasq/dnsmsg.h"
+
+/* The layout formula documented at the top of cache.c. */
+#define T_REC_HDR 28
+#define T_CHUNK_HDR 4
+#define T_CHUNK 65536		/* chunk target for budgets of 16 MiB and more */
+#define T_MIN_BUCKETS 64
+#define T_MIN_IDS 8
+
+#define T0 1000000		/* an arbitrary start of the fake clock, in ms */
+
+struct t_name {
+	uint8_t wire[DNS_MAX_NAME];
+	uint16_t len;
+	uint8_t lower[DNS_MAX_NAME];
+};
+
+static void
+t_name(struct t_name *n, const char *text)
+{
+	int r = dnsmsg_name_from_text(text, n->wire, sizeof(n->wire));
+
+	assert_true(r > 0);
+	n->len = (uint16_t)r;
+	dnsmsg_name_lower(n->lower, n->wire, n->len);
+}
+
+static struct cache_key
+t_key(const struct t_name *n, uint16_t qtype, uint8_t flags)
+{
+	return (struct cache_key){.qname = n->lower, .qname_len = n->len, .qtype = qtype,
+				  .qclass = DNS_CLASS_IN, .flags = flags};
+}
+
+/* What a test reply holds. */
+struct t_reply {
+	const char *qname;
+	uint16_t qtype;
+	unsigned rcode;
+	unsigned n_a;			/* A records in the answer */
+	uint32_t a_ttl;
+	uint8_t a_last;			/* last octet of the first address */
+	bool soa;
+	uint32_t soa_ttl, soa_min;
+	bool ns;			/* an NS in authority and an A in additional */
+	uint32_t ns_ttl;
+	bool tc;
+};
+
+static int
+t_build(uint8_t *buf, size_t cap, const struct t_reply *t)
+{
+	struct t_name n;
+	struct dnsmsg_builder b;
+
+	t_name(&n, t->qname);
+	struct dnsmsg_question q = {.qname = n.wire, .qname_len = n.len,
+				    .qtype = t->qtype ? t->qtype : DNS_TYPE_A,
+				    .qclass = DNS_CLASS_IN};
+	dnsmsg_builder_init(&b, buf, cap, 42, &q, true, false, false, t->rcode);
+	for (unsigned i = 0; i < t->n_a; i++) {
+		uint8_t a[4] = {10, 0, (uint8_t)(i >> 8), (uint8_t)(t->a_last + i)};
+		dnsmsg_builder_rr(&b, DNS_SECTION_ANSWER, NULL, 0, DNS_TYPE_A, DNS_CLASS_IN,
+				  t->a_ttl, a, 4);
+	}
+	if (t->soa) {
+		uint8_t soa[22] = {0, 0};
+		dnsmsg_put32(soa + 2 + 16, t->soa_min);
+		dnsmsg_builder_rr(&b, DNS_SECTION_AUTHORITY, (const uint8_t *)"\0", 1,
+				  DNS_TYPE_SOA, DNS_CLASS_IN, t->soa_ttl, soa, sizeof(soa));
+	}
+	if (t->ns) {
+		static const uint8_t ns[] = "\2ns\0";
+		uint8_t a[4] = {192, 0, 2, 1};
+		dnsmsg_builder_rr(&b, DNS_SECTION_AUTHORITY, (const uint8_t *)"\0", 1, DNS_TYPE_NS,
+				  DNS_CLASS_IN, t->ns_ttl, ns, 4);
+		dnsmsg_builder_rr(&b, DNS_SECTION_ADDITIONAL, ns, 4, DNS_TYPE_A, DNS_CLASS_IN,
+				  t->ns_ttl, a, 4);
+	}
+	int len = dnsmsg_builder_finish(&b);
+	assert_true(len > 0);
+	if (t->tc)
+		buf[2] |= 0x02;
+	return len;
+}
+
+static struct cache_limits t_lim = {.max_bytes = 1 << 30};
+
+static struct cache *
+t_cache(const struct cache_limits *lim)
+{
+	struct cache *c = cache_new(lim ? lim : &t_lim);
+
+	assert_non_null(c);
+	return c;
+}
+
+/* Build and store a reply for t->qname (type from t) with flags; returns cache_put()'s code. */
+static int
+t_put(struct cache *c, const struct t_reply *t, uint8_t flags, msec_t now)
+{
+	uint8_t buf[4096];
+	struct t_name n;
+	int len = t_build(buf, sizeof(buf), t);
+
+	t_name(&n, t->qname);
+	struct cache_key k = t_key(&n, t->qtype ? t->qtype : DNS_TYPE_A, flags);
+	return cache_put(c, &k, buf, (size_t)len, now);
+}
+
+static int
+t_get(struct cache *c, const char *qname, uint16_t qtype, uint8_t flags, msec_t now,
+      uint8_t *out, size_t cap)
+{
+	struct t_name n;
+
+	t_name(&n, qname);
+	struct cache_key k = t_key(&n, qtype, flags);
+	return cache_get(c, &k, now, 7, n.wire, out, cap);
+}
+
+static bool
+t_hit(struct cache *c, const char *qname, msec_t now)
+{
+	uint8_t out[4096];
+
+	return t_get(c, qname, DNS_TYPE_A, 0, now, out, sizeof(out)) > 0;
+}
+
+/* Every TTL of a reply, in order. */
+static unsigned
+t_ttls(const uint8_t *pkt, size_t len, uint32_t *ttls, unsigned max)
+{
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+	unsigned n = 0;
+
+	assert_int_equal(dnsmsg_iter_init(&it, pkt, len), 0);
+	while (dnsmsg_iter_next(&it, &rr) == 0 && n < max)
+		ttls[n++] = rr.ttl;
+	return n;
+}
+
+static void
+t_assert_ttls(const uint8_t *pkt, int len, unsigned want_n, uint32_t want)
+{
+	uint32_t ttls[16];
+
+	assert_true(len > 0);
+	assert_int_equal(t_ttls(pkt, (size_t)len, ttls, 16), want_n);
+	for (unsigned i = 0; i < want_n; i++)
+		assert_int_equal(ttls[i], want);
+}
+
+static struct cache_stats
+t_stats(const struct cache *c)
+{
+	struct cache_stats s;
+
+	cache_get_stats(c, &s);
+	return s;
+}
+
+/* ---- hits ------------------------------------------------------------------------------ */
+
+static void
+test_hit_id_and_spelling(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.qname = "WWW.Example.COM", .n_a = 2, .a_ttl = 300};
+	uint8_t reply[512], out[512];
+	int len = t_build(reply, sizeof(reply), &t);
+
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	int r = t_get(c, "wWw.eXample.com", DNS_TYPE_A, 0, T0, out, sizeof(out));
+	assert_int_equal(r, len);
+	assert_int_equal(dnsmsg_id(out), 7);
+	struct t_name n;
+	t_name(&n, "wWw.eXample.com");
+	assert_memory_equal(out + DNS_HDR_LEN, n.wire, n.len);
+	/* everything else is the reply as it came */
+	assert_memory_equal(out + 2, reply + 2, DNS_HDR_LEN - 2);
+	assert_memory_equal(out + DNS_HDR_LEN + n.len, reply + DNS_HDR_LEN + n.len,
+			    (size_t)len - DNS_HDR_LEN - n.len);
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.hits, 1);
+	assert_int_equal(s.entries, 1);
+	assert_int_equal(s.insertions, 1);
+	assert_false(t_hit(c, "other.example.com", T0));
+	assert_int_equal(t_stats(c).misses, 1);
+	cache_free(c);
+}
+
+static void
+test_ttl_aging(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.qname = "example.com", .n_a = 2, .a_ttl = 300, .ns = true,
+			    .ns_ttl = 300};
+	uint8_t out[512];
+
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10000, out, sizeof(out)),
+		      4, 290);
+	/* 10.999 s is still 10 whole seconds */
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10999, out, sizeof(out)),
+		      4, 290);
+	/* longer TTLs in authority/additional are capped to the entry's remaining life */
+	t.ns_ttl = 86400;
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 100000, out, sizeof(out)),
+		      4, 200);
+	cache_free(c);
+}
+
+static void
+test_expiry_exact(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.qname = "example.com", .n_a = 1, .a_ttl = 300};
+	uint8_t out[512];
+
+	assert_int_equal(t_put(c, &t, 0, T0 + 500), 0);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 500 + 299999, out,
+				 sizeof(out)), 1, 1);
+	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 500 + 300000, out,
+			       sizeof(out)), -ENOENT);
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.expired, 1);
+	assert_int_equal(s.entries, 0);
+	assert_int_equal(s.misses, 1);
+	cache_free(c);
+}
+
+static void
+test_ttl_clamps(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .min_ttl = 60, .max_ttl = 100};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.qname = "short.test", .n_a = 1, .a_ttl = 10};
+	uint8_t out[512];
+
+	/* min: lives 60 s; its record's own TTL reaches 0 first */
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 5000, out, sizeof(out)),
+		      1, 5);
+	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 59999, out, sizeof(out)),
+		      1, 0);
+	assert_false(t_hit(c, "short.test", T0 + 60000));
+	/* max: a TTL of 300 is shown and kept as 100 */
+	t.qname = "long.test";
+	t.a_ttl = 300;
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	t_assert_ttls(out, t_get(c, "long.test", DNS_TYPE_A, 0, T0, out, sizeof(out)), 1, 100);
+	t_assert_ttls(out, t_get(c, "long.test", DNS_TYPE_A, 0, T0 + 99999, out, sizeof(out)),
+		      1, 1);
+	assert_false(t_hit(c, "long.test", T0 + 100000));
+	/* TTL 0 raised by min-cache-ttl is cached */
+	t.qname = "zero.test";
+	t.a_ttl = 0;
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_true(t_hit(c, "zero.test", T0 + 59000));
+	cache_free(c);
+}
+
+/* ---- negative caching ------------------------------------------------------------------ */
+
+/* Store a negative answer and return how many seconds it lives (probing the fake clock). */
+static int
+t_neg_life(struct cache *c, struct t_reply *t)
+{
+	int r = t_put(c, t, 0, T0);
+
+	if (r < 0)
+		return r;
+	for (int s = 0; s < 100000; s++)
+		if (!t_hit(c, t->qname, T0 + (msec_t)s * 1000))
+			return s;
+	return -1;
+}
+
+static void
+test_negative_soa(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .max_neg_ttl = 3600};
+	struct cache *c = t_cache(&lim);
+	struct t_reply nx = {.qname = "nx.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
+			     .soa_ttl = 100, .soa_min = 50};
+	uint8_t out[512];
+
+	assert_int_equal(t_neg_life(c, &nx), 50);
+	nx.soa_ttl = 30;
+	nx.soa_min = 900;
+	assert_int_equal(t_neg_life(c, &nx), 30);
+	/* NODATA: NOERROR with an empty answer */
+	struct t_reply nodata = {.qname = "nodata.test", .soa = true, .soa_ttl = 100,
+				 .soa_min = 40};
+	assert_int_equal(t_neg_life(c, &nodata), 40);
+	assert_int_equal(t_put(c, &nodata, 0, T0), 0);
+	assert_int_equal(t_stats(c).negative_entries, 1);
+	/* the SOA's TTL counts down with the entry */
+	t_assert_ttls(out, t_get(c, "nodata.test", DNS_TYPE_A, 0, T0 + 15000, out, sizeof(out)),
+		      1, 25);
+	/* max-neg-ttl caps */
+	nx.soa_ttl = nx.soa_min = 7200;
+	assert_int_equal(t_neg_life(c, &nx), 3600);
+	cache_free(c);
+}
+
+static void
+test_negative_no_soa(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30};
+	struct cache *c = t_cache(&lim);
+	struct t_reply nx = {.qname = "nx.test", .rcode = DNS_RCODE_NXDOMAIN};
+	struct t_reply nodata = {.qname = "nodata.test"};
+
+	assert_int_equal(t_put(c, &nx, 0, T0), -ENOENT);
+	assert_int_equal(t_put(c, &nodata, 0, T0), -ENOENT);
+	cache_free(c);
+	lim.neg_ttl = 40;
+	c = t_cache(&lim);
+	assert_int_equal(t_neg_life(c, &nx), 40);
+	assert_int_equal(t_neg_life(c, &nodata), 40);
+	cache_free(c);
+	lim.max_neg_ttl = 20;
+	c = t_cache(&lim);
+	assert_int_equal(t_neg_life(c, &nx), 20);
+	cache_free(c);
+}
+
+static void
+test_no_negcache(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .no_negcache = true, .neg_ttl = 40};
+	struct cache *c = t_cache(&lim);
+	struct t_reply nx = {.qname = "nx.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
+			     .soa_ttl = 100, .soa_min = 100};
+	struct t_reply pos = {.qname = "pos.test", .n_a = 1, .a_ttl = 100};
+
+	assert_int_equal(t_put(c, &nx, 0, T0), -ENOENT);
+	nx.rcode = DNS_RCODE_NOERROR;
+	assert_int_equal(t_put(c, &nx, 0, T0), -ENOENT);
+	assert_int_equal(t_put(c, &pos, 0, T0), 0);
+	assert_int_equal(t_stats(c).entries, 1);
+	cache_free(c);
+}
+
+static void
+test_not_cached(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .neg_ttl = 60};
+	struct cache *c = t_cache(&lim);
+	const unsigned rcodes[] = {DNS_RCODE_SERVFAIL, DNS_RCODE_REFUSED, DNS_RCODE_FORMERR,
+				   DNS_RCODE_NOTIMP, 6, 9};
+
+	for (size_t i = 0; i < sizeof(rcodes) / sizeof(rcodes[0]); i++) {
+		struct t_reply t = {.qname = "x.test", .rcode = rcodes[i], .n_a = 1, .a_ttl = 60,
+				    .soa = true, .soa_ttl = 60, .soa_min = 60};
+		assert_int_equal(t_put(c, &t, 0, T0), -ENOENT);
+	}
+	struct t_reply tc = {.qname = "x.test", .n_a = 1, .a_ttl = 60, .tc = true};
+	assert_int_equal(t_put(c, &tc, 0, T0), -ENOENT);
+	struct t_reply zero = {.qname = "x.test", .n_a = 2, .a_ttl = 0};
+	assert_int_equal(t_put(c, &zero, 0, T0), -ENOENT);
+	struct t_reply negzero = {.qname = "x.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
+				  .soa_ttl = 0, .soa_min = 60};
+	assert_int_equal(t_put(c, &negzero, 0, T0), -ENOENT);
+	assert_int_equal(t_stats(c).entries, 0);
+	assert_int_equal(t_stats(c).insertions, 0);
+	cache_free(c);
+}
+
+/* ---- eviction -------------------------------------------------------------------------- */
+
+static void
+test_lru_order(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .max_entries = 3};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	const char *names[] = {"a.test", "b.test", "c.test", "d.test", "e.test"};
+
+	for (int i = 0; i < 3; i++) {
+		t.qname = names[i];
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	assert_true(t_hit(c, "a.test", T0));	/* a is now the most recent: b is the LRU */
+	t.qname = "d.test";
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_int_equal(t_stats(c).evictions, 1);
+	assert_int_equal(t_stats(c).entries, 3);
+	assert_false(t_hit(c, "b.test", T0));
+	assert_true(t_hit(c, "c.test", T0));	/* order now: c d a -> a is the LRU */
+	t.qname = "e.test";
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_false(t_hit(c, "a.test", T0));
+	assert_true(t_hit(c, "c.test", T0));
+	assert_true(t_hit(c, "d.test", T0));
+	assert_true(t_hit(c, "e.test", T0));
+	assert_int_equal(t_stats(c).evictions, 2);
+	cache_free(c);
+}
+
+static void
+test_expired_first(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .max_entries = 2};
+	struct cache *c = t_cache(&lim);
+	struct t_reply lru = {.qname = "old.test", .n_a = 1, .a_ttl = 300};
+	struct t_reply shortlived = {.qname = "short.test", .n_a = 1, .a_ttl = 10};
+	struct t_reply t = {.qname = "new.test", .n_a = 1, .a_ttl = 300};
+
+	assert_int_equal(t_put(c, &lru, 0, T0), 0);
+	assert_int_equal(t_put(c, &shortlived, 0, T0), 0);	/* most recent, expires first */
+	assert_int_equal(t_put(c, &t, 0, T0 + 20000), 0);
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.expired, 1);
+	assert_int_equal(s.evictions, 0);
+	assert_true(t_hit(c, "old.test", T0 + 20000));
+	assert_true(t_hit(c, "new.test", T0 + 20000));
+	cache_free(c);
+}
+
+static void
+test_budget_eviction(void **state)
+{
+	(void)state;
+	/* a 64 KiB budget: 1 KiB chunks of 12 single-A slots */
+	struct cache_limits lim = {.max_bytes = 64 * 1024};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	char name[48];
+	int n;
+
+	for (n = 0; t_stats(c).evictions == 0; n++) {
+		snprintf(name, sizeof(name), "h%05d.bench.test", n);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+		assert_true(t_stats(c).bytes <= lim.max_bytes);
+	}
+	uint64_t kept = t_stats(c).entries;
+	assert_true(kept > 100 && kept < (uint64_t)n);
+	/* the oldest went, the newest stayed */
+	assert_false(t_hit(c, "h00000.bench.test", T0));
+	snprintf(name, sizeof(name), "h%05d.bench.test", n - 1);
+	assert_true(t_hit(c, name, T0));
+	/* an entry larger than the whole budget is refused without evicting */
+	struct t_reply big = {.qname = "big.test", .n_a = 4000, .a_ttl = 300};
+	uint8_t *buf = malloc(65535);
+	assert_non_null(buf);
+	int len = t_build(buf, 65535, &big);
+	struct t_name bn;
+	t_name(&bn, "big.test");
+	struct cache_key k = t_key(&bn, DNS_TYPE_A, 0);
+	uint64_t before = t_stats(c).entries;
+	assert_int_equal(cache_put(c, &k, buf, (size_t)len, T0), -E2BIG);
+	assert_int_equal(t_stats(c).entries, before);
+	free(buf);
+	cache_free(c);
+}
+
+/* ---- byte accounting ------------------------------------------------------------------- */
+
+static uint64_t
+t_slot(size_t rec)
+{
+	assert_true(rec <= 256);	/* the tests use the 4-byte-step classes */
+	return (rec + 3) / 4 * 4;
+}
+
+static uint64_t
+t_chunk(uint64_t slot)
+{
+	return T_CHUNK_HDR + (T_CHUNK - T_CHUNK_HDR) / slot * slot;
+}
+
+static uint64_t
+t_pow2_at_least(uint64_t n, uint64_t min)
+{
+	while (min < n)
+		min *= 2;
+	return min;
+}
+
+/* bytes for `n` records of one slot size, in a cache whose empty size was `base` */
+static uint64_t
+t_expected(uint64_t base, uint64_t n, uint64_t slot, uint64_t buckets)
+{
+	uint64_t per = (T_CHUNK - T_CHUNK_HDR) / slot, chunks = (n + per - 1) / per;
+
+	return base + chunks * t_chunk(slot) + (buckets - T_MIN_BUCKETS) * 4 +
+	       (t_pow2_at_least(chunks, T_MIN_IDS) - T_MIN_IDS) * 8;
+}
+
+static void
+test_bytes_exact(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	uint8_t buf[512];
+	char name[48];
+	uint64_t base = t_stats(c).bytes;
+
+	t.qname = "h00000.bench.test";
+	int len = t_build(buf, sizeof(buf), &t);
+	assert_int_equal(len, 51);
+	uint64_t slot = t_slot(T_REC_HDR + 2 + 51);
+	assert_int_equal(slot, 84);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "h%05d.bench.test", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+		uint64_t buckets = i + 1 > 64 ? 128 : 64;
+		assert_int_equal(t_stats(c).bytes, t_expected(base, i + 1, slot, buckets));
+	}
+	/* a second size class: two A records -> 28 + 4 + 67 = 99 -> 100 */
+	struct t_reply two = {.qname = "two.test", .n_a = 2, .a_ttl = 300};
+	assert_int_equal(t_build(buf, sizeof(buf), &two), 12 + 14 + 32);
+	assert_int_equal(t_put(c, &two, 0, T0), 0);
+	uint64_t slot2 = t_slot(T_REC_HDR + 4 + 58);
+	assert_int_equal(t_stats(c).bytes, t_expected(base, 100, slot, 128) + t_chunk(slot2));
+	/* invalidating the big class down to 10 entries shrinks the table to 64 buckets;
+	 * dropping the last record of a class returns its chunk */
+	struct t_name bench;
+	t_name(&bench, "bench.test");
+	assert_int_equal(cache_invalidate(c, bench.lower, bench.len), 100);
+	assert_int_equal(t_stats(c).bytes, base + t_chunk(slot2));
+	struct t_name tw;
+	t_name(&tw, "two.test");
+	assert_int_equal(cache_invalidate(c, tw.lower, tw.len), 1);
+	assert_int_equal(t_stats(c).bytes, base);
+	assert_int_equal(t_stats(c).entries, 0);
+	cache_free(c);
+}
+
+static uint32_t t_rng = 12345;
+
+static uint32_t
+t_rand(void)
+{
+	t_rng = t_rng * 1103515245u + 12345u;
+	return t_rng >> 8;
+}
+
+static void
+t_count(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply,
+	size_t len)
+{
+	uint64_t *n = ctx;
+
+	assert_true(ttl_left > 0);
+	assert_true(len >= DNS_HDR_LEN + (size_t)key->qname_len + 4);
+	assert_memory_equal(reply + DNS_HDR_LEN, key->qname, key->qname_len);
+	(*n)++;
+}
+
+static void
+test_stress_budget(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 96 * 1024, .max_entries = 700, .neg_ttl = 5};
+	struct cache *c = t_cache(&lim);
+	char name[64];
+	uint8_t out[4096];
+
+	for (int i = 0; i < 100000; i++) {
+		msec_t now = T0 + (msec_t)i * 10;
+		snprintf(name, sizeof(name), "%.*sn%u.stress.test", (int)(t_rand() % 20),
+			 "abcdefghijklmnopqrstuvwxyz", t_rand() % 3000);
+		struct t_reply t = {.qname = name, .n_a = t_rand() % 6, .a_ttl = 1 + t_rand() % 600,
+				    .rcode = t_rand() % 8 == 0 ? DNS_RCODE_NXDOMAIN : 0};
+		int r = t_put(c, &t, (uint8_t)(t_rand() % 4), now);
+		assert_true(r == 0 || r == -ENOENT);
+		struct cache_stats s = t_stats(c);
+		assert_true(s.bytes <= lim.max_bytes);
+		assert_true(s.entries <= lim.max_entries);
+		if (i % 3 == 0)
+			(void)t_get(c, name, DNS_TYPE_A, (uint8_t)(t_rand() % 4), now, out,
+				    sizeof(out));
+		if (i % 5000 == 0) {
+			struct t_name z;
+			t_name(&z, "a.stress.test");
+			(void)cache_invalidate(c, z.lower, z.len);
+		}
+	}
+	struct cache_stats s = t_stats(c);
+	assert_true(s.evictions + s.expired > 0);
+	uint64_t live = 0;
+	cache_foreach(c, T0 + 100000 * 10, t_count, &live);
+	assert_true(live <= s.entries);
+	/* every entry is under stress.test: invalidation must find each one exactly once */
+	struct t_name zone;
+	t_name(&zone, "stress.test");
+	assert_int_equal(cache_invalidate(c, zone.lower, zone.len), s.entries);
+	assert_int_equal(t_stats(c).entries, 0);
+	assert_int_equal(t_stats(c).negative_entries, 0);
+	cache_clear(c);
+	s = t_stats(c);
+	assert_int_equal(s.entries, 0);
+	assert_int_equal(s.negative_entries, 0);
+	cache_free(c);
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+static void
+test_keys(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.qname = "MiXeD.Example.ORG", .n_a = 1, .a_ttl = 300};
+	uint8_t out[512];
+
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_true(t_hit(c, "mixed.example.org", T0));
+	assert_true(t_hit(c, "MIXED.EXAMPLE.ORG", T0));
+	assert_int_equal(t_get(c, "mixed.example.org", DNS_TYPE_AAAA, 0, T0, out, sizeof(out)),
+			 -ENOENT);
+	/* DO and CD are part of the key */
+	assert_int_equal(t_get(c, "mixed.example.org", DNS_TYPE_A, CACHE_F_DO, T0, out,
+			       sizeof(out)), -ENOENT);
+	t.a_last = 9;
+	assert_int_equal(t_put(c, &t, CACHE_F_DO, T0), 0);
+	assert_int_equal(t_put(c, &t, CACHE_F_CD, T0), 0);
+	assert_int_equal(t_put(c, &t, CACHE_F_DO | CACHE_F_CD, T0), 0);
+	assert_int_equal(t_stats(c).entries, 4);
+	int len = t_get(c, "mixed.example.org", DNS_TYPE_A, 0, T0, out, sizeof(out));
+	assert_true(len > 0);
+	assert_int_equal(out[len - 1], 0);	/* the plain entry still has its own answer */
+	len = t_get(c, "mixed.example.org", DNS_TYPE_A, CACHE_F_CD, T0, out, sizeof(out));
+	assert_int_equal(out[len - 1], 9);
+	/* a reply for another question than the key is refused */
+	struct t_name n;
+	uint8_t buf[512];
+	t_name(&n, "other.example.org");
+	struct cache_key k = t_key(&n, DNS_TYPE_A, 0);
+	len = t_build(buf, sizeof(buf), &t);
+	assert_int_equal(cache_put(c, &k, buf, (size_t)len, T0), -EPROTO);
+	cache_free(c);
+}
+
+static void
+test_replace(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.qname = "r.test", .n_a = 1, .a_ttl = 300, .a_last = 1};
+	uint8_t out[512];
+
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	uint64_t bytes = t_stats(c).bytes;
+	t.a_last = 2;
+	t.a_ttl = 100;
+	assert_int_equal(t_put(c, &t, 0, T0 + 5000), 0);
+	assert_int_equal(t_stats(c).entries, 1);
+	assert_int_equal(t_stats(c).bytes, bytes);
+	int len = t_get(c, "r.test", DNS_TYPE_A, 0, T0 + 5000, out, sizeof(out));
+	assert_true(len > 0);
+	assert_int_equal(out[len - 1], 2);
+	t_assert_ttls(out, len, 1, 100);
+	/* a reply the cache declines leaves the old entry alone */
+	struct t_reply sf = {.qname = "r.test", .rcode = DNS_RCODE_SERVFAIL};
+	assert_int_equal(t_put(c, &sf, 0, T0 + 5000), -ENOENT);
+	assert_true(t_hit(c, "r.test", T0 + 5000));
+	cache_free(c);
+}
+
+/* ---- invalidation, clearing, errors ---------------------------------------------------- */
+
+static void
+test_invalidate(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	const char *drop[] = {"example.com", "www.example.com", "a.b.example.com"};
+	const char *keep[] = {"com", "xexample.com", "www.xexample.com", "other.org",
+			      "example.com.evil.org"};
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	struct t_name n;
+
+	for (size_t i = 0; i < 3; i++) {
+		t.qname = drop[i];
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+		t.qtype = DNS_TYPE_AAAA;
+		assert_int_equal(t_put(c, &t, CACHE_F_DO, T0), 0);
+		t.qtype = 0;
+	}
+	for (size_t i = 0; i < 5; i++) {
+		t.qname = keep[i];
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	t_name(&n, "Example.COM");
+	assert_int_equal(cache_invalidate(c, n.lower, n.len), 6);
+	assert_int_equal(t_stats(c).entries, 5);
+	for (size_t i = 0; i < 3; i++)
+		assert_false(t_hit(c, drop[i], T0));
+	for (size_t i = 0; i < 5; i++)
+		assert_true(t_hit(c, keep[i], T0));
+	t_name(&n, "nothing.here");
+	assert_int_equal(cache_invalidate(c, n.lower, n.len), 0);
+	/* the root holds everything */
+	assert_int_equal(cache_invalidate(c, (const uint8_t *)"", 1), 5);
+	assert_int_equal(t_stats(c).entries, 0);
+	cache_free(c);
+}
+
+static void
+test_clear(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .max_entries = 2};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	uint64_t base = t_stats(c).bytes;
+	char name[48];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "c%d.test", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	assert_true(t_hit(c, "c4.test", T0));
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.insertions, 5);
+	assert_int_equal(s.evictions, 3);
+	cache_clear(c);
+	s = t_stats(c);
+	assert_int_equal(s.insertions, 0);
+	assert_int_equal(s.evictions, 0);
+	assert_int_equal(s.entries, 0);
+	assert_int_equal(s.hits, 1);
+	assert_int_equal(s.bytes, base);
+	assert_false(t_hit(c, "c4.test", T0));
+	t.qname = "again.test";
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_true(t_hit(c, "again.test", T0));
+	cache_free(c);
+	cache_free(NULL);
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.qname = "e.test", .n_a = 3, .a_ttl = 300};
+	uint8_t buf[512], out[512];
+	int len = t_build(buf, sizeof(buf), &t);
+	struct t_name n;
+
+	t_name(&n, "e.test");
+	struct cache_key k = t_key(&n, DNS_TYPE_A, 0);
+	/* malformed: cut inside the answer, a question count of 0, rdlength past the end */
+	assert_int_equal(cache_put(c, &k, buf, (size_t)len - 3, T0), -EPROTO);
+	assert_int_equal(cache_put(c, &k, buf, 5, T0), -EPROTO);
+	uint8_t bad[512];
+	memcpy(bad, buf, (size_t)len);
+	dnsmsg_put16(bad + 4, 0);
+	assert_int_equal(cache_put(c, &k, bad, (size_t)len, T0), -EPROTO);
+	memcpy(bad, buf, (size_t)len);
+	dnsmsg_put16(bad + len - 6, 200);
+	assert_int_equal(cache_put(c, &k, bad, (size_t)len, T0), -EPROTO);
+	assert_int_equal(t_stats(c).entries, 0);
+	/* too small an output buffer leaves the entry in place */
+	assert_int_equal(cache_put(c, &k, buf, (size_t)len, T0), 0);
+	assert_int_equal(cache_get(c, &k, T0, 1, n.wire, out, (size_t)len - 1), -ENOSPC);
+	assert_int_equal(cache_get(c, &k, T0, 1, n.wire, out, (size_t)len), len);
+	cache_free(c);
+}
+
+/* ---- memory per entry ------------------------------------------------------------------ */
+
+static long
+t_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * 4;
+}
+
+static void
+test_bytes_per_entry(void **state)
+{
+	(void)state;
+	const char *env = getenv("CACHE_BENCH_ENTRIES");
+	uint64_t n = env ? strtoull(env, NULL, 10) : 200000;
+	struct cache *c = t_cache(NULL);
+	uint64_t base = t_stats(c).bytes;
+	long rss0 = t_rss_kib();
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	uint8_t buf[512];
+	char name[48];
+
+	assert_true(n <= 9999999);
+	for (uint64_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "h%07llu.bench.test", (unsigned long long)i);
+		t.qname = name;
+		int len = t_build(buf, sizeof(buf), &t);
+		struct t_name nm;
+		t_name(&nm, name);
+		struct cache_key k = t_key(&nm, DNS_TYPE_A, 0);
+		assert_int_equal(cache_put(c, &k, buf, (size_t)len, T0), 0);
+	}
+	struct cache_stats s = t_stats(c);
+	/* "h0012345.bench.test" is two bytes longer than "h12345.bench.test": 53-byte image */
+	uint64_t slot = t_slot(T_REC_HDR + 2 + 53);
+	assert_int_equal(s.entries, n);
+	assert_int_equal(s.bytes, t_expected(base, n, slot, t_pow2_at_least(n, T_MIN_BUCKETS)));
+	print_message("cache: %llu single-A entries: %.1f bytes/entry accounted, "
+		      "%.1f bytes/entry RSS growth\n", (unsigned long long)n,
+		      (double)s.bytes / (double)n,
+		      (double)(t_rss_kib() - rss0) * 1024.0 / (double)n);
+	cache_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hit_id_and_spelling),
+		cmocka_unit_test(test_ttl_aging),
+		cmocka_unit_test(test_expiry_exact),
+		cmocka_unit_test(test_ttl_clamps),
+		cmocka_unit_test(test_negative_soa),
+		cmocka_unit_test(test_negative_no_soa),
+		cmocka_unit_test(test_no_negcache),
+		cmocka_unit_test(test_not_cached),
+		cmocka_unit_test(test_lru_order),
+		cmocka_unit_test(test_expired_first),
+		cmocka_unit_test(test_budget_eviction),
+		cmocka_unit_test(test_bytes_exact),
+		cmocka_unit_test(test_stress_budget),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_invalidate),
+		cmocka_unit_test(test_clear),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_bytes_per_entry),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
