@@ -1,3 +1,206 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* main.c - placeholder until written. */
-int main(void) { return 0; }
+/*
+ * main.c - wiring: argv -> configuration -> upstreams and router -> cache -> query engine ->
+ * listeners -> (fork, pid file, drop privileges) -> event loop, and the signals dnsmasq users
+ * know: SIGTERM/SIGINT exit 0, SIGUSR1 statistics, SIGUSR2 reopen the log, SIGHUP re-read the
+ * resolv-file and clear the cache. Startup errors print one line and exit 1.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "kubemasq/log.h"
+#include "cache.h"
+#include "config.h"
+#include "daemon.h"
+#include "query.h"
+#include "router.h"
+#include "server.h"
+#include "setup.h"
+#include "stats.h"
+
+struct main_ctx {
+	struct config cfg;
+	struct event_base *base;
+	struct router *router;
+	struct cache *cache;
+	struct query_engine *qe;
+	struct server *server;
+	struct stats stats;
+	struct event *sig[5];
+	int exit_signal;
+};
+
+static void
+main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
+{
+	struct main_ctx *m = arg;
+
+	switch (sig) {
+	case SIGUSR1:
+		stats_report(&m->stats, m->cache, m->cfg.cache_size, m->router);
+		break;
+	case SIGUSR2:
+		if (log_reopen() < 0)
+			log_err("cannot reopen log file %s", m->cfg.log_facility);
+		break;
+	case SIGHUP:
+		if (m->cache) {
+			cache_clear(m->cache);
+			log_info("cleared cache");
+		}
+		break;
+	default:
+		m->exit_signal = (int)sig;
+		event_base_loopbreak(m->base);
+	}
+}
+
+static int
+main_signals(struct main_ctx *m)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP };
+
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		m->sig[i] = evsignal_new(m->base, sigs[i], main_signal, m);
+		if (!m->sig[i] || event_add(m->sig[i], NULL) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct cache *
+main_cache(const struct config *cfg)
+{
+	struct cache_limits lim = {
+		.max_bytes = cfg->cache_bytes,
+		.max_entries = cfg->cache_size_set ? cfg->cache_size : 0,
+		.min_ttl = cfg->min_cache_ttl,
+		.max_ttl = cfg->max_cache_ttl,
+		.neg_ttl = cfg->neg_ttl,
+		.max_neg_ttl = cfg->max_neg_ttl,
+		.no_negcache = cfg->no_negcache,
+	};
+
+	if (cfg->cache_size_set && cfg->cache_size == 0)
+		return NULL;	/* --cache-size=0: no cache, as dnsmasq */
+	return cache_new(&lim);
+}
+
+/* Timers to the millisecond: libevent's default coarse clock fires up to a few ms early,
+ * and --upstream-timeout is a promise to clients. */
+static struct event_base *
+main_event_base(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (!ec)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
+/* Everything up to a bound, listening server; returns 0 or -1 with err set. */
+static int
+main_setup(struct main_ctx *m, char *err, size_t errlen)
+{
+	if (!m->cfg.no_resolv && config_read_resolv(&m->cfg, m->cfg.resolv_file, err, errlen) < 0) {
+		log_warn("%s", err);	/* dnsmasq carries on and retries on SIGHUP */
+		err[0] = '\0';
+	}
+	m->base = main_event_base();
+	if (!m->base) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	m->router = setup_router(m->base, &m->cfg, err, errlen);
+	if (!m->router)
+		return -1;
+	m->cache = main_cache(&m->cfg);
+	if (!m->cache && !(m->cfg.cache_size_set && m->cfg.cache_size == 0)) {
+		snprintf(err, errlen, "cannot create the cache");
+		return -1;
+	}
+	m->qe = query_engine_new(m->base, &m->cfg, m->router, m->cache, &m->stats);
+	if (!m->qe) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	m->server = server_new(m->base, &m->cfg, m->qe, &m->stats, err, errlen);
+	return m->server ? 0 : -1;
+}
+
+static int
+main_become_daemon(struct main_ctx *m, char *err, size_t errlen)
+{
+	if (!m->cfg.keep_in_foreground && !m->cfg.no_daemon && daemon_detach(err, errlen) < 0)
+		return -1;
+	if (daemon_write_pidfile(m->cfg.pid_file, err, errlen) < 0)
+		return -1;
+	if (daemon_drop_privileges(m->cfg.user, m->cfg.group, err, errlen) < 0)
+		return -1;
+	daemon_check_pidfile_removable(m->cfg.pid_file);
+	return main_signals(m) < 0 ? -1 : 0;
+}
+
+static void
+main_teardown(struct main_ctx *m)
+{
+	query_engine_free(m->qe);	/* first: it releases what waits on TCP connections */
+	server_free(m->server);
+	router_free(m->router);
+	cache_free(m->cache);
+	for (size_t i = 0; i < ARRAY_SIZE(m->sig); i++)
+		if (m->sig[i])
+			event_free(m->sig[i]);
+	if (m->base)
+		event_base_free(m->base);
+	config_done(&m->cfg);
+	log_close();
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct main_ctx m;
+	char err[1024] = "";
+	int r = config_parse(&m.cfg, argc, argv, stdout, err, sizeof(err));
+
+	if (r != 0) {
+		if (r < 0)
+			fprintf(stderr, "kubemasq: %s\n", err);
+		config_done(&m.cfg);
+		return r < 0 ? 1 : 0;
+	}
+	if (m.cfg.test_only) {
+		fprintf(stderr, "kubemasq: syntax check OK.\n");
+		config_done(&m.cfg);
+		return 0;
+	}
+	if (log_open(m.cfg.log_facility, m.cfg.no_daemon) < 0) {
+		fprintf(stderr, "kubemasq: bad --log-facility: %s\n", m.cfg.log_facility);
+		config_done(&m.cfg);
+		return 1;
+	}
+	if (main_setup(&m, err, sizeof(err)) < 0 || main_become_daemon(&m, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kubemasq: %s\n", err);
+		log_err("%s", err);
+		main_teardown(&m);
+		return 1;
+	}
+	log_info("started, version %s cachesize %u", KUBEMASQ_VERSION,
+		 m.cache ? m.cfg.cache_size : 0);
+	event_base_dispatch(m.base);
+	log_info("exiting on receipt of %s", m.exit_signal == SIGINT ? "SIGINT" : "SIGTERM");
+	daemon_remove_pidfile(m.cfg.pid_file);
+	main_teardown(&m);
+	return 0;
+}

@@ -1,2 +1,535 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* query.c - placeholder until written. */
+/*
+ * query.c - one query's life: parse -> cache -> coalesce -> route -> answer exactly once.
+ *
+ * A miss becomes a `query_miss` in the in-flight table, keyed like the cache (lower-cased name,
+ * type, class, DO, CD), so identical misses share one upstream request; each client waiting on
+ * it is a `query_waiter` that remembers its own ID, spelling of the name, EDNS size and origin.
+ * When the upstream completes, the reply (OPT stripped) goes into the cache and out to every
+ * waiter, rewritten for each. This file owns misses and waiters: upstreams only borrow them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <arpa/inet.h>
+
+#include "kubemasq/dnsmsg.h"
+#include "kubemasq/log.h"
+#include "kubemasq/upstream.h"
+#include "cache.h"
+#include "config.h"
+#include "query.h"
+#include "router.h"
+#include "stats.h"
+#include "upstream_local.h"
+
+/* uthash with a keyed hash (HOUSE_STYLE: the default one is unkeyed), so a client cannot choose
+ * names that pile into one bucket. */
+static uint64_t query_hash_seed;
+static uint32_t query_hash(const void *key, size_t len);
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = query_hash((keyptr), (keylen)))
+#include <uthash.h>
+
+/* Caps on what clients can make us hold (HOUSE_STYLE: every resource a peer grows is capped). */
+#define QUERY_MAX_WAITERS_PER_MISS 512
+#define QUERY_MAX_WAITERS_TOTAL 65536
+#define QUERY_KEY_MAX (5 + DNS_MAX_NAME)
+#define QUERY_BUF_SIZE (65535 + 64)
+
+struct query_waiter {
+	struct query_waiter *next;
+	struct query_origin origin;
+	struct dnsmsg_query dq;		/* dq.q.qname points at qname below */
+	uint8_t qname[DNS_MAX_NAME];	/* the client's spelling */
+};
+
+struct query_miss {
+	UT_hash_handle hh;
+	struct query_engine *qe;
+	struct upstream_req req;	/* req.q.qname points at lname below */
+	struct query_waiter *waiters;
+	unsigned n_waiters;
+	msec_t started;
+	uint16_t key_len;
+	uint8_t key[QUERY_KEY_MAX];
+	uint8_t lname[DNS_MAX_NAME];
+};
+
+struct query_engine {
+	struct event_base *base;
+	const struct config *cfg;
+	struct router *router;
+	struct cache *cache;
+	struct stats *stats;
+	struct query_miss *inflight;	/* uthash head */
+	size_t n_inflight;
+	size_t n_waiters;
+	struct log_ratelimit rl_forward_max;
+	struct log_ratelimit rl_waiters;
+	uint8_t buf[QUERY_BUF_SIZE];	/* the upstream reply, OPT stripped */
+	uint8_t out[QUERY_BUF_SIZE];	/* one client's rewritten copy */
+};
+
+static uint32_t
+query_hash(const void *key, size_t len)
+{
+	/* FNV-1a over the key, mixed with a per-process random seed and finalised (murmur3 fmix):
+	 * cheap for short DNS keys and not predictable from outside. */
+	const uint8_t *p = key;
+	uint64_t h = 0xcbf29ce484222325ULL ^ query_hash_seed;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+struct query_engine *
+query_engine_new(struct event_base *base, const struct config *cfg, struct router *router,
+		 struct cache *cache, struct stats *stats)
+{
+	struct query_engine *qe = calloc(1, sizeof(*qe));
+
+	if (!qe)
+		return NULL;
+	if (!query_hash_seed && getrandom(&query_hash_seed, sizeof(query_hash_seed), 0) < 0)
+		query_hash_seed = (uint64_t)time_now_ms() * 0x9e3779b97f4a7c15ULL;
+	qe->base = base;
+	qe->cfg = cfg;
+	qe->router = router;
+	qe->cache = cache;
+	qe->stats = stats;
+	qe->rl_forward_max = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	qe->rl_waiters = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	return qe;
+}
+
+static void
+query_waiters_free(struct query_engine *qe, struct query_miss *m)
+{
+	struct query_waiter *w, *next;
+
+	for (w = m->waiters; w; w = next) {
+		next = w->next;
+		if (w->origin.release)
+			w->origin.release(&w->origin);
+		free(w);
+		qe->n_waiters--;
+	}
+	m->waiters = NULL;
+}
+
+void
+query_engine_free(struct query_engine *qe)
+{
+	struct query_miss *m, *tmp;
+
+	if (!qe)
+		return;
+	HASH_ITER(hh, qe->inflight, m, tmp) {
+		HASH_DEL(qe->inflight, m);
+		if (m->req.owner)
+			upstream_cancel(m->req.owner, &m->req);
+		query_waiters_free(qe, m);
+		free(m);
+	}
+	free(qe);
+}
+
+size_t
+query_engine_pending(const struct query_engine *qe)
+{
+	return qe->n_waiters;
+}
+
+/* The client's address without the port, as dnsmasq logs it. */
+static const char *
+query_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	const void *a = ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+						  : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)cap))
+		snprintf(buf, cap, "?");
+	return buf;
+}
+
+static void
+query_log_query(const struct dnsmsg_query *dq, const struct query_origin *o)
+{
+	char name[1024], type[16], addr[INET6_ADDRSTRLEN];
+
+	if (dnsmsg_name_to_text(dq->q.qname, dq->q.qname_len, 0, name, sizeof(name)) < 0)
+		return;
+	log_info("query[%s] %s from %s", dnsmsg_type_name(dq->q.qtype, type, sizeof(type)), name,
+		 query_addr_text(&o->peer, addr, sizeof(addr)));
+}
+
+static const char *
+query_rcode_name(unsigned rcode)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					     "NOTIMP",	"REFUSED" };
+
+	return rcode < ARRAY_SIZE(names) ? names[rcode] : "error";
+}
+
+/* One log line per answer record, in dnsmasq's "reply NAME is VALUE" wording, or the rcode /
+ * NODATA when there are none. `what` is "reply" or "cached". */
+static void
+query_log_reply(const char *what, const uint8_t *pkt, size_t len, uint16_t qtype)
+{
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+	char name[1024], val[1024];
+	unsigned n = 0;
+
+	if (dnsmsg_name_to_text(pkt, len, DNS_HDR_LEN, name, sizeof(name)) < 0 ||
+	    dnsmsg_iter_init(&it, pkt, len) < 0)
+		return;
+	while (dnsmsg_iter_next(&it, &rr) == 0 && rr.section == DNS_SECTION_ANSWER) {
+		n++;
+		if (rr.type == DNS_TYPE_A && rr.rdlen == 4)
+			inet_ntop(AF_INET, pkt + rr.rdata_off, val, sizeof(val));
+		else if (rr.type == DNS_TYPE_AAAA && rr.rdlen == 16)
+			inet_ntop(AF_INET6, pkt + rr.rdata_off, val, sizeof(val));
+		else if (rr.type == DNS_TYPE_PTR &&
+			 dnsmsg_name_to_text(pkt, len, rr.rdata_off, val, sizeof(val)) >= 0)
+			;
+		else {
+			char t[16];
+			snprintf(val, sizeof(val), "<%s>", dnsmsg_type_name(rr.type, t, sizeof(t)));
+		}
+		log_info("%s %s is %s", what, name, val);
+	}
+	if (n)
+		return;
+	if (dnsmsg_rcode(pkt) == DNS_RCODE_NXDOMAIN)
+		log_info("%s %s is NXDOMAIN", what, name);
+	else if (dnsmsg_rcode(pkt) != DNS_RCODE_NOERROR)
+		log_info("%s %s is %s", what, name, query_rcode_name(dnsmsg_rcode(pkt)));
+	else
+		log_info("%s %s is %s", what, name,
+			 qtype == DNS_TYPE_A	  ? "NODATA-IPv4"
+			 : qtype == DNS_TYPE_AAAA ? "NODATA-IPv6"
+						  : "NODATA");
+}
+
+/* The client's size limit for this answer. */
+static size_t
+query_max_len(const struct dnsmsg_query *dq, const struct query_origin *o)
+{
+	return o->tcp ? 65535 : dq->udp_size;
+}
+
+/*
+ * Make `out` (holding `len` bytes: a reply image without OPT, question already in the client's
+ * spelling and ID) fit the client: RD echoed, truncated with TC=1 if too big for its transport,
+ * and the client's OPT appended when it sent one. Returns the final length.
+ */
+static size_t
+query_fit(struct query_engine *qe, const struct dnsmsg_query *dq, const struct query_origin *o,
+	  uint8_t *out, size_t len, size_t cap)
+{
+	size_t opt = dq->edns ? 11 : 0;
+	int r;
+
+	out[2] = (uint8_t)((out[2] & ~0x01) | (dq->rd ? 0x01 : 0));
+	if (len + opt > query_max_len(dq, o)) {
+		len = dnsmsg_truncate(out, dq->question_end);
+		qe->stats->truncated++;
+	}
+	if (dq->edns) {
+		r = dnsmsg_append_opt(out, len, cap, (uint16_t)qe->cfg->edns_packet_max, dq->do_bit, 0);
+		if (r > 0)
+			len = (size_t)r;
+	}
+	return len;
+}
+
+static size_t
+query_reply_rcode(struct query_engine *qe, const struct dnsmsg_query *dq, unsigned rcode,
+		  uint8_t *out, size_t cap)
+{
+	int r = dnsmsg_reply_error(out, cap, dq, rcode, (uint16_t)qe->cfg->edns_packet_max);
+
+	if (qe->cfg->log_queries && dq->q.qname)
+		query_log_reply("reply", out, r > 0 ? (size_t)r : 0, dq->q.qtype);
+	return r > 0 ? (size_t)r : 0;
+}
+
+static uint8_t
+query_flags(const struct dnsmsg_query *dq)
+{
+	return (uint8_t)((dq->do_bit ? CACHE_F_DO : 0) | (dq->cd ? CACHE_F_CD : 0));
+}
+
+/* The in-flight key: flags, type, class, lower-cased name - the cache's key in one buffer. */
+static uint16_t
+query_key(const struct dnsmsg_query *dq, const uint8_t *lname, uint8_t *key)
+{
+	key[0] = query_flags(dq);
+	dnsmsg_put16(key + 1, dq->q.qtype);
+	dnsmsg_put16(key + 3, dq->q.qclass);
+	memcpy(key + 5, lname, dq->q.qname_len);
+	return (uint16_t)(5 + dq->q.qname_len);
+}
+
+static size_t
+query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
+		const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	struct cache_key key = {
+		.qname = lname,
+		.qname_len = dq->q.qname_len,
+		.qtype = dq->q.qtype,
+		.qclass = dq->q.qclass,
+		.flags = query_flags(dq),
+	};
+	int r;
+
+	if (!qe->cache)
+		return 0;
+	r = cache_get(qe->cache, &key, time_now_ms(), dq->id, dq->q.qname, out, cap);
+	if (r <= 0)
+		return 0;
+	qe->stats->cache_hits++;
+	if (unlikely(qe->cfg->log_queries))
+		query_log_reply("cached", out, (size_t)r, dq->q.qtype);
+	return query_fit(qe, dq, o, out, (size_t)r, cap);
+}
+
+static struct query_waiter *
+query_waiter_new(struct query_engine *qe, const struct dnsmsg_query *dq,
+		 const struct query_origin *o)
+{
+	struct query_waiter *w;
+
+	if (qe->n_waiters >= QUERY_MAX_WAITERS_TOTAL)
+		return NULL;
+	w = malloc(sizeof(*w));
+	if (!w)
+		return NULL;
+	w->next = NULL;
+	w->origin = *o;
+	w->dq = *dq;
+	memcpy(w->qname, dq->q.qname, dq->q.qname_len);
+	w->dq.q.qname = w->qname;
+	qe->n_waiters++;
+	if (o->hold)
+		o->hold(o);
+	return w;
+}
+
+static void upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t len);
+
+/* A new miss, offered to the router. Returns the miss (now in flight), or NULL with *rcode set
+ * to what the client should get at once. */
+static struct query_miss *
+query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *key,
+		 uint16_t key_len, unsigned *rcode)
+{
+	struct query_miss *m;
+	int r;
+
+	if (qe->n_inflight >= qe->cfg->dns_forward_max) {
+		qe->stats->refused_forward_max++;
+		log_ratelimited(&qe->rl_forward_max, LOG_WARNING,
+				"maximum number of concurrent DNS queries reached (max: %u)",
+				qe->cfg->dns_forward_max);
+		*rcode = DNS_RCODE_REFUSED;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		*rcode = DNS_RCODE_SERVFAIL;
+		return NULL;
+	}
+	m->qe = qe;
+	m->key_len = key_len;
+	memcpy(m->key, key, key_len);
+	memcpy(m->lname, key + 5, dq->q.qname_len);
+	m->req.q = (struct dnsmsg_question){ .qname = m->lname, .qname_len = dq->q.qname_len,
+					     .qtype = dq->q.qtype, .qclass = dq->q.qclass };
+	m->req.cd = dq->cd;
+	m->req.do_bit = dq->do_bit;
+	m->req.done = upstream_done;
+	m->started = time_now_ms();
+	r = router_resolve(qe->router, &m->req);
+	if (r == 0) {
+		HASH_ADD(hh, qe->inflight, key, m->key_len, m);
+		qe->n_inflight++;
+		if (m->req.owner->ops == &upstream_local_ops)
+			qe->stats->answered_locally++;
+		else
+			qe->stats->forwarded++;
+		return m;
+	}
+	free(m);
+	if (r == -ENXIO) {		/* local-only zone, bogus-priv, domain-needed */
+		qe->stats->answered_locally++;
+		*rcode = DNS_RCODE_NXDOMAIN;
+	} else if (r == -ENOENT) {	/* no upstream for this name, as dnsmasq without servers */
+		*rcode = DNS_RCODE_REFUSED;
+	} else {
+		qe->stats->servfail++;
+		*rcode = DNS_RCODE_SERVFAIL;
+	}
+	return NULL;
+}
+
+/* A query that passed the cache: join an identical miss in flight or start one. */
+static size_t
+query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
+	   const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	uint8_t key[QUERY_KEY_MAX];
+	uint16_t key_len = query_key(dq, lname, key);
+	struct query_miss *m;
+	struct query_waiter *w;
+	unsigned rcode = DNS_RCODE_SERVFAIL;
+
+	HASH_FIND(hh, qe->inflight, key, key_len, m);
+	if (m && m->n_waiters >= QUERY_MAX_WAITERS_PER_MISS)
+		m = NULL;	/* a pathological herd: let it take a miss of its own */
+	if (m)
+		qe->stats->coalesced++;
+	else if (!(m = query_miss_start(qe, dq, key, key_len, &rcode)))
+		return query_reply_rcode(qe, dq, rcode, out, cap);
+	w = query_waiter_new(qe, dq, o);
+	if (!w) {
+		log_ratelimited(&qe->rl_waiters, LOG_WARNING, "too many queries waiting (max: %u)",
+				QUERY_MAX_WAITERS_TOTAL);
+		if (!m->waiters) {	/* nobody else waits: withdraw what we just started */
+			HASH_DEL(qe->inflight, m);
+			qe->n_inflight--;
+			upstream_cancel(m->req.owner, &m->req);
+			free(m);
+		}
+		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
+	}
+	w->next = m->waiters;
+	m->waiters = w;
+	m->n_waiters++;
+	return 0;
+}
+
+size_t
+query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
+	     const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	struct dnsmsg_query dq;
+	uint8_t lname[DNS_MAX_NAME];
+	size_t n;
+	int r;
+
+	if (o->tcp)
+		qe->stats->queries_tcp++;
+	else
+		qe->stats->queries_udp++;
+	r = dnsmsg_parse_query(pkt, len, &dq);
+	if (unlikely(r < 0)) {
+		if (r == -EBADMSG) {
+			qe->stats->dropped++;
+			return 0;
+		}
+		if (r == -EOPNOTSUPP) {
+			qe->stats->notimp++;
+			return query_reply_rcode(qe, &dq, DNS_RCODE_NOTIMP, out, cap);
+		}
+		qe->stats->formerr++;
+		return query_reply_rcode(qe, &dq, DNS_RCODE_FORMERR, out, cap);
+	}
+	if (unlikely(qe->cfg->log_queries))
+		query_log_query(&dq, o);
+	if (unlikely(dq.edns && dq.edns_version > 0)) {
+		qe->stats->badvers++;
+		return query_reply_rcode(qe, &dq, DNS_RCODE_BADVERS, out, cap);
+	}
+	dnsmsg_name_lower(lname, dq.q.qname, dq.q.qname_len);
+	n = query_cache_hit(qe, &dq, lname, o, out, cap);
+	if (n)
+		return n;
+	return query_miss(qe, &dq, lname, o, out, cap);
+}
+
+/* Send `img` (a reply without OPT, or NULL for SERVFAIL) to one waiter, rewritten for it. */
+static void
+query_answer_waiter(struct query_engine *qe, struct query_waiter *w, const uint8_t *img,
+		    size_t len)
+{
+	size_t n;
+
+	if (img && len <= sizeof(qe->out) - 11) {
+		memcpy(qe->out, img, len);
+		dnsmsg_put16(qe->out, w->dq.id);
+		memcpy(qe->out + DNS_HDR_LEN, w->qname, w->dq.q.qname_len);
+		n = query_fit(qe, &w->dq, &w->origin, qe->out, len, sizeof(qe->out));
+	} else {
+		n = dnsmsg_reply_error(qe->out, sizeof(qe->out), &w->dq, DNS_RCODE_SERVFAIL,
+				       (uint16_t)qe->cfg->edns_packet_max);
+	}
+	if (w->origin.send(&w->origin, qe->out, n) < 0)
+		qe->stats->send_errors++;
+}
+
+static void
+query_cache_put(struct query_engine *qe, const struct query_miss *m, const uint8_t *img, size_t len)
+{
+	struct cache_key key = {
+		.qname = m->lname,
+		.qname_len = m->req.q.qname_len,
+		.qtype = m->req.q.qtype,
+		.qclass = m->req.q.qclass,
+		.flags = m->key[0],
+	};
+
+	if (qe->cache)
+		cache_put(qe->cache, &key, img, len, time_now_ms());
+}
+
+/*
+ * The upstream's completion: the one place a miss ends. The reply is copied and stripped of
+ * its OPT (clients get their own), cached, and sent to every waiter; then the miss is freed.
+ */
+static void
+upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t len)
+{
+	struct query_miss *m = container_of(req, struct query_miss, req);
+	struct query_engine *qe = m->qe;
+	const uint8_t *img = NULL;
+	int r;
+
+	HASH_DEL(qe->inflight, m);
+	qe->n_inflight--;
+	if (status == 0 && len >= DNS_HDR_LEN && len <= sizeof(qe->buf)) {
+		memcpy(qe->buf, reply, len);
+		r = dnsmsg_strip_opt(qe->buf, len);
+		if (r > 0) {
+			img = qe->buf;
+			len = (size_t)r;
+		}
+	}
+	if (img) {
+		query_cache_put(qe, m, img, len);
+		if (unlikely(qe->cfg->log_queries))
+			query_log_reply("reply", img, len, m->req.q.qtype);
+	} else {
+		qe->stats->servfail++;
+		if (unlikely(qe->cfg->log_queries) && m->waiters) {
+			r = dnsmsg_reply_error(qe->out, sizeof(qe->out), &m->waiters->dq,
+					       DNS_RCODE_SERVFAIL, 0);
+			if (r > 0)
+				query_log_reply("reply", qe->out, (size_t)r, m->req.q.qtype);
+		}
+	}
+	for (struct query_waiter *w = m->waiters; w; w = w->next)
+		query_answer_waiter(qe, w, img, len);
+	query_waiters_free(qe, m);
+	free(m);
+}

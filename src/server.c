@@ -1,2 +1,608 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* server.c - placeholder until written. */
+/*
+ * server.c - the DNS front end over UDP and TCP.
+ *
+ * UDP: each readable event drains up to SERVER_UDP_ROUNDS batches with recvmmsg; every query
+ * answered at once (cache hits, errors) is sent back in the same batch with one sendmmsg.
+ * Wildcard sockets carry IP_PKTINFO/IPV6_PKTINFO so answers leave from the address the query
+ * came to. Late answers (upstream completions) go out one by one with sendmsg.
+ *
+ * TCP: one bufferevent per connection; messages are 2-byte framed, several may be in flight
+ * (pipelining) and are answered as they complete, not in order. Caps: connections
+ * (--tcp-max-connections), queries in flight per connection, unsent output per connection;
+ * an idle connection is closed after --tcp-idle-timeout. A connection object outlives its
+ * socket while queries on it are still pending (they drop their answers).
+ */
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "kubemasq/dnsmsg.h"
+#include "kubemasq/log.h"
+#include "config.h"
+#include "query.h"
+#include "server.h"
+#include "stats.h"
+
+#define SERVER_UDP_BATCH 32
+#define SERVER_UDP_ROUNDS 8		/* batches per wakeup before yielding to other events */
+#define SERVER_UDP_IN 4096		/* larger queries are malformed for our purposes */
+#define SERVER_UDP_OUT 65536
+#define SERVER_TCP_BACKLOG 128
+#define SERVER_TCP_MAX_PENDING 64	/* queries in flight per connection before reads pause */
+#define SERVER_TCP_MAX_OUTPUT (256 * 1024)	/* unsent bytes per connection before reads pause */
+#define SERVER_MAX_LISTENERS 64
+#define SERVER_CMSG_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
+
+struct server_udp {
+	struct server *srv;
+	int fd;
+	bool wildcard;
+	struct event *ev;
+};
+
+struct server_tcp_conn {
+	struct server *srv;
+	struct bufferevent *bev;	/* NULL once closed */
+	struct server_tcp_conn *prev, *next;
+	unsigned pending;		/* queries waiting on upstreams */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+struct server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct query_engine *qe;
+	struct stats *stats;
+	struct server_udp udp[SERVER_MAX_LISTENERS];
+	size_t n_udp;
+	struct evconnlistener *tcp[SERVER_MAX_LISTENERS];
+	size_t n_tcp;
+	struct server_tcp_conn *conns;	/* open connections */
+	unsigned n_conns;
+	struct log_ratelimit rl_tcp_cap;
+	struct log_ratelimit rl_send;
+};
+
+/* Batch buffers shared by every UDP socket: the loop is single-threaded. Static so nothing is
+ * allocated per datagram; untouched pages cost no RSS. */
+static struct {
+	uint8_t in[SERVER_UDP_BATCH][SERVER_UDP_IN];
+	uint8_t out[SERVER_UDP_BATCH][SERVER_UDP_OUT];
+	struct mmsghdr rmsg[SERVER_UDP_BATCH], smsg[SERVER_UDP_BATCH];
+	struct iovec riov[SERVER_UDP_BATCH], siov[SERVER_UDP_BATCH];
+	struct sockaddr_storage peer[SERVER_UDP_BATCH];
+	uint8_t rctl[SERVER_UDP_BATCH][SERVER_CMSG_SPACE];
+	uint8_t sctl[SERVER_UDP_BATCH][SERVER_CMSG_SPACE];
+} server_batch;
+
+static void
+server_pktinfo_parse(struct msghdr *mh, struct query_origin *o)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			memcpy(&o->local4, CMSG_DATA(c), sizeof(o->local4));
+			o->has_local = true;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			memcpy(&o->local6, CMSG_DATA(c), sizeof(o->local6));
+			o->has_local = true;
+		}
+	}
+}
+
+/* Control data that makes an answer leave from the address its query came to. */
+static socklen_t
+server_pktinfo_build(const struct query_origin *o, uint8_t *buf)
+{
+	struct msghdr mh = { .msg_control = buf, .msg_controllen = SERVER_CMSG_SPACE };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	memset(buf, 0, SERVER_CMSG_SPACE);
+	if (o->peer.ss_family == AF_INET) {
+		struct in_pktinfo pi = { .ipi_spec_dst = o->local4.ipi_addr };
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	c->cmsg_level = IPPROTO_IPV6;
+	c->cmsg_type = IPV6_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(o->local6));
+	memcpy(CMSG_DATA(c), &o->local6, sizeof(o->local6));
+	return CMSG_SPACE(sizeof(o->local6));
+}
+
+static int
+server_udp_send(const struct query_origin *o, const uint8_t *pkt, size_t len)
+{
+	uint8_t ctl[SERVER_CMSG_SPACE];
+	struct iovec iov = { .iov_base = (void *)pkt, .iov_len = len };
+	struct msghdr mh = {
+		.msg_name = (void *)&o->peer,
+		.msg_namelen = o->peer_len,
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+
+	if (o->has_local) {
+		mh.msg_control = ctl;
+		mh.msg_controllen = server_pktinfo_build(o, ctl);
+	}
+	return sendmsg(o->fd, &mh, MSG_DONTWAIT) < 0 ? -errno : 0;
+}
+
+static void
+server_udp_prepare(void)
+{
+	for (unsigned i = 0; i < SERVER_UDP_BATCH; i++) {
+		server_batch.riov[i] = (struct iovec){ server_batch.in[i], SERVER_UDP_IN };
+		server_batch.rmsg[i].msg_hdr = (struct msghdr){
+			.msg_name = &server_batch.peer[i],
+			.msg_namelen = sizeof(server_batch.peer[i]),
+			.msg_iov = &server_batch.riov[i],
+			.msg_iovlen = 1,
+			.msg_control = server_batch.rctl[i],
+			.msg_controllen = SERVER_CMSG_SPACE,
+		};
+	}
+}
+
+/* Handle one received batch; answers made at once are queued into the send batch. */
+static unsigned
+server_udp_batch(struct server_udp *u, int n)
+{
+	struct server *s = u->srv;
+	unsigned out = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct msghdr *rh = &server_batch.rmsg[i].msg_hdr;
+		struct query_origin o = {
+			.send = server_udp_send,
+			.fd = u->fd,
+			.peer_len = rh->msg_namelen,
+		};
+		size_t len;
+
+		if (unlikely(rh->msg_flags & MSG_TRUNC)) {	/* longer than any query we take */
+			s->stats->dropped++;
+			continue;
+		}
+		memcpy(&o.peer, &server_batch.peer[i], rh->msg_namelen);
+		if (u->wildcard)
+			server_pktinfo_parse(rh, &o);
+		len = query_handle(s->qe, server_batch.in[i], server_batch.rmsg[i].msg_len, &o,
+				   server_batch.out[out], SERVER_UDP_OUT);
+		if (!len)
+			continue;
+		server_batch.siov[out] = (struct iovec){ server_batch.out[out], len };
+		server_batch.smsg[out].msg_hdr = (struct msghdr){
+			.msg_name = &server_batch.peer[i],
+			.msg_namelen = rh->msg_namelen,
+			.msg_iov = &server_batch.siov[out],
+			.msg_iovlen = 1,
+		};
+		if (o.has_local) {
+			server_batch.smsg[out].msg_hdr.msg_control = server_batch.sctl[out];
+			server_batch.smsg[out].msg_hdr.msg_controllen =
+				server_pktinfo_build(&o, server_batch.sctl[out]);
+		}
+		out++;
+	}
+	return out;
+}
+
+static void
+server_udp_read(evutil_socket_t fd, short what UNUSED, void *arg)
+{
+	struct server_udp *u = arg;
+
+	for (unsigned round = 0; round < SERVER_UDP_ROUNDS; round++) {
+		int n, sent = 0;
+		unsigned out;
+
+		server_udp_prepare();
+		n = recvmmsg(fd, server_batch.rmsg, SERVER_UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		out = server_udp_batch(u, n);
+		while ((unsigned)sent < out) {
+			int r = sendmmsg(fd, server_batch.smsg + sent, out - (unsigned)sent, MSG_DONTWAIT);
+			if (r <= 0) {	/* the first one failed (full buffer, bad peer): skip it */
+				u->srv->stats->send_errors++;
+				r = 1;
+			}
+			sent += r;
+		}
+		if (n < SERVER_UDP_BATCH)
+			return;
+	}
+}
+
+static void
+server_tcp_conn_unlink(struct server_tcp_conn *c)
+{
+	struct server *s = c->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->n_conns--;
+}
+
+/* Close the socket; the object itself goes when no query on it is pending. */
+static void
+server_tcp_close(struct server_tcp_conn *c)
+{
+	if (c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		server_tcp_conn_unlink(c);
+	}
+	if (!c->pending)
+		free(c);
+}
+
+static int
+server_tcp_write(struct server_tcp_conn *c, const uint8_t *pkt, size_t len)
+{
+	uint8_t hdr[2];
+
+	if (!c->bev)
+		return -ENOTCONN;	/* the client left before its answer came */
+	dnsmsg_put16(hdr, (uint16_t)len);
+	if (bufferevent_write(c->bev, hdr, 2) < 0 || bufferevent_write(c->bev, pkt, len) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+server_tcp_send(const struct query_origin *o, const uint8_t *pkt, size_t len)
+{
+	return server_tcp_write(o->conn, pkt, len);
+}
+
+static void
+server_tcp_hold(const struct query_origin *o)
+{
+	struct server_tcp_conn *c = o->conn;
+
+	c->pending++;
+}
+
+static void
+server_tcp_release(const struct query_origin *o)
+{
+	struct server_tcp_conn *c = o->conn;
+
+	c->pending--;
+	if (!c->bev) {
+		if (!c->pending)
+			free(c);
+		return;
+	}
+	/* Reads may have paused at the pending cap: what is buffered can go on now, from the loop
+	 * (never from inside the engine that is calling us). */
+	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static bool
+server_tcp_busy(const struct server_tcp_conn *c)
+{
+	return c->pending >= SERVER_TCP_MAX_PENDING ||
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) >= SERVER_TCP_MAX_OUTPUT;
+}
+
+/* Answer every complete message in the input buffer, unless the connection is over its caps. */
+static void
+server_tcp_read(struct bufferevent *bev, void *arg)
+{
+	struct server_tcp_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	static uint8_t out[SERVER_UDP_OUT];
+	uint8_t hdr[2];
+
+	while (evbuffer_get_length(in) >= 2) {
+		struct query_origin o = {
+			.send = server_tcp_send,
+			.hold = server_tcp_hold,
+			.release = server_tcp_release,
+			.tcp = true,
+			.fd = -1,
+			.peer = c->peer,
+			.peer_len = c->peer_len,
+			.conn = c,
+		};
+		size_t msglen, len;
+		uint8_t *msg;
+
+		if (server_tcp_busy(c)) {
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+		evbuffer_copyout(in, hdr, 2);
+		msglen = dnsmsg_get16(hdr);
+		if (evbuffer_get_length(in) < 2 + msglen)
+			return;
+		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + msglen));
+		len = query_handle(c->srv->qe, msg + 2, msglen, &o, out, sizeof(out));
+		evbuffer_drain(in, 2 + msglen);
+		if (len)
+			server_tcp_write(c, out, len);
+	}
+}
+
+static void
+server_tcp_event(struct bufferevent *bev UNUSED, short what, void *arg)
+{
+	struct server_tcp_conn *c = arg;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		c->srv->stats->tcp_idle_closed++;
+	server_tcp_close(c);
+}
+
+static void
+server_tcp_accept(struct evconnlistener *l UNUSED, evutil_socket_t fd, struct sockaddr *sa,
+		  int salen, void *arg)
+{
+	struct server *s = arg;
+	struct timeval idle = { .tv_sec = s->cfg->tcp_idle_timeout };
+	struct server_tcp_conn *c;
+
+	if (s->n_conns >= s->cfg->tcp_max_connections) {
+		s->stats->tcp_refused++;
+		log_ratelimited(&s->rl_tcp_cap, LOG_WARNING,
+				"TCP connection refused: %u connections open (--tcp-max-connections)",
+				s->n_conns);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->srv = s;
+	memcpy(&c->peer, sa, MIN((size_t)salen, sizeof(c->peer)));
+	c->peer_len = (socklen_t)salen;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	bufferevent_setcb(c->bev, server_tcp_read, NULL, server_tcp_event, c);
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static const char *
+server_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	const struct sockaddr_in *v4 = (const void *)ss;
+	const struct sockaddr_in6 *v6 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &v6->sin6_addr, a, sizeof(a));
+	else
+		inet_ntop(AF_INET, &v4->sin_addr, a, sizeof(a));
+	snprintf(buf, cap, "%s#%u", a,
+		 ntohs(ss->ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port));
+	return buf;
+}
+
+static int
+server_socket(const struct config_sockaddr *a, int type, bool wildcard)
+{
+	int one = 1;
+	int fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (wildcard && type == SOCK_DGRAM) {
+		if (a->ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		else
+			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* UDP and TCP listeners on one address. */
+static int
+server_listen(struct server *s, const struct config_sockaddr *a, bool wildcard, char *err,
+	      size_t errlen)
+{
+	char text[INET6_ADDRSTRLEN + 8];
+	struct server_udp *u;
+	int fd;
+
+	if (s->n_udp >= SERVER_MAX_LISTENERS) {
+		snprintf(err, errlen, "too many listen addresses (max %d)", SERVER_MAX_LISTENERS);
+		return -E2BIG;
+	}
+	fd = server_socket(a, SOCK_DGRAM, wildcard);
+	if (fd < 0)
+		goto fail;
+	u = &s->udp[s->n_udp++];
+	*u = (struct server_udp){ .srv = s, .fd = fd, .wildcard = wildcard };
+	u->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, server_udp_read, u);
+	if (!u->ev || event_add(u->ev, NULL) < 0) {
+		snprintf(err, errlen, "cannot watch UDP socket on %s",
+			 server_addr_text(&a->ss, text, sizeof(text)));
+		return -ENOMEM;
+	}
+	fd = server_socket(a, SOCK_STREAM, wildcard);
+	if (fd < 0)
+		goto fail;
+	s->tcp[s->n_tcp] = evconnlistener_new(s->base, server_tcp_accept, s,
+					      LEV_OPT_CLOSE_ON_FREE, SERVER_TCP_BACKLOG, fd);
+	if (!s->tcp[s->n_tcp]) {
+		close(fd);
+		snprintf(err, errlen, "cannot listen on TCP %s",
+			 server_addr_text(&a->ss, text, sizeof(text)));
+		return -EIO;
+	}
+	s->n_tcp++;
+	return 0;
+fail:
+	snprintf(err, errlen, "failed to create listening socket for %s: %s",
+		 server_addr_text(&a->ss, text, sizeof(text)), strerror(-fd));
+	return fd;
+}
+
+static void
+server_sockaddr(struct config_sockaddr *a, int family, const void *ip, uint16_t port)
+{
+	memset(a, 0, sizeof(*a));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *v6 = (void *)&a->ss;
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		if (ip)
+			memcpy(&v6->sin6_addr, ip, 16);
+		a->len = sizeof(*v6);
+	} else {
+		struct sockaddr_in *v4 = (void *)&a->ss;
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		if (ip)
+			memcpy(&v4->sin_addr, ip, 4);
+		a->len = sizeof(*v4);
+	}
+}
+
+/* -i NAME: every address the interface has now (dnsmasq's --bind-interfaces behaviour). */
+static int
+server_listen_interfaces(struct server *s, char *err, size_t errlen)
+{
+	struct ifaddrs *ifs, *i;
+	int r = 0;
+
+	if (getifaddrs(&ifs) < 0) {
+		snprintf(err, errlen, "cannot list interfaces: %s", strerror(errno));
+		return -errno;
+	}
+	for (size_t n = 0; n < s->cfg->n_interfaces && r == 0; n++) {
+		size_t found = 0;
+		for (i = ifs; i && r == 0; i = i->ifa_next) {
+			struct config_sockaddr a;
+			int fam = i->ifa_addr ? i->ifa_addr->sa_family : AF_UNSPEC;
+			if (strcmp(i->ifa_name, s->cfg->interfaces[n]) != 0 ||
+			    (fam != AF_INET && fam != AF_INET6))
+				continue;
+			server_sockaddr(&a, fam,
+					fam == AF_INET ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+						       : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+					s->cfg->port);
+			if (fam == AF_INET6)
+				((struct sockaddr_in6 *)&a.ss)->sin6_scope_id =
+					((struct sockaddr_in6 *)i->ifa_addr)->sin6_scope_id;
+			r = server_listen(s, &a, false, err, errlen);
+			found++;
+		}
+		if (!found && r == 0) {
+			snprintf(err, errlen, "unknown interface %s (or it has no address)",
+				 s->cfg->interfaces[n]);
+			r = -ENODEV;
+		}
+	}
+	freeifaddrs(ifs);
+	return r;
+}
+
+static int
+server_listen_all(struct server *s, char *err, size_t errlen)
+{
+	struct config_sockaddr a;
+	int r;
+
+	if (s->cfg->port == 0)		/* -p 0: DNS off, as in dnsmasq */
+		return 0;
+	for (size_t i = 0; i < s->cfg->n_listen; i++) {
+		r = server_listen(s, &s->cfg->listen[i], false, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (s->cfg->n_interfaces)
+		return server_listen_interfaces(s, err, errlen);
+	if (s->cfg->n_listen)
+		return 0;
+	server_sockaddr(&a, AF_INET, NULL, s->cfg->port);
+	r = server_listen(s, &a, true, err, errlen);
+	if (r < 0)
+		return r;
+	server_sockaddr(&a, AF_INET6, NULL, s->cfg->port);
+	if (server_listen(s, &a, true, err, errlen) < 0)	/* a host without IPv6 */
+		log_warn("%s; serving IPv4 only", err);
+	return 0;
+}
+
+struct server *
+server_new(struct event_base *base, const struct config *cfg, struct query_engine *qe,
+	   struct stats *stats, char *err, size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->base = base;
+	s->cfg = cfg;
+	s->qe = qe;
+	s->stats = stats;
+	s->rl_tcp_cap = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	s->rl_send = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	if (server_listen_all(s, err, errlen) < 0) {
+		server_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+server_free(struct server *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_udp; i++) {
+		if (s->udp[i].ev)
+			event_free(s->udp[i].ev);
+		close(s->udp[i].fd);
+	}
+	for (size_t i = 0; i < s->n_tcp; i++)
+		evconnlistener_free(s->tcp[i]);
+	/* The engine was freed first (main.c) and released every pending query. */
+	while (s->conns)
+		server_tcp_close(s->conns);
+	free(s);
+}

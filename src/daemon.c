@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * daemon.c - the process side of being dnsmasq-compatible: background fork, pid file,
+ * dropping root after binding. Each function reports its failure as one line for main().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kubemasq/log.h"
+#include "daemon.h"
+
+int
+daemon_detach(char *err, size_t errlen)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot fork into the background: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	/* A second fork so we can never reacquire a controlling terminal. */
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot fork into the background: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		return 0;	/* harmless: we open nothing relative */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+int
+daemon_write_pidfile(const char *path, char *err, size_t errlen)
+{
+	FILE *f;
+
+	if (!path)
+		return 0;
+	f = fopen(path, "we");
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot write pid file %s: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+void
+daemon_check_pidfile_removable(const char *path)
+{
+	char *copy = path ? strdup(path) : NULL;
+
+	if (copy && access(dirname(copy), W_OK) < 0)
+		log_warn("the pid file %s will stay behind at exit: this user cannot write to its "
+			 "folder (give the folder to the --user, as /run/kubemasq in the packaging)",
+			 path);
+	free(copy);
+}
+
+void
+daemon_remove_pidfile(const char *path)
+{
+	if (path && unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove pid file %s: %s", path, strerror(errno));
+}
+
+int
+daemon_drop_privileges(const char *user, const char *group, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	gid_t gid;
+
+	if (getuid() != 0 || !user)
+		return 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		snprintf(err, errlen, "unknown user or group: %s", user);
+		return -ENOENT;
+	}
+	gid = pw->pw_gid;
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			snprintf(err, errlen, "unknown user or group: %s", group);
+			return -ENOENT;
+		}
+		gid = gr->gr_gid;
+	}
+	if (pw->pw_uid == 0 && gid == 0)
+		return 0;	/* -u root: stay as we are, as dnsmasq does */
+	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
+		snprintf(err, errlen, "cannot change to user %s: %s", user, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * query.h - one query's life: parse -> cache -> coalesce -> route -> answer exactly once.
+ *
+ * The front end (server.c) hands every datagram or TCP message to query_handle(). A query
+ * that can be answered at once (an error, a cache hit) is written into the caller's buffer
+ * so UDP can batch it with sendmmsg; the rest wait on an upstream, and their answers go out
+ * later through the origin's send function. query.c owns every pending query from parse to
+ * free; upstream completions never free anything.
+ */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "kubemasq/defs.h"
+
+struct event_base;
+struct config;
+struct router;
+struct cache;
+struct stats;
+struct query_engine;
+struct query_origin;
+
+/* Sends one late answer to where the query came from; returns 0 or a negative errno. */
+typedef int query_send_fn(const struct query_origin *o, const uint8_t *pkt, size_t len);
+
+/*
+ * Where a query came from and how to answer it later. Copied into each waiting query, so it
+ * must not point at anything shorter-lived than the answer - for TCP, `conn` is reference
+ * counted by the server (query_send_fn on a closed connection drops the answer).
+ */
+struct query_origin {
+	query_send_fn *send;
+	/* hold() when a query from this origin starts waiting, release() when it is done (answered
+	 * or abandoned): the server keeps a TCP connection object alive in between. May be NULL. */
+	void (*hold)(const struct query_origin *o);
+	void (*release)(const struct query_origin *o);
+	bool tcp;
+	int fd;					/* UDP: the listening socket */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	struct in6_pktinfo local6;		/* UDP wildcard sockets: answer from this address */
+	struct in_pktinfo local4;
+	bool has_local;
+	void *conn;				/* TCP: the server's connection object */
+};
+
+/* `cache` may be NULL (--cache-size=0). All borrowed; they outlive the engine. */
+struct query_engine *query_engine_new(struct event_base *base, const struct config *cfg,
+				      struct router *router, struct cache *cache,
+				      struct stats *stats);
+
+/* Cancels every pending query (no answers are sent) and frees the engine. NULL-safe. */
+void query_engine_free(struct query_engine *qe);
+
+/*
+ * Handle one query from a client. Returns the length of an answer written into out[0..cap)
+ * to send now; 0 when there is nothing to send now: dropped, or waiting on an upstream, in
+ * which case o->hold() was called, the answer goes out later through o->send, and
+ * o->release() follows once the query is done. The size limit is the transport's: 65535 for
+ * TCP, the client's EDNS size (512 without EDNS) for UDP.
+ */
+size_t query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
+		    const struct query_origin *o, uint8_t *out, size_t cap);
+
+/* Queries waiting on upstreams (for statistics and shutdown). */
+size_t query_engine_pending(const struct query_engine *qe);
