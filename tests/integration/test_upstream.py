@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The forwarder against upstreams that misbehave: RFC 5452 anti-spoofing (replies with a
+wrong ID, from another port, for another question), silence (SERVFAIL within
+--upstream-timeout), a silent first server under --strict-order, TC over UDP (retry over TCP),
+and replies that are garbage or answer another question (ldns-testns)."""
+
+import re
+import signal
+import time
+
+import dns.flags
+import dns.rcode
+import pytest
+
+from conftest import query, rdatas, wait_until
+from scripted_upstream import ScriptedAnswer, make_answer, silent
+
+
+def spoof_script(q, transport):
+    """Three decoys, then the genuine answer 192.0.2.1."""
+    return ScriptedAnswer(make_answer(q, ["192.0.2.1"]), decoys=[
+        ("udp", make_answer(q, ["6.6.6.1"], qid=q.id ^ 0x5a5a)),	# wrong ID
+        ("other-port", make_answer(q, ["6.6.6.2"])),			# wrong source port
+        ("udp", make_answer(q, ["6.6.6.3"], qname="evil.spoof.test.")),	# wrong question
+    ])
+
+
+def test_spoofed_replies_are_ignored(scripted, kubemasq):
+    up = scripted(spoof_script)
+    k = kubemasq([f"--server=127.0.0.1#{up.port}", "--cache-size=0", "--log-queries",
+                  "--upstream-retry=2000", "--upstream-timeout=4000"])
+    for i, transport in enumerate(["udp", "tcp", "udp"]):
+        name = f"spoof{i}.test."
+        q = query(name, "A")
+        t0 = time.monotonic()
+        r = k.udp(q, timeout=5) if transport == "udp" else k.tcp(q, timeout=5)
+        elapsed = time.monotonic() - t0
+        assert r.rcode() == dns.rcode.NOERROR, f"{name}: {r}"
+        assert rdatas(r) == ["192.0.2.1"], f"{name}: took a decoy: {r}"
+        # the decoys did not end the query: it was answered by the genuine reply, which comes
+        # ~0.15 s after the query, well before any retry
+        assert elapsed < 1.5, f"{name}: {elapsed:.2f}s, the genuine reply came at ~0.15s"
+        assert up.count(name) == 1, \
+            f"{name}: the upstream was asked {up.count(name)} times, the decoys caused a retry"
+    assert not re.search(r"reply \S+ is 6\.6\.6\.", k.log_text()), "a decoy was taken"
+    # and it counted them: at least the wrong-ID and wrong-question decoys of each query (the
+    # other-port one never reaches a connected socket)
+    assert bogus_replies(k) >= 2 * 3
+
+
+def bogus_replies(k):
+    """The sum over servers of SIGUSR1's `bogus replies N` and `garbage replies N`."""
+    start = k.log_size()
+    k.signal(signal.SIGUSR1)
+    k.wait_log(r"queries forwarded \d+", start=start)
+    k.wait_log(r"bogus replies \d+, garbage replies \d+", start=start)
+    text = k.log_text()[start:]
+    return sum(int(a) + int(b) for a, b in
+               re.findall(r"bogus replies (\d+), garbage replies (\d+)", text))
+
+
+def test_silent_upstream_servfail_within_timeout(scripted, kubemasq):
+    up = scripted(silent)
+    k = kubemasq([f"--server=127.0.0.1#{up.port}", "--upstream-timeout=1000",
+                  "--upstream-retry=300"])
+    for transport in ("udp", "tcp"):
+        name = f"quiet-{transport}.test."
+        t0 = time.monotonic()
+        q = query(name, "A")
+        r = k.udp(q, timeout=6) if transport == "udp" else k.tcp(q, timeout=6)
+        elapsed = time.monotonic() - t0
+        assert r.rcode() == dns.rcode.SERVFAIL, f"{transport}: {r}"
+        assert not r.answer
+        assert elapsed < 1.0 + 1.0, f"{transport}: SERVFAIL after {elapsed:.2f}s, timeout 1s"
+        assert up.count(name) >= 1, "the silent upstream was never asked"
+    assert k.alive()
+
+
+def test_strict_order_skips_a_silent_first_server(scripted, knotd, kubemasq):
+    up = scripted(silent)
+    k = kubemasq(["--strict-order", f"--server=127.0.0.1#{up.port}",
+                  f"--server=127.0.0.1#{knotd.port}", "--upstream-retry=500",
+                  "--upstream-timeout=4000", "--cache-size=0"])
+    for name, want in (("www.test.", ["192.0.2.10"]), ("mail.test.", ["192.0.2.25"])):
+        t0 = time.monotonic()
+        r = k.udp(query(name, "A"), timeout=6)
+        elapsed = time.monotonic() - t0
+        assert r.rcode() == dns.rcode.NOERROR and rdatas(r) == want, f"{name}: {r}"
+        assert up.count(name) >= 1, f"{name}: strict order asks the first server first"
+        assert 0.4 <= elapsed < 3.0, \
+            f"{name}: answered after {elapsed:.2f}s, expected after --upstream-retry (0.5s)"
+
+
+def test_all_servers_answer_comes_from_the_live_one(scripted, knotd, kubemasq):
+    up = scripted(silent)
+    k = kubemasq(["--all-servers", f"--server=127.0.0.1#{up.port}",
+                  f"--server=127.0.0.1#{knotd.port}", "--upstream-retry=2000",
+                  "--upstream-timeout=4000", "--cache-size=0"])
+    t0 = time.monotonic()
+    r = k.udp(query("www.test.", "A"), timeout=6)
+    elapsed = time.monotonic() - t0
+    assert rdatas(r) == ["192.0.2.10"]
+    assert elapsed < 1.0, f"{elapsed:.2f}s: --all-servers waited for the silent server"
+    wait_until(lambda: up.count("www.test") >= 1, 2, what="the silent server to be asked too")
+
+
+def test_tc_over_udp_retries_over_tcp(testns, kubemasq):
+    k = kubemasq([f"--server=127.0.0.1#{testns.port}", "--upstream-timeout=3000"])
+    want = [f"198.51.100.{i}" for i in range(1, 7)]
+    r = k.udp(query("tc.testns.test.", "A", use_edns=0, payload=4096), timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR, str(r)
+    assert not r.flags & dns.flags.TC, "the daemon passed the upstream's TC on instead of " \
+        "retrying over TCP"
+    assert rdatas(r) == want
+    r = k.tcp(query("tc.testns.test.", "A"), timeout=5)
+    assert rdatas(r) == want and not r.flags & dns.flags.TC
+
+
+@pytest.mark.parametrize("name", ["garbage.testns.test.", "wrongq.testns.test."])
+def test_bad_upstream_reply_is_servfail(testns, kubemasq, name):
+    k = kubemasq([f"--server=127.0.0.1#{testns.port}", "--upstream-timeout=1000",
+                  "--upstream-retry=400", "--log-queries"])
+    t0 = time.monotonic()
+    r = k.udp(query(name, "A"), timeout=6)
+    elapsed = time.monotonic() - t0
+    assert r.rcode() == dns.rcode.SERVFAIL, str(r)
+    assert not r.answer, "an answer for another question was passed on"
+    assert elapsed < 2.0
+    assert not re.search(r"reply \S+ is 203\.0\.113\.66", k.log_text())
+    assert bogus_replies(k) >= 1, "the bad reply was not counted"
+    assert k.alive()
+    assert rdatas(k.udp(query("ping.testns.test.", "A"))) == ["192.0.2.200"]
