@@ -18,6 +18,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "query.h"
+#include "resolv.h"
 #include "router.h"
 #include "server.h"
 #include "setup.h"
@@ -27,6 +28,7 @@ struct main_ctx {
 	struct config cfg;
 	struct event_base *base;
 	struct router *router;
+	struct resolv_watch *resolv;
 	struct cache *cache;
 	struct query_engine *qe;
 	struct server *server;
@@ -49,6 +51,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 			log_err("cannot reopen log file %s", m->cfg.log_facility);
 		break;
 	case SIGHUP:
+		resolv_watch_reload(m->resolv);
 		if (m->cache) {
 			cache_clear(m->cache);
 			log_info("cleared cache");
@@ -112,6 +115,8 @@ main_event_base(void)
 static int
 main_setup(struct main_ctx *m, char *err, size_t errlen)
 {
+	struct upstream *defaults = NULL;
+
 	if (!m->cfg.no_resolv && config_read_resolv(&m->cfg, m->cfg.resolv_file, err, errlen) < 0) {
 		log_warn("%s", err);	/* dnsmasq carries on and retries on SIGHUP */
 		err[0] = '\0';
@@ -121,9 +126,14 @@ main_setup(struct main_ctx *m, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the event loop");
 		return -1;
 	}
-	m->router = setup_router(m->base, &m->cfg, err, errlen);
+	m->router = setup_router(m->base, &m->cfg, &defaults, err, errlen);
 	if (!m->router)
 		return -1;
+	m->resolv = resolv_watch_new(m->base, &m->cfg, m->router, defaults);
+	if (!m->resolv) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	m->cache = main_cache(&m->cfg);
 	if (!m->cache && !(m->cfg.cache_size_set && m->cfg.cache_size == 0)) {
 		snprintf(err, errlen, "cannot create the cache");
@@ -156,6 +166,7 @@ main_teardown(struct main_ctx *m)
 {
 	query_engine_free(m->qe);	/* first: it releases what waits on TCP connections */
 	server_free(m->server);
+	resolv_watch_free(m->resolv);	/* before the router: retired forwarders */
 	router_free(m->router);
 	cache_free(m->cache);
 	for (size_t i = 0; i < ARRAY_SIZE(m->sig); i++)

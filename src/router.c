@@ -314,3 +314,29 @@ router_foreach(struct router *r, void (*fn)(struct upstream *u, void *ctx), void
 		fn(o->u, ctx);
 	}
 }
+
+int
+router_replace(struct router *r, struct upstream *old, struct upstream *new)
+{
+	struct router_zone *z, *tmp;
+	struct router_owned *o;
+	int rc;
+
+	assert(r && new);
+	rc = router_own(r, new);
+	if (rc < 0)
+		return rc;
+	if (!old)
+		return router_bind(r, ".", new);
+	HASH_ITER(hh, r->zones, z, tmp) {
+		for (size_t i = 0; i < z->n_ups; i++)
+			if (z->ups[i] == old)
+				z->ups[i] = new;
+	}
+	o = router_owned_find(r, old);
+	if (o) {
+		HASH_DEL(r->owned, o);
+		free(o);
+	}
+	return 0;
+}

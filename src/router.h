@@ -37,5 +37,12 @@ int router_bind(struct router *r, const char *zone, struct upstream *u);
  */
 int router_resolve(struct router *r, struct upstream_req *req);
 
+/*
+ * Put `new` wherever `old` is bound (or, when old is NULL, bind it to the root) and own it.
+ * `old` is no longer owned: the caller frees it once nothing it accepted can still be pending.
+ * Returns 0 or -ENOMEM.
+ */
+int router_replace(struct router *r, struct upstream *old, struct upstream *new);
+
 /* Call fn for every owned upstream (statistics). */
 void router_foreach(struct router *r, void (*fn)(struct upstream *u, void *ctx), void *ctx);

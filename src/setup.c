@@ -78,17 +78,20 @@ setup_bind(struct router *r, const char *zone, struct upstream *u, bool own, cha
 	return e;
 }
 
-static struct upstream *
-setup_defaults(struct router *r, struct event_base *base, const struct config *cfg, char *err,
-	       size_t errlen)
+struct upstream *
+setup_default_forwarder(struct event_base *base, const struct config *cfg, char *err,
+			size_t errlen)
 {
 	struct config_sockaddr *list = calloc(cfg->n_servers + 1, sizeof(*list));
 	struct upstream *u = NULL;
 	char text[64];
 	size_t n = 0;
 
-	if (!list)
+	err[0] = '\0';
+	if (!list) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
 	for (size_t i = 0; i < cfg->n_servers; i++) {
 		const struct config_server *s = &cfg->servers[i];
 		if (s->kind != CONFIG_SERVER_ADDR || s->n_domains)
@@ -100,8 +103,6 @@ setup_defaults(struct router *r, struct event_base *base, const struct config *c
 		log_warn("no upstream servers configured: names outside local domains get REFUSED");
 	else if (!(u = setup_forwarder(base, cfg, list, n, true)))
 		snprintf(err, errlen, "cannot create the forwarder for the default servers");
-	else if (setup_bind(r, ".", u, true, err, errlen) < 0)
-		u = NULL;
 	free(list);
 	return u;
 }
@@ -219,7 +220,8 @@ setup_domains(const struct config *cfg, const char ***out)
 }
 
 struct router *
-setup_router(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+setup_router(struct event_base *base, const struct config *cfg, struct upstream **defaults_out,
+	     char *err, size_t errlen)
 {
 	struct router *r = router_new();
 	struct upstream *defaults;
@@ -232,9 +234,10 @@ setup_router(struct event_base *base, const struct config *cfg, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	defaults = setup_defaults(r, base, cfg, err, errlen);
-	if (err[0])
+	defaults = setup_default_forwarder(base, cfg, err, errlen);
+	if (err[0] || (defaults && setup_bind(r, ".", defaults, true, err, errlen) < 0))
 		goto fail;
+	*defaults_out = defaults;
 	n = setup_domains(cfg, &domains);
 	for (size_t i = 0; i < n && e == 0; i++) {
 		if (domains[i][0] == '\0') {

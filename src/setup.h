@@ -11,8 +11,16 @@
 struct event_base;
 struct config;
 struct router;
+struct upstream;
 
 /* Build the router. Returns NULL with one line in err on failure. Logs the dnsmasq-style
- * "using nameserver ..." lines. */
-struct router *setup_router(struct event_base *base, const struct config *cfg, char *err,
-			    size_t errlen);
+ * "using nameserver ..." lines. *defaults_out is the forwarder bound to the root (owned by the
+ * router), or NULL when there are no default servers. */
+struct router *setup_router(struct event_base *base, const struct config *cfg,
+			    struct upstream **defaults_out, char *err, size_t errlen);
+
+/* A forwarder for the default servers (--server=IP lines and the resolv-file's), not bound
+ * anywhere; the caller owns it. NULL with err[0] == 0 when there are no default servers,
+ * NULL with err set on failure. */
+struct upstream *setup_default_forwarder(struct event_base *base, const struct config *cfg,
+					 char *err, size_t errlen);

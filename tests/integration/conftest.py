@@ -9,11 +9,13 @@ The daemon is $KUBEMASQ_BIN, else build/kubemasq at the top of the source tree.
 
 import os
 import pathlib
+import pwd
 import re
 import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 
 import dns.flags
@@ -252,6 +254,18 @@ def scripted():
         s.close()
 
 
+@pytest.fixture
+def public_dir():
+    """A folder the daemon can still reach after dropping root to `nobody` (pytest's tmp_path
+    sits under a 0700 root folder), owned by nobody when we are root, as /run/kubemasq is."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="kubemasq-test-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    if os.getuid() == 0:
+        os.chown(d, pwd.getpwnam("nobody").pw_uid, -1)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 # -- the daemon ------------------------------------------------------------------------------
 
 def kubemasq_bin():
@@ -264,7 +278,7 @@ def kubemasq_bin():
 class Kubemasq:
     """One running daemon: .port, .host, .log (path), .proc, .args."""
 
-    def __init__(self, tmp, args, host="127.0.0.1", ready=True):
+    def __init__(self, tmp, args, host="127.0.0.1", ready=True, no_resolv=True):
         exe = kubemasq_bin()
         if not os.access(exe, os.X_OK):
             pytest.fail(f"kubemasq binary {exe} not found (build it or set KUBEMASQ_BIN)")
@@ -275,7 +289,7 @@ class Kubemasq:
             self.port = free_port(self.family, host)
             self.log = tmp / f"kubemasq-{self.port}.log"
             self.args = [exe, "-k", f"--port={self.port}", f"--listen-address={host}",
-                         "--no-resolv", "--log-facility=-"] + list(args)
+                         "--log-facility=-"] + (["--no-resolv"] if no_resolv else []) + list(args)
             self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                          stdout=open(tmp / f"kubemasq-{self.port}.out", "w"),
                                          stderr=open(self.log, "w"))

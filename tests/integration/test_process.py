@@ -3,11 +3,7 @@
 --log-queries lines, and listening on ::1."""
 
 import os
-import pathlib
-import pwd
 import re
-import shutil
-import tempfile
 import signal
 import socket
 
@@ -50,15 +46,10 @@ def test_sigusr1_statistics(knotd, kubemasq):
     assert int(m2.group(1)) == forwarded + 1, f"before: {m.group(0)}; after: {m2.group(0)}"
 
 
-def test_sigterm_exits_0_and_removes_pid_file(knotd, kubemasq, request):
+def test_sigterm_exits_0_and_removes_pid_file(knotd, kubemasq, public_dir):
     # As packaged (/run/kubemasq owned by the service user): when we run as root the daemon
-    # drops to `nobody`, so the pid file's folder belongs to nobody.
-    # (pytest's tmp_path sits under a 0700 root folder nobody cannot cross, hence /tmp.)
-    run_dir = pathlib.Path(tempfile.mkdtemp(prefix="kubemasq-run-", dir="/tmp"))
-    request.addfinalizer(lambda: shutil.rmtree(run_dir, ignore_errors=True))
-    os.chmod(run_dir, 0o755)
-    if os.getuid() == 0:
-        os.chown(run_dir, pwd.getpwnam("nobody").pw_uid, -1)
+    # drops to `nobody`, who must be able to remove the pid file.
+    run_dir = public_dir
     pid_file = run_dir / "kubemasq.pid"
     k = kubemasq([f"--server=127.0.0.1#{knotd.port}", f"--pid-file={pid_file}"])
     wait_until(pid_file.exists, 5, what="the pid file")
