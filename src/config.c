@@ -820,7 +820,7 @@ config_init(struct config *cfg)
 	cfg->upstream_timeout_ms = 4000;
 	cfg->upstream_retry_ms = 1000;
 	cfg->cache_bytes = 1ULL << 30;
-	cfg->cache_size = 150;
+	cfg->cache_size = 0;	/* no entry cap unless given: the byte budget decides */
 	cfg->max_neg_ttl = 3600;
 	cfg->user = config_default_user;
 }

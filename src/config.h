@@ -79,8 +79,8 @@ struct config {
 
 	/* cache (issue 3 fills the behaviour; the options parse here) */
 	uint64_t cache_bytes;			/* --cache-bytes, K/M/G, default 1G */
-	unsigned cache_size;			/* --cache-size entries, dnsmasq default 150; 0 = off */
-	bool cache_size_set;			/* given explicitly (else only the byte budget caps) */
+	unsigned cache_size;			/* --cache-size entries; 0 = off when set */
+	bool cache_size_set;			/* given (else no entry cap: the byte budget alone) */
 	unsigned min_cache_ttl;			/* --min-cache-ttl, <= 3600 */
 	unsigned max_cache_ttl;			/* --max-cache-ttl, 0 = no cap */
 	unsigned max_ttl;			/* --max-ttl, 0 = no cap */

@@ -114,7 +114,7 @@ struct config_opts_entry {
 	X("cache-bytes", 0, REQUIRED, "SIZE[K|M|G]", bytes, CONFIG_OPTS_FIELD(cache_bytes),       \
 	  65536, UINT64_MAX, "1G", "memory budget of the cache, overhead included; at least 64K") \
 	X("cache-size", 'c', REQUIRED, "N", cache_size, CONFIG_OPTS_FIELD(cache_size), 0,         \
-	  10000000, "150", "maximum cache entries; 0 disables caching")                           \
+	  10000000, "no cap", "also cap the entries (dnsmasq's 150); 0 disables caching")         \
 	X("min-cache-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(min_cache_ttl), 0,     \
 	  3600, "0", "cache answers at least this long")                                          \
 	X("max-cache-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(max_cache_ttl), 0,     \

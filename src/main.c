@@ -207,8 +207,14 @@ main(int argc, char **argv)
 		main_teardown(&m);
 		return 1;
 	}
-	log_info("started, version %s cachesize %u", KUBEMASQ_VERSION,
-		 m.cache ? m.cfg.cache_size : 0);
+	if (!m.cache)
+		log_info("started, version %s cache disabled", KUBEMASQ_VERSION);
+	else if (m.cfg.cache_size_set)
+		log_info("started, version %s cachesize %u, cache budget %llu bytes", KUBEMASQ_VERSION,
+			 m.cfg.cache_size, (unsigned long long)m.cfg.cache_bytes);
+	else
+		log_info("started, version %s cache budget %llu bytes", KUBEMASQ_VERSION,
+			 (unsigned long long)m.cfg.cache_bytes);
 	event_base_dispatch(m.base);
 	log_info("exiting on receipt of %s", m.exit_signal == SIGINT ? "SIGINT" : "SIGTERM");
 	daemon_remove_pidfile(m.cfg.pid_file);

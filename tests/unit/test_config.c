@@ -198,7 +198,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.n_addresses, 0);
 	assert_false(cfg.domain_needed || cfg.bogus_priv);
 	assert_true(cfg.cache_bytes == 1ULL << 30);
-	assert_int_equal(cfg.cache_size, 150);
+	assert_int_equal(cfg.cache_size, 0);
+	assert_false(cfg.cache_size_set);
 	assert_false(cfg.cache_size_set);
 	assert_int_equal(cfg.min_cache_ttl + cfg.max_cache_ttl + cfg.max_ttl, 0);
 	assert_int_equal(cfg.local_ttl + cfg.neg_ttl, 0);
