@@ -31,6 +31,7 @@
 
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
+#include "kubemasq/netaddr.h"
 #include "config.h"
 #include "query.h"
 #include "server.h"
@@ -395,22 +396,6 @@ server_tcp_accept(struct evconnlistener *l UNUSED, evutil_socket_t fd, struct so
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-static const char *
-server_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-	const struct sockaddr_in *v4 = (const void *)ss;
-	const struct sockaddr_in6 *v6 = (const void *)ss;
-
-	if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &v6->sin6_addr, a, sizeof(a));
-	else
-		inet_ntop(AF_INET, &v4->sin_addr, a, sizeof(a));
-	snprintf(buf, cap, "%s#%u", a,
-		 ntohs(ss->ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port));
-	return buf;
-}
-
 static int
 server_socket(const struct config_sockaddr *a, int type, bool wildcard)
 {
@@ -441,7 +426,7 @@ static int
 server_listen(struct server *s, const struct config_sockaddr *a, bool wildcard, char *err,
 	      size_t errlen)
 {
-	char text[INET6_ADDRSTRLEN + 8];
+	char text[NETADDR_TEXT_MAX];
 	struct server_udp *u;
 	int fd;
 
@@ -457,7 +442,7 @@ server_listen(struct server *s, const struct config_sockaddr *a, bool wildcard, 
 	u->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, server_udp_read, u);
 	if (!u->ev || event_add(u->ev, NULL) < 0) {
 		snprintf(err, errlen, "cannot watch UDP socket on %s",
-			 server_addr_text(&a->ss, text, sizeof(text)));
+			 netaddr_text(&a->ss, NETADDR_PORT, text, sizeof(text)));
 		return -ENOMEM;
 	}
 	fd = server_socket(a, SOCK_STREAM, wildcard);
@@ -468,14 +453,14 @@ server_listen(struct server *s, const struct config_sockaddr *a, bool wildcard, 
 	if (!s->tcp[s->n_tcp]) {
 		close(fd);
 		snprintf(err, errlen, "cannot listen on TCP %s",
-			 server_addr_text(&a->ss, text, sizeof(text)));
+			 netaddr_text(&a->ss, NETADDR_PORT, text, sizeof(text)));
 		return -EIO;
 	}
 	s->n_tcp++;
 	return 0;
 fail:
 	snprintf(err, errlen, "failed to create listening socket for %s: %s",
-		 server_addr_text(&a->ss, text, sizeof(text)), strerror(-fd));
+		 netaddr_text(&a->ss, NETADDR_PORT, text, sizeof(text)), strerror(-fd));
 	return fd;
 }
 

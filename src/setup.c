@@ -10,29 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
 
 #include "kubemasq/log.h"
+#include "kubemasq/netaddr.h"
 #include "kubemasq/upstream.h"
 #include "config.h"
 #include "router.h"
 #include "setup.h"
 #include "upstream_dns.h"
 #include "upstream_local.h"
-
-static const char *
-setup_addr_text(const struct config_sockaddr *a, char *buf, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	const struct sockaddr_in *v4 = (const void *)&a->ss;
-	const struct sockaddr_in6 *v6 = (const void *)&a->ss;
-	bool six = a->ss.ss_family == AF_INET6;
-
-	inet_ntop(a->ss.ss_family, six ? (const void *)&v6->sin6_addr : (const void *)&v4->sin_addr,
-		  ip, sizeof(ip));
-	snprintf(buf, cap, "%s#%u", ip, ntohs(six ? v6->sin6_port : v4->sin_port));
-	return buf;
-}
 
 static struct upstream *
 setup_forwarder(struct event_base *base, const struct config *cfg,
@@ -84,7 +70,7 @@ setup_default_forwarder(struct event_base *base, const struct config *cfg, char 
 {
 	struct config_sockaddr *list = calloc(cfg->n_servers + 1, sizeof(*list));
 	struct upstream *u = NULL;
-	char text[64];
+	char text[NETADDR_TEXT_MAX];
 	size_t n = 0;
 
 	err[0] = '\0';
@@ -97,7 +83,8 @@ setup_default_forwarder(struct event_base *base, const struct config *cfg, char 
 		if (s->kind != CONFIG_SERVER_ADDR || s->n_domains)
 			continue;
 		list[n++] = s->addr;
-		log_info("using nameserver %s", setup_addr_text(&s->addr, text, sizeof(text)));
+		log_info("using nameserver %s",
+			 netaddr_text(&s->addr.ss, NETADDR_PORT, text, sizeof(text)));
 	}
 	if (n == 0)
 		log_warn("no upstream servers configured: names outside local domains get REFUSED");
@@ -152,7 +139,7 @@ setup_servers(struct router *r, struct event_base *base, const struct config *cf
 	struct config_sockaddr *list = calloc(cfg->n_servers + 1, sizeof(*list));
 	bool local = false, use_default = false;
 	struct upstream *u;
-	char text[64];
+	char text[NETADDR_TEXT_MAX];
 	size_t n = 0;
 	int e = 0;
 
@@ -183,7 +170,7 @@ setup_servers(struct router *r, struct event_base *base, const struct config *cf
 	if (e == 0 && n) {
 		for (size_t i = 0; i < n; i++)
 			log_info("using nameserver %s for domain %s",
-				 setup_addr_text(&list[i], text, sizeof(text)), domain);
+				 netaddr_text(&list[i].ss, NETADDR_PORT, text, sizeof(text)), domain);
 		u = setup_forwarder(base, cfg, list, n, false);
 		e = u ? setup_bind(r, domain, u, true, err, errlen) : -ENOMEM;
 	}
