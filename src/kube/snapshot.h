@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * snapshot.h - the cluster from a file: exactly what
+ * `kubectl get namespaces,services,endpointslices -A -o json` prints (a v1 List; Pod items too
+ * for --kube-pods=verified). Parsing is pure apart from reading the file: JSON -> the store's
+ * object descriptions -> a full replacement of each kind. A file that does not parse changes
+ * nothing and reports its position; objects that are wrong alone are skipped and counted.
+ */
+#pragma once
+
+#include <stddef.h>
+
+struct kube_store;
+
+#define KUBE_SNAPSHOT_MAX_BYTES (512u << 20)	/* a bigger file is refused, not read */
+
+struct kube_snapshot_result {
+	size_t namespaces, services, slices, pods;	/* stored */
+	size_t skipped;					/* objects refused (bad fields, caps) */
+	size_t ignored;					/* items of other kinds */
+	char first_skip[256];				/* "Service default/x: why", for the log */
+};
+
+/*
+ * Parse `path` and replace the store's namespaces, services, endpointslices and pods with its
+ * items. Returns 0 (even with skipped objects; see *res), or a negative errno with one line in
+ * err: "-ENOENT/-EACCES" for an unreadable file, -EFBIG over KUBE_SNAPSHOT_MAX_BYTES, -EPROTO
+ * for JSON that does not parse ("FILE:LINE:COLUMN: message") or is not a List; the store is
+ * then untouched.
+ */
+int kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snapshot_result *res,
+		       char *err, size_t errlen);
+
+/* The same from a buffer (tests, and the API source's LIST bodies). `name` is used in errors. */
+int kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len,
+			      const char *name, struct kube_snapshot_result *res, char *err,
+			      size_t errlen);
