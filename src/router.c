@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * router.c - longest-suffix zone routing. Zones are kept as lower-case wire names in a uthash
- * table whose hash is SipHash-2-4 under a per-router random key; a query name is walked from the
+ * table whose hash is SipHash-1-3 under a per-router random key; a query name is walked from the
  * full name towards the root, one probe per suffix, and each zone found offers the request to
  * its upstreams in binding order until one accepts or fails (an -ENOENT decline falls through,
  * also to shorter zones). The router also owns upstreams for freeing, each exactly once however
@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* A failed allocation must not exit the daemon: uthash then leaves the item out of the table
  * (hh.tbl == NULL), which we check after every add. */
@@ -20,6 +19,7 @@
 
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
+#include "kubemasq/hash.h"
 #include "kubemasq/upstream.h"
 #include "router.h"
 
@@ -44,78 +44,14 @@ struct router {
 	uint64_t key[2];
 };
 
-static inline uint64_t
-router_rotl(uint64_t x, unsigned b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-static inline void
-router_sipround(uint64_t v[4])
-{
-	v[0] += v[1];
-	v[1] = router_rotl(v[1], 13);
-	v[1] ^= v[0];
-	v[0] = router_rotl(v[0], 32);
-	v[2] += v[3];
-	v[3] = router_rotl(v[3], 16);
-	v[3] ^= v[2];
-	v[0] += v[3];
-	v[3] = router_rotl(v[3], 21);
-	v[3] ^= v[0];
-	v[2] += v[1];
-	v[1] = router_rotl(v[1], 17);
-	v[1] ^= v[2];
-	v[2] = router_rotl(v[2], 32);
-}
-
-/* SipHash-2-4: the table's contents come from the configuration, but the names probed come from
- * peers; a keyed hash keeps probe chains out of their control. */
+/* SipHash-1-3 (kubemasq/hash.h): the table's contents come from the configuration, but the
+ * names probed come from peers; a keyed hash keeps probe chains out of their control. */
 static unsigned
 router_hash(const struct router *r, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	uint64_t v[4] = {
-		r->key[0] ^ 0x736f6d6570736575ULL, r->key[1] ^ 0x646f72616e646f6dULL,
-		r->key[0] ^ 0x6c7967656e657261ULL, r->key[1] ^ 0x7465646279746573ULL,
-	};
-	uint64_t m, last = (uint64_t)len << 56;
-	size_t i, tail = len & 7;
+	uint64_t m = hash_siphash13(r->key, data, len);
 
-	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&m, p + i, 8);	/* host order: the hash need not be portable */
-		v[3] ^= m;
-		router_sipround(v);
-		router_sipround(v);
-		v[0] ^= m;
-	}
-	for (size_t j = 0; j < tail; j++)
-		last |= (uint64_t)p[i + j] << (8 * j);
-	v[3] ^= last;
-	router_sipround(v);
-	router_sipround(v);
-	v[0] ^= last;
-	v[2] ^= 0xff;
-	for (i = 0; i < 4; i++)
-		router_sipround(v);
-	m = v[0] ^ v[1] ^ v[2] ^ v[3];
 	return (unsigned)(m ^ (m >> 32));
-}
-
-static void
-router_seed(struct router *r)
-{
-	ssize_t n;
-
-	do
-		n = getrandom(r->key, sizeof(r->key), 0);
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(r->key))
-		return;
-	/* No entropy syscall: a weaker key is acceptable here, since peers can only probe the
-	 * table, never grow it; the addresses vary with ASLR at least. */
-	r->key[0] = (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL;
-	r->key[1] = (uint64_t)(uintptr_t)&router_seed ^ 0xc2b2ae3d27d4eb4fULL;
 }
 
 struct router *
@@ -124,7 +60,7 @@ router_new(void)
 	struct router *r = calloc(1, sizeof(*r));
 
 	if (r)
-		router_seed(r);
+		hash_random_key(r->key);
 	return r;
 }
 
