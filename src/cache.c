@@ -20,7 +20,7 @@
  *   and hash chains are handles, the chunk table maps ids to memory. 2^18 chunks of more than
  *   chunk_target/2 bytes bound the budget to 8 GiB (larger budgets are clamped).
  * - The index is chained hashing over a power-of-two array of uint32_t heads, keyed SipHash-1-3
- *   with a seed from getrandom(). The hash is not stored (4 bytes per entry saved): it is
+ *   (kubemasq/hash.h) under a random key. The hash is not stored (4 bytes per entry saved): it is
  *   recomputed when the table doubles or halves (load factor 1 .. 1/4) and when a record moves.
  *
  * Accounting: bytes = sizeof(struct cache) + 4 * buckets + 8 * chunk table capacity
@@ -51,10 +51,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "cache.h"
 #include "kubemasq/dnsmsg.h"
+#include "kubemasq/hash.h"
 
 #define CACHE_NIL UINT32_MAX
 #define CACHE_OFF_BITS 14
@@ -100,7 +100,7 @@ struct cache {
 	struct cache_limits lim;
 	uint64_t bytes;
 	uint64_t chunk_bytes;		/* the part of bytes held in chunks */
-	uint64_t k0, k1;		/* SipHash key */
+	uint64_t key[2];		/* SipHash key (kubemasq/hash.h) */
 	msec_t epoch;
 	bool have_epoch;
 	uint32_t *buckets;
@@ -114,43 +114,6 @@ struct cache {
 	struct cache_class cls[CACHE_NCLASSES];
 };
 
-/* ---- SipHash-1-3 ----------------------------------------------------------------------- */
-
-#define CACHE_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define CACHE_SIPROUND(v0, v1, v2, v3)                                                       \
-	do {                                                                                 \
-		v0 += v1; v1 = CACHE_ROTL(v1, 13); v1 ^= v0; v0 = CACHE_ROTL(v0, 32);       \
-		v2 += v3; v3 = CACHE_ROTL(v3, 16); v3 ^= v2;                                 \
-		v0 += v3; v3 = CACHE_ROTL(v3, 21); v3 ^= v0;                                 \
-		v2 += v1; v1 = CACHE_ROTL(v1, 17); v1 ^= v2; v2 = CACHE_ROTL(v2, 32);       \
-	} while (0)
-
-static uint64_t
-cache_siphash(const struct cache *c, const uint8_t *in, size_t len)
-{
-	uint64_t v0 = c->k0 ^ 0x736f6d6570736575ull, v1 = c->k1 ^ 0x646f72616e646f6dull;
-	uint64_t v2 = c->k0 ^ 0x6c7967656e657261ull, v3 = c->k1 ^ 0x7465646279746573ull;
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i;
-
-	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&m, in + i, 8);
-		v3 ^= m;
-		CACHE_SIPROUND(v0, v1, v2, v3);
-		v0 ^= m;
-	}
-	for (size_t j = 0; i + j < len; j++)
-		b |= (uint64_t)in[i + j] << (8 * j);
-	v3 ^= b;
-	CACHE_SIPROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	CACHE_SIPROUND(v0, v1, v2, v3);
-	CACHE_SIPROUND(v0, v1, v2, v3);
-	CACHE_SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* The hash of a key: name, then type, class and flags as they appear after it. */
 static uint32_t
 cache_hash(const struct cache *c, const uint8_t *qname, size_t qname_len, const uint8_t *tc,
@@ -161,7 +124,7 @@ cache_hash(const struct cache *c, const uint8_t *qname, size_t qname_len, const 
 	memcpy(buf, qname, qname_len);
 	memcpy(buf + qname_len, tc, 4);
 	buf[qname_len + 4] = flags;
-	return (uint32_t)cache_siphash(c, buf, qname_len + 5);
+	return (uint32_t)hash_siphash13(c->key, buf, qname_len + 5);
 }
 
 /* ---- records, classes, chunks ---------------------------------------------------------- */
@@ -496,7 +459,8 @@ cache_find_expired(struct cache *c, msec_t now)
 		h = r->lru_prev;
 	}
 	for (int i = 0; i < CACHE_SWEEP; i++) {
-		for (h = c->buckets[c->sweep++ & c->mask]; h != CACHE_NIL; h = cache_rec(c, h)->hnext)
+		h = c->buckets[c->sweep++ & c->mask];
+		for (; h != CACHE_NIL; h = cache_rec(c, h)->hnext)
 			if (cache_expired(c, cache_rec(c, h), now))
 				return h;
 	}
@@ -532,7 +496,8 @@ cache_find(struct cache *c, const struct cache_key *key, uint32_t hash)
 		const uint8_t *q = cache_image(r) + DNS_HDR_LEN;
 		if (r->qname_len == key->qname_len &&
 		    (r->flags & (CACHE_F_DO | CACHE_F_CD)) == key->flags &&
-		    memcmp(q + r->qname_len, tc, 4) == 0 && memcmp(q, key->qname, r->qname_len) == 0)
+		    memcmp(q + r->qname_len, tc, 4) == 0 &&
+		    memcmp(q, key->qname, r->qname_len) == 0)
 			return h;
 		h = r->hnext;
 	}
@@ -563,6 +528,8 @@ cache_copy_out(const struct cache *c, struct cache_rec *r, msec_t now, uint16_t 
 {
 	uint32_t elapsed = cache_elapsed(c, r, now), left = r->lifetime - elapsed;
 
+	if (c->lim.max_client_ttl != 0)
+		left = MIN(left, c->lim.max_client_ttl);	/* --max-ttl, in the same pass */
 	memcpy(out, cache_image(r), r->len);
 	dnsmsg_put16(out, id);
 	memcpy(out + DNS_HDR_LEN, client_qname, r->qname_len);
@@ -730,20 +697,13 @@ struct cache *
 cache_new(const struct cache_limits *lim)
 {
 	struct cache *c = calloc(1, sizeof(*c));
-	uint64_t seed[2] = {0x0123456789abcdefull, 0xfedcba9876543210ull};
 
 	if (c == NULL)
 		return NULL;
 	c->lim = *lim;
 	c->lim.max_bytes = MIN(lim->max_bytes, CACHE_MAX_BUDGET);
-	/* The seed keeps chain lengths out of a remote peer's hands; without entropy the
-	 * addresses (ASLR) are the fallback. */
-	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
-		seed[0] ^= (uint64_t)(uintptr_t)c;
-		seed[1] ^= (uint64_t)(uintptr_t)&seed;
-	}
-	c->k0 = seed[0];
-	c->k1 = seed[1];
+	/* The key keeps chain lengths out of a remote peer's hands. */
+	hash_random_key(c->key);
 	c->chunk_target = CACHE_CHUNK_MAX;
 	while (c->chunk_target > CACHE_CHUNK_MIN && c->chunk_target > c->lim.max_bytes / 256)
 		c->chunk_target /= 2;
@@ -841,7 +801,11 @@ cache_invalidate(struct cache *c, const uint8_t *name, size_t name_len)
 
 	for (unsigned i = 0; i < CACHE_NCLASSES; i++)
 		dropped += cache_invalidate_class(c, i, name, name_len);
-	cache_resize(c);
+	/* A put shrinks the table a step at a time; after a mass drop, shrink all the way now. */
+	for (uint32_t n = 0; n != c->mask + 1;) {
+		n = c->mask + 1;
+		cache_resize(c);
+	}
 	return dropped;
 }
 

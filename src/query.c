@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <arpa/inet.h>
 
 #include "kubemasq/dnsmsg.h"
+#include "kubemasq/hash.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
 #include "cache.h"
@@ -27,10 +27,10 @@
 #include "upstream_local.h"
 
 /* uthash with a keyed hash (HOUSE_STYLE: the default one is unkeyed), so a client cannot choose
- * names that pile into one bucket. */
-static uint64_t query_hash_seed;
-static uint32_t query_hash(const void *key, size_t len);
-#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = query_hash((keyptr), (keylen)))
+ * names that pile into one bucket: SipHash-1-3 under a per-process random key. */
+static uint64_t query_hash_key[2];
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
+	((hashv) = (unsigned)hash_siphash13(query_hash_key, (keyptr), (keylen)))
 #include <uthash.h>
 
 /* Caps on what clients can make us hold (HOUSE_STYLE: every resource a peer grows is capped). */
@@ -48,6 +48,10 @@ struct query_waiter {
 
 struct query_miss {
 	UT_hash_handle hh;
+	/* Invalidated while in flight: out of the table (new queries start afresh) and on the
+	 * engine's detached list instead; its reply goes to its waiters but not into the cache. */
+	bool detached;
+	struct query_miss *dprev, *dnext;
 	struct query_engine *qe;
 	struct upstream_req req;	/* req.q.qname points at lname below */
 	struct query_waiter *waiters;
@@ -65,29 +69,15 @@ struct query_engine {
 	struct cache *cache;
 	struct stats *stats;
 	struct query_miss *inflight;	/* uthash head */
-	size_t n_inflight;
+	struct query_miss *detached;	/* in flight but invalidated (query_engine_invalidate) */
+	size_t n_inflight;		/* both of the above */
 	size_t n_waiters;
 	struct log_ratelimit rl_forward_max;
 	struct log_ratelimit rl_waiters;
+	struct upstream_hooks hooks;	/* what upstreams call back: invalidation */
 	uint8_t buf[QUERY_BUF_SIZE];	/* the upstream reply, OPT stripped */
 	uint8_t out[QUERY_BUF_SIZE];	/* one client's rewritten copy */
 };
-
-static uint32_t
-query_hash(const void *key, size_t len)
-{
-	/* FNV-1a over the key, mixed with a per-process random seed and finalised (murmur3 fmix):
-	 * cheap for short DNS keys and not predictable from outside. */
-	const uint8_t *p = key;
-	uint64_t h = 0xcbf29ce484222325ULL ^ query_hash_seed;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return (uint32_t)h;
-}
 
 struct query_engine *
 query_engine_new(struct event_base *base, const struct config *cfg, struct router *router,
@@ -97,8 +87,8 @@ query_engine_new(struct event_base *base, const struct config *cfg, struct route
 
 	if (!qe)
 		return NULL;
-	if (!query_hash_seed && getrandom(&query_hash_seed, sizeof(query_hash_seed), 0) < 0)
-		query_hash_seed = (uint64_t)time_now_ms() * 0x9e3779b97f4a7c15ULL;
+	if (!query_hash_key[0] && !query_hash_key[1])
+		hash_random_key(query_hash_key);
 	qe->base = base;
 	qe->cfg = cfg;
 	qe->router = router;
@@ -106,6 +96,7 @@ query_engine_new(struct event_base *base, const struct config *cfg, struct route
 	qe->stats = stats;
 	qe->rl_forward_max = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
 	qe->rl_waiters = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	qe->hooks = (struct upstream_hooks){ .invalidate = query_engine_invalidate, .ctx = qe };
 	return qe;
 }
 
@@ -124,6 +115,15 @@ query_waiters_free(struct query_engine *qe, struct query_miss *m)
 	m->waiters = NULL;
 }
 
+static void
+query_miss_abandon(struct query_engine *qe, struct query_miss *m)
+{
+	if (m->req.owner)
+		upstream_cancel(m->req.owner, &m->req);
+	query_waiters_free(qe, m);
+	free(m);
+}
+
 void
 query_engine_free(struct query_engine *qe)
 {
@@ -133,12 +133,65 @@ query_engine_free(struct query_engine *qe)
 		return;
 	HASH_ITER(hh, qe->inflight, m, tmp) {
 		HASH_DEL(qe->inflight, m);
-		if (m->req.owner)
-			upstream_cancel(m->req.owner, &m->req);
-		query_waiters_free(qe, m);
-		free(m);
+		query_miss_abandon(qe, m);
+	}
+	for (m = qe->detached; m; m = tmp) {
+		tmp = m->dnext;
+		query_miss_abandon(qe, m);
 	}
 	free(qe);
+}
+
+/* Take an in-flight miss out of the table or off the detached list. */
+static void
+query_miss_unlink(struct query_engine *qe, struct query_miss *m)
+{
+	if (!m->detached) {
+		HASH_DEL(qe->inflight, m);
+	} else {
+		if (m->dprev)
+			m->dprev->dnext = m->dnext;
+		else
+			qe->detached = m->dnext;
+		if (m->dnext)
+			m->dnext->dprev = m->dprev;
+	}
+	qe->n_inflight--;
+}
+
+void
+query_engine_invalidate(void *ctx, const uint8_t *name, size_t len)
+{
+	struct query_engine *qe = ctx;
+	struct query_miss *m, *tmp;
+	size_t dropped = 0;
+
+	if (!qe)
+		return;
+	if (qe->cache)
+		dropped = cache_invalidate(qe->cache, name, len);
+	/* A reply on its way was fetched before the change: let its waiters have it, but keep it
+	 * out of the cache, and let queries from now on start a fresh miss. At most
+	 * --dns-forward-max misses to look at. */
+	HASH_ITER(hh, qe->inflight, m, tmp) {
+		if (!dnsmsg_name_in_zone(m->lname, m->req.q.qname_len, name, len))
+			continue;
+		HASH_DEL(qe->inflight, m);
+		m->detached = true;
+		m->dprev = NULL;
+		m->dnext = qe->detached;
+		if (qe->detached)
+			qe->detached->dprev = m;
+		qe->detached = m;
+	}
+	if (dropped)
+		log_debug("invalidated %zu cached answers", dropped);
+}
+
+const struct upstream_hooks *
+query_engine_hooks(struct query_engine *qe)
+{
+	return &qe->hooks;
 }
 
 size_t
@@ -151,8 +204,10 @@ query_engine_pending(const struct query_engine *qe)
 static const char *
 query_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
 {
-	const void *a = ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-						  : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	const struct sockaddr_in6 *v6 = (const void *)ss;
+	const struct sockaddr_in *v4 = (const void *)ss;
+	const void *a = ss->ss_family == AF_INET6 ? (const void *)&v6->sin6_addr
+						  : (const void *)&v4->sin_addr;
 
 	if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)cap))
 		snprintf(buf, cap, "?");
@@ -245,7 +300,8 @@ query_fit(struct query_engine *qe, const struct dnsmsg_query *dq, const struct q
 		qe->stats->truncated++;
 	}
 	if (dq->edns) {
-		r = dnsmsg_append_opt(out, len, cap, (uint16_t)qe->cfg->edns_packet_max, dq->do_bit, 0);
+		r = dnsmsg_append_opt(out, len, cap, (uint16_t)qe->cfg->edns_packet_max, dq->do_bit,
+				      0);
 		if (r > 0)
 			len = (size_t)r;
 	}
@@ -406,8 +462,7 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 		log_ratelimited(&qe->rl_waiters, LOG_WARNING, "too many queries waiting (max: %u)",
 				QUERY_MAX_WAITERS_TOTAL);
 		if (!m->waiters) {	/* nobody else waits: withdraw what we just started */
-			HASH_DEL(qe->inflight, m);
-			qe->n_inflight--;
+			query_miss_unlink(qe, m);
 			upstream_cancel(m->req.owner, &m->req);
 			free(m);
 		}
@@ -493,6 +548,20 @@ query_cache_put(struct query_engine *qe, const struct query_miss *m, const uint8
 		cache_put(qe->cache, &key, img, len, time_now_ms());
 }
 
+/* Cap every TTL of `pkt` (no OPT) at max: one walk, only with --max-ttl. */
+static void
+query_cap_ttls(uint8_t *pkt, size_t len, uint32_t max)
+{
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+
+	if (dnsmsg_iter_init(&it, pkt, len) < 0)
+		return;
+	while (dnsmsg_iter_next(&it, &rr) == 0)
+		if (rr.ttl > max)
+			dnsmsg_put32(pkt + rr.ttl_off, max);
+}
+
 /*
  * The upstream's completion: the one place a miss ends. The reply is copied and stripped of
  * its OPT (clients get their own), cached, and sent to every waiter; then the miss is freed.
@@ -505,8 +574,7 @@ upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t
 	const uint8_t *img = NULL;
 	int r;
 
-	HASH_DEL(qe->inflight, m);
-	qe->n_inflight--;
+	query_miss_unlink(qe, m);
 	if (status == 0 && len >= DNS_HDR_LEN && len <= sizeof(qe->buf)) {
 		memcpy(qe->buf, reply, len);
 		r = dnsmsg_strip_opt(qe->buf, len);
@@ -516,7 +584,11 @@ upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t
 		}
 	}
 	if (img) {
-		query_cache_put(qe, m, img, len);
+		if (likely(!m->detached))
+			query_cache_put(qe, m, img, len);
+		/* --max-ttl after caching: the cache keeps the true TTLs, as dnsmasq */
+		if (unlikely(qe->cfg->max_ttl != 0))
+			query_cap_ttls(qe->buf, len, qe->cfg->max_ttl);
 		if (unlikely(qe->cfg->log_queries))
 			query_log_reply("reply", img, len, m->req.q.qtype);
 	} else {

@@ -25,6 +25,7 @@ struct cache;
 struct stats;
 struct query_engine;
 struct query_origin;
+struct upstream_hooks;
 
 /* Sends one late answer to where the query came from; returns 0 or a negative errno. */
 typedef int query_send_fn(const struct query_origin *o, const uint8_t *pkt, size_t len);
@@ -67,6 +68,17 @@ void query_engine_free(struct query_engine *qe);
  */
 size_t query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
 		    const struct query_origin *o, uint8_t *out, size_t cap);
+
+/*
+ * The invalidation hook of struct upstream_hooks (ctx is the engine; NULL-safe): drops every
+ * cached answer for `name` (uncompressed wire name, any case) or below, and detaches misses in
+ * flight for such names - their replies still reach their waiters but are not cached, and a
+ * new identical query starts a fresh upstream request rather than joining the old one.
+ */
+void query_engine_invalidate(void *qe, const uint8_t *name, size_t len);
+
+/* The hooks to give upstreams ({query_engine_invalidate, qe}); valid as long as the engine. */
+const struct upstream_hooks *query_engine_hooks(struct query_engine *qe);
 
 /* Queries waiting on upstreams (for statistics and shutdown). */
 size_t query_engine_pending(const struct query_engine *qe);

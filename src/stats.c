@@ -2,11 +2,24 @@
 /*
  * stats.c - the SIGUSR1 report: dnsmasq's lines first, in dnsmasq's wording so existing log
  * parsers keep working (cache size and re-used insertions, queries forwarded and answered
- * locally, one line per upstream server), then kubemasq's own totals.
+ * locally, one line per upstream server), then kubemasq's own totals, and with --log-queries
+ * a dump of the cache, as dnsmasq does. dnsmasq dumps a table (Host, Address, Flags, Expires);
+ * ours is one self-describing line per entry, most recently used first:
+ *
+ *     cache NAME TYPE TTL VALUE [+N more] [DO] [CD]
+ *
+ * NAME and TYPE are the question (the key), TTL the seconds the entry has left, VALUE the
+ * first answer record's data (address, target name, or <TYPE> for other types), or NXDOMAIN /
+ * NODATA for a negative entry, "+N more" the other answer records, DO and CD the key's flags.
+ * e.g. "cache www.example.com. A 293 192.0.2.10 +1 more". At most STATS_DUMP_MAX lines; a last
+ * line tells how many were left out.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <time.h>
 
+#include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
 #include "cache.h"
@@ -26,9 +39,77 @@ stats_upstream(struct upstream *u, void *ctx)
 		u->ops->stats(u, stats_line, ctx);
 }
 
+/* Logging a line per entry holds the event loop: a dump of a large cache stops here. */
+#define STATS_DUMP_MAX 10000
+
+struct stats_dump {
+	uint64_t shown, left_out;
+};
+
+/* The data of the answer record at rr as text. */
+static void
+stats_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr, char *out,
+		 size_t cap)
+{
+	char t[16];
+
+	if (rr->type == DNS_TYPE_A && rr->rdlen == 4)
+		inet_ntop(AF_INET, pkt + rr->rdata_off, out, (socklen_t)cap);
+	else if (rr->type == DNS_TYPE_AAAA && rr->rdlen == 16)
+		inet_ntop(AF_INET6, pkt + rr->rdata_off, out, (socklen_t)cap);
+	else if ((rr->type == DNS_TYPE_CNAME || rr->type == DNS_TYPE_PTR ||
+		  rr->type == DNS_TYPE_NS) &&
+		 dnsmsg_name_to_text(pkt, len, rr->rdata_off, out, cap) >= 0)
+		;
+	else
+		snprintf(out, cap, "<%s>", dnsmsg_type_name(rr->type, t, sizeof(t)));
+}
+
+static void
+stats_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply,
+		 size_t len)
+{
+	struct stats_dump *d = ctx;
+	char name[1024], type[16], val[1024] = "", more[32] = "";
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+	unsigned n = 0;
+
+	if (d->shown >= STATS_DUMP_MAX) {
+		d->left_out++;
+		return;
+	}
+	d->shown++;
+	if (dnsmsg_name_to_text(key->qname, key->qname_len, 0, name, sizeof(name)) < 0)
+		snprintf(name, sizeof(name), "?");
+	if (dnsmsg_iter_init(&it, reply, len) == 0)
+		while (dnsmsg_iter_next(&it, &rr) == 0 && rr.section == DNS_SECTION_ANSWER)
+			if (n++ == 0)
+				stats_rdata_text(reply, len, &rr, val, sizeof(val));
+	if (n == 0)
+		snprintf(val, sizeof(val), "%s",
+			 dnsmsg_rcode(reply) == DNS_RCODE_NXDOMAIN ? "NXDOMAIN" : "NODATA");
+	else if (n > 1)
+		snprintf(more, sizeof(more), " +%u more", n - 1);
+	log_info("cache %s %s %" PRIu32 " %s%s%s%s", name,
+		 dnsmsg_type_name(key->qtype, type, sizeof(type)), ttl_left, val, more,
+		 key->flags & CACHE_F_DO ? " DO" : "", key->flags & CACHE_F_CD ? " CD" : "");
+}
+
+static void
+stats_dump_cache(const struct cache *cache)
+{
+	struct stats_dump d = { 0 };
+
+	log_info("cache dump: name type ttl-left first-answer");
+	cache_foreach(cache, time_now_ms(), stats_dump_entry, &d);
+	if (d.left_out)
+		log_info("cache dump: %" PRIu64 " more entries not shown", d.left_out);
+}
+
 void
 stats_report(const struct stats *s, const struct cache *cache, unsigned cache_size,
-	     struct router *router)
+	     bool dump_cache, struct router *router)
 {
 	struct cache_stats cs = { 0 };
 
@@ -57,4 +138,6 @@ stats_report(const struct stats *s, const struct cache *cache, unsigned cache_si
 		 ", tcp idle closed %" PRIu64,
 		 s->formerr, s->notimp, s->badvers, s->dropped, s->send_errors, s->tcp_refused,
 		 s->tcp_idle_closed);
+	if (dump_cache && cache)
+		stats_dump_cache(cache);
 }

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct router;
@@ -13,7 +14,7 @@ struct cache;
 struct stats {
 	uint64_t queries_udp;		/* queries received, by transport */
 	uint64_t queries_tcp;
-	uint64_t forwarded;		/* misses sent to an upstream (coalesced waiters not counted) */
+	uint64_t forwarded;		/* misses sent upstream (coalesced waiters not counted) */
 	uint64_t answered_locally;	/* --address, local-only, bogus-priv, domain-needed */
 	uint64_t cache_hits;
 	uint64_t coalesced;		/* misses that joined an identical query in flight */
@@ -30,6 +31,7 @@ struct stats {
 };
 
 /* Log the report (SIGUSR1): dnsmasq's cache and forwarding lines, each upstream's server
- * lines, then kubemasq's totals. `cache` may be NULL. */
+ * lines, then kubemasq's totals; with dump_cache (--log-queries) one line per cache entry
+ * after them (format in stats.c). `cache` may be NULL. */
 void stats_report(const struct stats *s, const struct cache *cache, unsigned cache_size,
-		  struct router *router);
+		  bool dump_cache, struct router *router);

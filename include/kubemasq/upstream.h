@@ -71,9 +71,23 @@ struct upstream_ops {
 	void (*stats)(struct upstream *u, upstream_stats_fn *line, void *ctx);
 };
 
+/*
+ * What an upstream may ask of the daemon around it. Set by whoever creates the upstream (it
+ * may stay NULL: no hooks, e.g. in unit tests); borrowed, it outlives the upstream.
+ *   invalidate: every cached answer for `name` (uncompressed wire name, any case) or a name
+ *   below it is dropped, and a reply for such a name that is in flight right now is sent to
+ *   its waiters but not cached (the kube resolver calls it when the cluster changes). Cheap
+ *   enough for watch events, not for every query: it walks the whole cache.
+ */
+struct upstream_hooks {
+	void (*invalidate)(void *ctx, const uint8_t *name, size_t len);
+	void *ctx;
+};
+
 /* The base every instance embeds as its first member. */
 struct upstream {
 	const struct upstream_ops *ops;
+	const struct upstream_hooks *hooks;	/* may be NULL */
 };
 
 static inline int
@@ -93,4 +107,12 @@ upstream_free(struct upstream *u)
 {
 	if (u)
 		u->ops->free(u);
+}
+
+/* Drop cached answers at or below `name` (see struct upstream_hooks); a no-op without hooks. */
+static inline void
+upstream_invalidate(struct upstream *u, const uint8_t *name, size_t len)
+{
+	if (u->hooks && u->hooks->invalidate)
+		u->hooks->invalidate(u->hooks->ctx, name, len);
 }

@@ -3,7 +3,8 @@
  * test_cache.c - unit tests of the answer cache: hits (ID, spelling, TTL aging), expiry,
  * TTL clamps, RFC 2308 negative caching, what is never cached, LRU and expired-first
  * eviction, the byte budget to the byte (the layout formula of cache.c), invalidation,
- * clearing, and a printed bytes-per-entry figure. Time is the `now` argument (a fake clock).
+ * clearing, the client TTL cap (--max-ttl), and printed figures: bytes per entry, hit
+ * throughput, invalidation cost at a million entries. Time is the `now` argument (a fake clock).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "kubemasq/dnsmsg.h"
@@ -850,6 +852,208 @@ test_bytes_per_entry(void **state)
 	cache_free(c);
 }
 
+/* --max-ttl caps what a hit shows, in the aging pass, while the entry lives its full TTL. */
+static void
+test_max_client_ttl(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .max_client_ttl = 60};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.qname = "cap.test", .n_a = 2, .a_ttl = 300, .ns = true,
+			    .ns_ttl = 30};
+	struct t_reply neg = {.qname = "nx.cap.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
+			      .soa_ttl = 900, .soa_min = 900};
+	uint8_t out[512];
+	uint32_t ttls[8];
+	int r;
+
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	r = t_get(c, "cap.test", DNS_TYPE_A, 0, T0, out, sizeof(out));
+	assert_int_equal(t_ttls(out, (size_t)r, ttls, 8), 4);
+	assert_int_equal(ttls[0], 60);
+	assert_int_equal(ttls[1], 60);
+	assert_int_equal(ttls[2], 30);	/* below the cap: untouched */
+	assert_int_equal(ttls[3], 30);
+	/* 250 s on: min(300 - 250, 60) = 50 for the answer; the NS has run out */
+	r = t_get(c, "cap.test", DNS_TYPE_A, 0, T0 + 250000, out, sizeof(out));
+	assert_int_equal(t_ttls(out, (size_t)r, ttls, 8), 4);
+	assert_int_equal(ttls[0], 50);
+	assert_int_equal(ttls[2], 0);
+	/* the true TTL stays in the cache: alive at 299 s, gone at 300 s */
+	assert_true(t_get(c, "cap.test", DNS_TYPE_A, 0, T0 + 299000, out, sizeof(out)) > 0);
+	assert_int_equal(t_get(c, "cap.test", DNS_TYPE_A, 0, T0 + 300000, out, sizeof(out)),
+			 -ENOENT);
+	/* negative entries too: the SOA shows the cap, the entry lives 900 s */
+	assert_int_equal(t_put(c, &neg, 0, T0), 0);
+	t_assert_ttls(out, t_get(c, "nx.cap.test", DNS_TYPE_A, 0, T0 + 1000, out, sizeof(out)),
+		      1, 60);
+	t_assert_ttls(out, t_get(c, "nx.cap.test", DNS_TYPE_A, 0, T0 + 850000, out, sizeof(out)),
+		      1, 50);
+	cache_free(c);
+}
+
+/* Invalidation across size classes, several chunks per class, DO/CD variants and negative
+ * entries; the structures stay whole afterwards (every survivor hits, accounting returns to
+ * the empty figure, LRU eviction still works). */
+static void
+test_invalidate_details(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 4 << 20};	/* 16 KiB chunks: many of them */
+	struct cache *c = t_cache(&lim);
+	uint64_t base = t_stats(c).bytes;
+	struct t_reply t = {.a_ttl = 300};
+	char name[64];
+	size_t in_zone = 0, out_zone = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		bool drop = i % 3 == 0;
+		snprintf(name, sizeof(name), "n%d.%s", i, drop ? "Ns1.Svc.Cluster.Local" :
+			 i % 3 == 1 ? "ns2.svc.cluster.local" : "svc.cluster.local.other");
+		t.qname = name;
+		t.n_a = 1 + (unsigned)(i % 7) * 3;	/* several size classes */
+		t.rcode = i % 11 == 0 ? DNS_RCODE_NXDOMAIN : DNS_RCODE_NOERROR;
+		t.soa = t.rcode != DNS_RCODE_NOERROR;
+		t.soa_ttl = t.soa_min = 60;
+		if (t.soa)
+			t.n_a = 0;
+		assert_int_equal(t_put(c, &t, (uint8_t)(i % 4), T0), 0);
+		if (drop)
+			in_zone++;
+		else
+			out_zone++;
+	}
+	struct cache_stats s0 = t_stats(c);
+	assert_int_equal(s0.entries, 3000);
+	struct t_name z;
+	t_name(&z, "NS1.svc.cluster.local");
+	assert_int_equal(cache_invalidate(c, z.wire, z.len), in_zone);
+	struct cache_stats s1 = t_stats(c);
+	assert_int_equal(s1.entries, out_zone);
+	assert_true(s1.bytes < s0.bytes);
+	uint64_t negatives = 0;
+	for (int i = 0; i < 3000; i++) {
+		bool drop = i % 3 == 0;
+		uint8_t out[1024];
+		snprintf(name, sizeof(name), "n%d.%s", i, drop ? "ns1.svc.cluster.local" :
+			 i % 3 == 1 ? "ns2.svc.cluster.local" : "svc.cluster.local.other");
+		int r = t_get(c, name, DNS_TYPE_A, (uint8_t)(i % 4), T0, out, sizeof(out));
+		assert_int_equal(r > 0, !drop);
+		if (!drop && i % 11 == 0)
+			negatives++;
+	}
+	assert_int_equal(t_stats(c).negative_entries, negatives);
+	/* LRU links survived the moves: filling up to an entry cap evicts in order */
+	t_name(&z, "cluster.local");
+	assert_int_equal(cache_invalidate(c, z.wire, z.len), out_zone / 2);
+	t_name(&z, "other");
+	assert_int_equal(cache_invalidate(c, z.wire, z.len), out_zone - out_zone / 2);
+	assert_int_equal(t_stats(c).entries, 0);
+	assert_int_equal(t_stats(c).negative_entries, 0);
+	/* empty again: the bucket array back at its minimum, no chunk held; only the chunk id
+	 * table keeps its capacity (a power of two, 8 bytes an id) */
+	uint64_t ids = (t_stats(c).bytes - base) / 8 + T_MIN_IDS;
+	assert_int_equal(t_stats(c).bytes, base + (ids - T_MIN_IDS) * 8);
+	assert_true(ids > T_MIN_IDS && (ids & (ids - 1)) == 0);
+	t.n_a = 1;
+	t.rcode = 0;
+	t.soa = false;
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "after%d.test", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	assert_true(t_hit(c, "after0.test", T0));
+	assert_true(t_hit(c, "after99.test", T0));
+	cache_free(c);
+}
+
+static double
+t_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Fill with n single-A entries h<i>.<zone of i % 1000>.bench.test. */
+static void
+t_fill(struct cache *c, uint64_t n)
+{
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	uint8_t buf[512];
+	char name[64];
+
+	for (uint64_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "h%07llu.z%03u.bench.test", (unsigned long long)i,
+			 (unsigned)(i % 1000));
+		t.qname = name;
+		int len = t_build(buf, sizeof(buf), &t);
+		struct t_name nm;
+		t_name(&nm, name);
+		struct cache_key k = t_key(&nm, DNS_TYPE_A, 0);
+		assert_int_equal(cache_put(c, &k, buf, (size_t)len, T0), 0);
+	}
+}
+
+/* The cost of an invalidation (a whole-cache walk) at a million entries: printed, not
+ * asserted (CACHE_INVALIDATE_ENTRIES overrides the size). */
+static void
+test_invalidate_1m(void **state)
+{
+	(void)state;
+	const char *env = getenv("CACHE_INVALIDATE_ENTRIES");
+	uint64_t n = env ? strtoull(env, NULL, 10) : 1000000;
+	struct cache *c = t_cache(NULL);
+	struct t_name z;
+	double t0, t1, t2;
+
+	t_fill(c, n);
+	assert_int_equal(t_stats(c).entries, n);
+	t_name(&z, "z042.bench.test");
+	t0 = t_now_s();
+	size_t dropped = cache_invalidate(c, z.wire, z.len);
+	t1 = t_now_s();
+	t_name(&z, "nothing.test");
+	assert_int_equal(cache_invalidate(c, z.wire, z.len), 0);
+	t2 = t_now_s();
+	assert_int_equal(dropped, n / 1000 + (n % 1000 > 42));
+	assert_int_equal(t_stats(c).entries, n - dropped);
+	print_message("cache: invalidate at %llu entries: %.2f ms dropping %zu, %.2f ms dropping "
+		      "none\n", (unsigned long long)n, (t1 - t0) * 1e3, dropped, (t2 - t1) * 1e3);
+	cache_free(c);
+}
+
+/* Hit throughput over 10,000 entries: printed, not asserted. */
+static void
+test_hit_rate(void **state)
+{
+	(void)state;
+	enum { N = 10000, ROUNDS = 100 };
+	struct cache *c = t_cache(NULL);
+	static struct t_name names[N];
+	uint8_t out[512];
+	char name[64];
+	uint64_t hits = 0;
+
+	t_fill(c, N);
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "h%07u.z%03u.bench.test", i, i % 1000);
+		t_name(&names[i], name);
+	}
+	double t0 = t_now_s();
+	for (unsigned r = 0; r < ROUNDS; r++)
+		for (unsigned i = 0; i < N; i++) {
+			struct cache_key k = t_key(&names[i], DNS_TYPE_A, 0);
+			hits += cache_get(c, &k, T0 + r, 7, names[i].wire, out, sizeof(out)) > 0;
+		}
+	double dt = t_now_s() - t0;
+	assert_int_equal(hits, (uint64_t)N * ROUNDS);
+	print_message("cache: %.0f ns per hit (10,000 entries)\n", dt * 1e9 / (double)hits);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -870,6 +1074,10 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_invalidate),
+		cmocka_unit_test(test_invalidate_details),
+		cmocka_unit_test(test_invalidate_1m),
+		cmocka_unit_test(test_max_client_ttl),
+		cmocka_unit_test(test_hit_rate),
 		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_bytes_per_entry),
