@@ -1,0 +1,940 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * answer.c - the kube resolver's answers: a question about the cluster zone or a reverse zone,
+ * looked up in the store and written as a whole DNS reply per the two tables of KUBE_DNS.md
+ * (services, headless endpoints, SRV with Additional records, PTR, ExternalName CNAMEs chased
+ * inside the zone, pods in three modes, dns-version, the apex SOA and NS, and NXDOMAIN vs
+ * NODATA with the zone's SOA in Authority). Where the spec is silent it does what CoreDNS's
+ * kubernetes plugin does. Pure: no I/O, no clock, no allocation, no logging.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "kube/answer.h"
+#include "kube/store.h"
+#include "kubemasq/defs.h"
+#include "kubemasq/dnsmsg.h"
+
+#define KUBE_ANSWER_MAX_REL	5 /* deepest cluster name: _port._proto.svc.ns.svc */
+#define KUBE_ANSWER_MAX_CHAIN	8 /* ExternalName CNAMEs followed inside the zone */
+#define KUBE_ANSWER_VERSION_TTL 28800
+#define KUBE_ANSWER_MAX_PTR	128 /* services one address can name in a reply */
+/* Open addressing over the records of one RRset: a 64 KiB message holds at most 4096 A/AAAA
+ * records, so twice that keeps probes short. */
+#define KUBE_ANSWER_SET_SLOTS	8192
+#define KUBE_ANSWER_SOA_REFRESH 7200
+#define KUBE_ANSWER_SOA_RETRY	1800
+#define KUBE_ANSWER_SOA_EXPIRE	86400
+/* A zone name with a prefix such as `hostmaster.` (bounded by the config, not by us). */
+#define KUBE_ANSWER_NAME_BUF (DNS_MAX_NAME + 16)
+
+/* Split literals: a hex escape would swallow the letters a-f that follow it. */
+/* clang-format off */
+static const uint8_t kube_answer_in_addr[] = "\x07" "in-addr" "\x04" "arpa";
+static const uint8_t kube_answer_ip6[] = "\x03" "ip6" "\x04" "arpa";
+/* clang-format on */
+
+/* What a name turned out to be, once its answer records (if any) are written. */
+enum kube_answer_disp {
+	KUBE_ANSWER_POSITIVE,
+	KUBE_ANSWER_NODATA,
+	KUBE_ANSWER_NXDOMAIN,
+	KUBE_ANSWER_CNAME, /* a CNAME was written; target in kube_answer_ctx.next */
+};
+
+/* The Additional section an SRV answer asks for. */
+enum kube_answer_extra {
+	KUBE_ANSWER_EXTRA_NONE,
+	KUBE_ANSWER_EXTRA_CLUSTER,
+	KUBE_ANSWER_EXTRA_HEADLESS
+};
+
+/* The labels of a cluster name below the zone, counted from the zone: rel[0] is `svc`/`pod`. */
+struct kube_answer_labels {
+	unsigned n; /* may exceed KUBE_ANSWER_MAX_REL; then only n is meaningful */
+	const char *p[KUBE_ANSWER_MAX_REL];
+	size_t len[KUBE_ANSWER_MAX_REL];
+};
+
+/* Duplicate detection among the A/AAAA records of one RRset, by their offset in the reply. */
+struct kube_answer_set {
+	uint16_t gen;
+	uint16_t slot_gen[KUBE_ANSWER_SET_SLOTS];
+	uint16_t slot_off[KUBE_ANSWER_SET_SLOTS];
+};
+
+struct kube_answer_ctx {
+	const struct kube_store *s;
+	const struct kube_answer_config *cfg;
+	uint16_t qtype;
+	unsigned zone_labels;
+	uint16_t zone_off; /* the zone suffix of the question, for compression; 0: none */
+	struct dnsmsg_builder b;
+	const uint8_t *owner; /* the name being answered; NULL: the question */
+	size_t owner_len;
+	uint8_t names[2][DNS_MAX_NAME]; /* CNAME targets: the current owner and the next */
+	const uint8_t *next;		/* KUBE_ANSWER_CNAME: the target */
+	size_t next_len;
+	enum kube_answer_extra extra;
+	const struct kube_service *extra_svc;
+	struct kube_answer_set set;
+};
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static bool
+kube_answer_label_is(const struct kube_answer_labels *l, unsigned i, const char *s)
+{
+	return l->len[i] == strlen(s) && strncasecmp(l->p[i], s, l->len[i]) == 0;
+}
+
+static bool
+kube_answer_ns_exposed(const struct kube_answer_config *cfg, const char *ns, size_t len)
+{
+	if (cfg->n_namespaces == 0)
+		return true;
+	for (size_t i = 0; i < cfg->n_namespaces; i++) {
+		if (strlen(cfg->namespaces[i]) == len &&
+		    strncasecmp(cfg->namespaces[i], ns, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Does `qtype` ask for addresses of this family? */
+static bool
+kube_answer_wants(uint16_t qtype, int family)
+{
+	if (qtype == DNS_TYPE_ANY)
+		return true;
+	return (qtype == DNS_TYPE_A && family == AF_INET) ||
+	       (qtype == DNS_TYPE_AAAA && family == AF_INET6);
+}
+
+/* Split `name` (valid uncompressed wire, in the zone) into its labels below the zone. */
+static void
+kube_answer_split(const struct kube_answer_ctx *c, const uint8_t *name, size_t len,
+		  struct kube_answer_labels *l)
+{
+	unsigned total = dnsmsg_name_labels(name, len);
+	size_t pos = 0;
+
+	l->n = total - c->zone_labels;
+	if (l->n > KUBE_ANSWER_MAX_REL)
+		return;
+	for (unsigned i = 0; i < l->n; i++) {
+		unsigned r = l->n - 1 - i;
+
+		l->p[r] = (const char *)name + pos + 1;
+		l->len[r] = name[pos];
+		pos += (size_t)name[pos] + 1;
+	}
+}
+
+static size_t
+kube_answer_put_label(uint8_t *out, size_t pos, const char *s, size_t n)
+{
+	out[pos] = (uint8_t)n;
+	memcpy(out + pos + 1, s, n);
+	return pos + 1 + n;
+}
+
+/*
+ * Write `[label.]<svc>.<ns>.svc.<zone>` to out (DNS_MAX_NAME bytes), ending with a pointer to
+ * the question's zone suffix when `compress` and the question has one. Returns the length, or
+ * 0 when the name cannot exist (an empty or long label, over 255 bytes).
+ */
+static size_t
+kube_answer_svc_name(const struct kube_answer_ctx *c, uint8_t *out, const char *label,
+		     const struct kube_service *svc, bool compress)
+{
+	const char *parts[4] = {label, kube_service_name(svc), kube_service_namespace(svc), "svc"};
+	size_t pos = 0, full = c->cfg->zone_len;
+
+	for (unsigned i = label ? 0 : 1; i < ARRAY_SIZE(parts); i++) {
+		size_t n = parts[i] ? strlen(parts[i]) : 0;
+
+		full += n + 1;
+		if (n == 0 || n > 63 || full > DNS_MAX_NAME)
+			return 0;
+		pos = kube_answer_put_label(out, pos, parts[i], n);
+	}
+	if (compress && c->zone_off) {
+		dnsmsg_put16(out + pos, (uint16_t)(0xc000 | c->zone_off));
+		return pos + 2;
+	}
+	memcpy(out + pos, c->cfg->zone, c->cfg->zone_len);
+	return pos + c->cfg->zone_len;
+}
+
+/* `<zone>` itself, as a pointer into the question when possible. */
+static size_t
+kube_answer_zone_name(const struct kube_answer_ctx *c, uint8_t *out, const char *prefix)
+{
+	size_t pos = 0;
+
+	for (const char *p = prefix; p && *p;) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+		pos = kube_answer_put_label(out, pos, p, n);
+		p += n + (dot != NULL);
+	}
+	if (c->zone_off) {
+		dnsmsg_put16(out + pos, (uint16_t)(0xc000 | c->zone_off));
+		return pos + 2;
+	}
+	memcpy(out + pos, c->cfg->zone, c->cfg->zone_len);
+	return pos + c->cfg->zone_len;
+}
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+/* Start a new RRset. The table is cleared lazily: only answers with addresses pay for it. */
+static void
+kube_answer_set_reset(struct kube_answer_set *set)
+{
+	if (set->gen == 0 || set->gen == UINT16_MAX) {
+		memset(set->slot_gen, 0, sizeof(set->slot_gen));
+		set->gen = 1;
+	} else {
+		set->gen++;
+	}
+}
+
+/* Has this RRset (since the last reset) already got an address record with this rdata? If not,
+ * remember the one about to be written at reply offset `off`. */
+static bool
+kube_answer_set_seen(struct kube_answer_ctx *c, const uint8_t *rdata, size_t rdlen, size_t off)
+{
+	struct kube_answer_set *set = &c->set;
+	uint32_t h = 2166136261u;
+
+	if (set->gen == 0)
+		kube_answer_set_reset(set);
+	for (size_t i = 0; i < rdlen; i++)
+		h = (h ^ rdata[i]) * 16777619u;
+	for (unsigned probe = 0; probe < KUBE_ANSWER_SET_SLOTS; probe++) {
+		unsigned i = (h + probe) & (KUBE_ANSWER_SET_SLOTS - 1);
+
+		if (set->slot_gen[i] != set->gen) {
+			set->slot_gen[i] = set->gen;
+			set->slot_off[i] = (uint16_t)off;
+			return false;
+		}
+		const uint8_t *seen = c->b.buf + set->slot_off[i];
+		if (dnsmsg_get16(seen - 2) == rdlen && memcmp(seen, rdata, rdlen) == 0)
+			return true;
+	}
+	return false; /* a full table cannot happen: a reply holds fewer records */
+}
+
+/* One A/AAAA record for `ip` in `section`; returns 1 if it counts as a new record. */
+static unsigned
+kube_answer_addr(struct kube_answer_ctx *c, enum dns_section section, const uint8_t *owner,
+		 size_t owner_len, const struct kube_ip *ip)
+{
+	size_t rdlen = ip->family == AF_INET ? 4 : 16;
+	uint16_t type = ip->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA;
+	size_t nlen = owner ? owner_len : 2;
+
+	if (ip->family != AF_INET && ip->family != AF_INET6)
+		return 0;
+	if (c->b.overflow)
+		return 1;
+	/* Where the rdata will land if the record fits. */
+	if (kube_answer_set_seen(c, ip->addr, rdlen, c->b.len + nlen + 10))
+		return 0;
+	dnsmsg_builder_rr(&c->b, section, owner, owner_len, type, DNS_CLASS_IN, c->cfg->ttl,
+			  ip->addr, rdlen);
+	return 1;
+}
+
+/* The addresses of `ips` that the question's type asks for (all of them in Additional). */
+static unsigned
+kube_answer_addrs(struct kube_answer_ctx *c, enum dns_section section, const uint8_t *owner,
+		  size_t owner_len, const struct kube_ip *ips, size_t n)
+{
+	unsigned count = 0;
+
+	for (size_t i = 0; i < n && !c->b.overflow; i++) {
+		if (section == DNS_SECTION_ADDITIONAL || kube_answer_wants(c->qtype, ips[i].family))
+			count += kube_answer_addr(c, section, owner, owner_len, &ips[i]);
+	}
+	return count;
+}
+
+static bool
+kube_answer_ep_ready(const struct kube_endpoint *ep)
+{
+	return ep->ready && ep->n_ips > 0;
+}
+
+/* The ready endpoints' addresses of one group (all endpoints, or those of one label). */
+static unsigned
+kube_answer_ep_addrs(struct kube_answer_ctx *c, enum dns_section section, const uint8_t *owner,
+		     size_t owner_len, const struct kube_endpoint *eps, size_t n)
+{
+	unsigned count = 0;
+
+	for (size_t i = 0; i < n && !c->b.overflow; i++) {
+		if (kube_answer_ep_ready(&eps[i]))
+			count += kube_answer_addrs(c, section, owner, owner_len, eps[i].ips,
+						   eps[i].n_ips);
+	}
+	return count;
+}
+
+/* The SOA of the zone, in the answer (apex query) or the authority section (negative). */
+static void
+kube_answer_soa(struct kube_answer_ctx *c, enum dns_section section, const uint8_t *owner,
+		size_t owner_len)
+{
+	uint8_t rdata[2 * KUBE_ANSWER_NAME_BUF + 20];
+	size_t pos = kube_answer_zone_name(c, rdata, "ns.dns");
+	const uint32_t nums[5] = {kube_store_serial(c->s), KUBE_ANSWER_SOA_REFRESH,
+				  KUBE_ANSWER_SOA_RETRY, KUBE_ANSWER_SOA_EXPIRE, c->cfg->ttl};
+
+	pos += kube_answer_zone_name(c, rdata + pos, "hostmaster");
+	for (unsigned i = 0; i < ARRAY_SIZE(nums); i++, pos += 4)
+		dnsmsg_put32(rdata + pos, nums[i]);
+	dnsmsg_builder_rr(&c->b, section, owner, owner_len, DNS_TYPE_SOA, DNS_CLASS_IN, c->cfg->ttl,
+			  rdata, pos);
+}
+
+static void
+kube_answer_soa_authority(struct kube_answer_ctx *c)
+{
+	uint8_t zone[KUBE_ANSWER_NAME_BUF];
+	size_t len = kube_answer_zone_name(c, zone, NULL);
+
+	kube_answer_soa(c, DNS_SECTION_AUTHORITY, zone, len);
+}
+
+static void
+kube_answer_srv_rr(struct kube_answer_ctx *c, uint16_t weight, uint16_t port, const uint8_t *target,
+		   size_t target_len)
+{
+	uint8_t rdata[6 + DNS_MAX_NAME];
+
+	dnsmsg_put16(rdata, 0);
+	dnsmsg_put16(rdata + 2, weight);
+	dnsmsg_put16(rdata + 4, port);
+	/* RFC 2782: the target is never compressed. */
+	memcpy(rdata + 6, target, target_len);
+	dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, c->owner, c->owner_len, DNS_TYPE_SRV,
+			  DNS_CLASS_IN, c->cfg->ttl, rdata, 6 + target_len);
+}
+
+/* ---- services ----------------------------------------------------------------------------- */
+
+static bool
+kube_answer_has_ready(const struct kube_service *svc)
+{
+	const struct kube_endpoint *eps;
+	size_t n = kube_service_endpoints(svc, &eps);
+
+	for (size_t i = 0; i < n; i++) {
+		if (kube_answer_ep_ready(&eps[i]))
+			return true;
+	}
+	return false;
+}
+
+/* Does the service answer at all? Headless ones need a ready endpoint (spec), ClusterIP ones
+ * too with --kube-ignore-empty-service. */
+static bool
+kube_answer_svc_live(const struct kube_answer_ctx *c, const struct kube_service *svc)
+{
+	if (kube_service_kind(svc) == KUBE_SERVICE_HEADLESS)
+		return kube_answer_has_ready(svc);
+	if (c->cfg->ignore_empty_service)
+		return kube_answer_has_ready(svc);
+	return true;
+}
+
+/* Endpoints eps[i..) sharing eps[i]'s label (the store keeps them consecutive): their count,
+ * and in *ready whether one of them is ready. */
+static size_t
+kube_answer_label_group(const struct kube_endpoint *eps, size_t n, size_t i, bool *ready)
+{
+	size_t j = i;
+
+	*ready = false;
+	while (j < n && strcasecmp(eps[j].label, eps[i].label) == 0) {
+		*ready = *ready || kube_answer_ep_ready(&eps[j]);
+		j++;
+	}
+	return j - i;
+}
+
+static size_t
+kube_answer_ready_labels(const struct kube_service *svc)
+{
+	const struct kube_endpoint *eps;
+	size_t n = kube_service_endpoints(svc, &eps), labels = 0, g;
+	bool ready;
+
+	for (size_t i = 0; i < n; i += g) {
+		g = kube_answer_label_group(eps, n, i, &ready);
+		labels += ready;
+	}
+	return labels;
+}
+
+/* Distinct port numbers of the named ports matching `_port._proto` (NULL: every named port). */
+static size_t
+kube_answer_ports(const struct kube_service *svc, const char *port, size_t port_len,
+		  const char *proto, size_t proto_len, uint16_t *out)
+{
+	const struct kube_port *ports;
+	size_t n = kube_service_ports(svc, &ports), k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct kube_port *p = &ports[i];
+		size_t j;
+
+		if (!p->name || !p->name[0])
+			continue;
+		if (port && (strlen(p->name) != port_len || strncasecmp(p->name, port, port_len) ||
+			     !p->protocol || strlen(p->protocol) != proto_len ||
+			     strncasecmp(p->protocol, proto, proto_len)))
+			continue;
+		for (j = 0; j < k && out[j] != p->port; j++)
+			;
+		if (j == k)
+			out[k++] = p->port;
+	}
+	return k;
+}
+
+/* CoreDNS: every record weighs 100 / count, at least 1. */
+static uint16_t
+kube_answer_weight(size_t records)
+{
+	size_t w = records ? 100 / records : 100;
+
+	return (uint16_t)(w ? w : 1);
+}
+
+/* SRV records for the ports in ports[0..n): to the service name, or per ready endpoint label. */
+static unsigned
+kube_answer_srv(struct kube_answer_ctx *c, const struct kube_service *svc, const uint16_t *ports,
+		size_t nports)
+{
+	uint8_t target[DNS_MAX_NAME];
+	const struct kube_endpoint *eps;
+	size_t tlen, n, g;
+	bool ready;
+
+	c->extra_svc = svc;
+	if (kube_service_kind(svc) != KUBE_SERVICE_HEADLESS) {
+		c->extra = KUBE_ANSWER_EXTRA_CLUSTER;
+		tlen = kube_answer_svc_name(c, target, NULL, svc, false);
+		for (size_t p = 0; tlen && p < nports; p++)
+			kube_answer_srv_rr(c, kube_answer_weight(nports), ports[p], target, tlen);
+		return tlen ? (unsigned)nports : 0;
+	}
+	c->extra = KUBE_ANSWER_EXTRA_HEADLESS;
+	uint16_t weight = kube_answer_weight(kube_answer_ready_labels(svc) * nports);
+	unsigned count = 0;
+
+	n = kube_service_endpoints(svc, &eps);
+	for (size_t i = 0; i < n && !c->b.overflow; i += g) {
+		g = kube_answer_label_group(eps, n, i, &ready);
+		tlen = kube_answer_svc_name(c, target, eps[i].label, svc, false);
+		for (size_t p = 0; ready && tlen && p < nports; p++, count++)
+			kube_answer_srv_rr(c, weight, ports[p], target, tlen);
+	}
+	return count;
+}
+
+/* The Additional section of an SRV answer: every target's addresses. */
+static void
+kube_answer_extra(struct kube_answer_ctx *c)
+{
+	const struct kube_service *svc = c->extra_svc;
+	uint8_t owner[DNS_MAX_NAME];
+	const struct kube_endpoint *eps;
+	const struct kube_ip *ips;
+	size_t len, n, g;
+	bool ready;
+
+	if (c->extra == KUBE_ANSWER_EXTRA_CLUSTER) {
+		len = kube_answer_svc_name(c, owner, NULL, svc, true);
+		n = kube_service_ips(svc, &ips);
+		kube_answer_set_reset(&c->set);
+		if (len)
+			kube_answer_addrs(c, DNS_SECTION_ADDITIONAL, owner, len, ips, n);
+		return;
+	}
+	if (c->extra != KUBE_ANSWER_EXTRA_HEADLESS)
+		return;
+	n = kube_service_endpoints(svc, &eps);
+	for (size_t i = 0; i < n && !c->b.overflow; i += g) {
+		g = kube_answer_label_group(eps, n, i, &ready);
+		len = kube_answer_svc_name(c, owner, eps[i].label, svc, true);
+		kube_answer_set_reset(&c->set);
+		if (ready && len)
+			kube_answer_ep_addrs(c, DNS_SECTION_ADDITIONAL, owner, len, eps + i, g);
+	}
+}
+
+static enum kube_answer_disp
+kube_answer_positive(unsigned records)
+{
+	return records ? KUBE_ANSWER_POSITIVE : KUBE_ANSWER_NODATA;
+}
+
+/* `<svc>.<ns>.svc.<zone>` of a ClusterIP or headless service. */
+static enum kube_answer_disp
+kube_answer_service(struct kube_answer_ctx *c, const struct kube_service *svc)
+{
+	uint16_t ports[KUBE_MAX_PORTS];
+	const struct kube_endpoint *eps;
+	const struct kube_ip *ips;
+	size_t n;
+
+	if (c->qtype == DNS_TYPE_SRV) {
+		n = kube_answer_ports(svc, NULL, 0, NULL, 0, ports);
+		return kube_answer_positive(kube_answer_srv(c, svc, ports, n));
+	}
+	kube_answer_set_reset(&c->set);
+	if (kube_service_kind(svc) == KUBE_SERVICE_HEADLESS) {
+		n = kube_service_endpoints(svc, &eps);
+		return kube_answer_positive(kube_answer_ep_addrs(c, DNS_SECTION_ANSWER, c->owner,
+								 c->owner_len, eps, n));
+	}
+	n = kube_service_ips(svc, &ips);
+	return kube_answer_positive(
+		kube_answer_addrs(c, DNS_SECTION_ANSWER, c->owner, c->owner_len, ips, n));
+}
+
+/* `<label>.<svc>.<ns>.svc.<zone>`: the ready endpoints with that label. */
+static enum kube_answer_disp
+kube_answer_endpoint(struct kube_answer_ctx *c, const struct kube_service *svc, const char *label,
+		     size_t label_len)
+{
+	const struct kube_endpoint *eps;
+	size_t n = kube_service_endpoints_by_label(svc, label, label_len, &eps);
+	bool ready = false;
+
+	for (size_t i = 0; i < n; i++)
+		ready = ready || kube_answer_ep_ready(&eps[i]);
+	if (!ready)
+		return KUBE_ANSWER_NXDOMAIN;
+	kube_answer_set_reset(&c->set);
+	return kube_answer_positive(
+		kube_answer_ep_addrs(c, DNS_SECTION_ANSWER, c->owner, c->owner_len, eps, n));
+}
+
+/* `_<port>._<proto>.<svc>.<ns>.svc.<zone>`. */
+static enum kube_answer_disp
+kube_answer_port(struct kube_answer_ctx *c, const struct kube_service *svc,
+		 const struct kube_answer_labels *l)
+{
+	uint16_t ports[KUBE_MAX_PORTS];
+	size_t n;
+
+	if (l->len[4] < 2 || l->p[4][0] != '_' || l->len[3] < 2 || l->p[3][0] != '_')
+		return KUBE_ANSWER_NXDOMAIN;
+	n = kube_answer_ports(svc, l->p[4] + 1, l->len[4] - 1, l->p[3] + 1, l->len[3] - 1, ports);
+	if (n == 0)
+		return KUBE_ANSWER_NXDOMAIN;
+	if (c->qtype != DNS_TYPE_SRV && c->qtype != DNS_TYPE_ANY)
+		return KUBE_ANSWER_NODATA;
+	return kube_answer_positive(kube_answer_srv(c, svc, ports, n));
+}
+
+/* An ExternalName: the CNAME, its target kept in c->next for the caller to follow. */
+static enum kube_answer_disp
+kube_answer_cname(struct kube_answer_ctx *c, const struct kube_service *svc)
+{
+	const char *ext = kube_service_external_name(svc);
+	uint8_t wire[DNS_MAX_NAME];
+	uint8_t *next = c->owner == c->names[0] ? c->names[1] : c->names[0];
+	int len = ext ? dnsmsg_name_from_text(ext, wire, sizeof(wire)) : -EINVAL;
+
+	/* The store should refuse such a name; a name that cannot be written has no data. */
+	if (len <= 1)
+		return KUBE_ANSWER_NODATA;
+	dnsmsg_name_lower(next, wire, (size_t)len);
+	dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, c->owner, c->owner_len, DNS_TYPE_CNAME,
+			  DNS_CLASS_IN, c->cfg->ttl, next, (size_t)len);
+	c->next = next;
+	c->next_len = (size_t)len;
+	return KUBE_ANSWER_CNAME;
+}
+
+/* Names under `svc.<zone>`: l->n is 2..5 and rel[0] is `svc`. */
+static enum kube_answer_disp
+kube_answer_svc_tree(struct kube_answer_ctx *c, const struct kube_answer_labels *l)
+{
+	const struct kube_service *svc;
+
+	if (!kube_answer_ns_exposed(c->cfg, l->p[1], l->len[1]))
+		return KUBE_ANSWER_NXDOMAIN;
+	if (l->n == 2)
+		return kube_store_has_namespace(c->s, l->p[1], l->len[1]) ? KUBE_ANSWER_NODATA
+									  : KUBE_ANSWER_NXDOMAIN;
+	svc = kube_store_service(c->s, l->p[1], l->len[1], l->p[2], l->len[2]);
+	if (!svc)
+		return KUBE_ANSWER_NXDOMAIN;
+	if (kube_service_kind(svc) == KUBE_SERVICE_EXTERNAL_NAME)
+		return l->n == 3 ? kube_answer_cname(c, svc) : KUBE_ANSWER_NXDOMAIN;
+	if (!kube_answer_svc_live(c, svc))
+		return KUBE_ANSWER_NXDOMAIN;
+	if (l->n == 3)
+		return kube_answer_service(c, svc);
+	if (l->n == 4)
+		return kube_answer_endpoint(c, svc, l->p[3], l->len[3]);
+	return kube_answer_port(c, svc, l);
+}
+
+/* ---- pods --------------------------------------------------------------------------------- */
+
+/* `a-b-c-d` or an IPv6 address with `-` for `:` (CoreDNS's rule: three dashes and no `--` is
+ * IPv4). Returns 0 or -EINVAL. */
+static int
+kube_answer_pod_ip(const char *label, size_t len, struct kube_ip *ip)
+{
+	char text[64];
+	unsigned dashes = 0;
+	bool v4;
+
+	if (len == 0 || len >= sizeof(text))
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		char ch = label[i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+		      (ch >= 'A' && ch <= 'F') || ch == '-'))
+			return -EINVAL;
+		dashes += ch == '-';
+	}
+	memcpy(text, label, len);
+	text[len] = '\0';
+	v4 = dashes == 3 && !memmem(label, len, "--", 2);
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '-')
+			text[i] = v4 ? '.' : ':';
+	}
+	memset(ip, 0, sizeof(*ip));
+	ip->family = v4 ? AF_INET : AF_INET6;
+	return inet_pton(ip->family, text, ip->addr) == 1 ? 0 : -EINVAL;
+}
+
+/* Names under `pod.<zone>`: l->n is 2..5 and rel[0] is `pod`. */
+static enum kube_answer_disp
+kube_answer_pod_tree(struct kube_answer_ctx *c, const struct kube_answer_labels *l)
+{
+	struct kube_ip ip;
+
+	if (c->cfg->pods == KUBE_PODS_DISABLED ||
+	    !kube_answer_ns_exposed(c->cfg, l->p[1], l->len[1]))
+		return KUBE_ANSWER_NXDOMAIN;
+	if (l->n == 2)
+		return KUBE_ANSWER_NODATA;
+	if (l->n > 3 || kube_answer_pod_ip(l->p[2], l->len[2], &ip) < 0)
+		return KUBE_ANSWER_NXDOMAIN;
+	if (c->cfg->pods == KUBE_PODS_VERIFIED && !kube_store_pod_ip(c->s, l->p[1], l->len[1], &ip))
+		return KUBE_ANSWER_NXDOMAIN;
+	if (!kube_answer_wants(c->qtype, ip.family))
+		return KUBE_ANSWER_NODATA;
+	kube_answer_set_reset(&c->set);
+	return kube_answer_positive(
+		kube_answer_addr(c, DNS_SECTION_ANSWER, c->owner, c->owner_len, &ip));
+}
+
+/* ---- the zone ----------------------------------------------------------------------------- */
+
+static enum kube_answer_disp
+kube_answer_apex(struct kube_answer_ctx *c)
+{
+	uint8_t ns[KUBE_ANSWER_NAME_BUF];
+	unsigned n = 0;
+
+	if (c->qtype == DNS_TYPE_SOA || c->qtype == DNS_TYPE_ANY) {
+		kube_answer_soa(c, DNS_SECTION_ANSWER, c->owner, c->owner_len);
+		n++;
+	}
+	if (c->qtype == DNS_TYPE_NS || c->qtype == DNS_TYPE_ANY) {
+		size_t len = kube_answer_zone_name(c, ns, "ns.dns");
+
+		dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, c->owner, c->owner_len, DNS_TYPE_NS,
+				  DNS_CLASS_IN, c->cfg->ttl, ns, len);
+		n++;
+	}
+	return kube_answer_positive(n);
+}
+
+/* One label below the zone: dns-version, or the empty non-terminals svc and pod. */
+static enum kube_answer_disp
+kube_answer_top(struct kube_answer_ctx *c, const struct kube_answer_labels *l)
+{
+	static const uint8_t version[] = {5, '1', '.', '1', '.', '0'};
+
+	if (kube_answer_label_is(l, 0, "svc") || kube_answer_label_is(l, 0, "pod"))
+		return KUBE_ANSWER_NODATA;
+	if (!kube_answer_label_is(l, 0, "dns-version"))
+		return KUBE_ANSWER_NXDOMAIN;
+	if (c->qtype != DNS_TYPE_TXT && c->qtype != DNS_TYPE_ANY)
+		return KUBE_ANSWER_NODATA;
+	dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, c->owner, c->owner_len, DNS_TYPE_TXT,
+			  DNS_CLASS_IN, KUBE_ANSWER_VERSION_TTL, version, sizeof(version));
+	return KUBE_ANSWER_POSITIVE;
+}
+
+/* Answer the in-zone name c->owner (NULL: the question, `name`): its answer records. */
+static enum kube_answer_disp
+kube_answer_node(struct kube_answer_ctx *c, const uint8_t *name, size_t len)
+{
+	struct kube_answer_labels l;
+
+	kube_answer_split(c, name, len, &l);
+	if (l.n == 0)
+		return kube_answer_apex(c);
+	if (l.n > KUBE_ANSWER_MAX_REL)
+		return KUBE_ANSWER_NXDOMAIN;
+	if (l.n == 1)
+		return kube_answer_top(c, &l);
+	if (kube_answer_label_is(&l, 0, "svc"))
+		return kube_answer_svc_tree(c, &l);
+	if (kube_answer_label_is(&l, 0, "pod"))
+		return kube_answer_pod_tree(c, &l);
+	return KUBE_ANSWER_NXDOMAIN;
+}
+
+/* The question in the cluster zone, following ExternalName CNAMEs that stay in the zone. */
+static int
+kube_answer_zone(struct kube_answer_ctx *c, const struct dnsmsg_question *q,
+		 struct kube_answer_result *res)
+{
+	const uint8_t *name = q->qname;
+	size_t len = q->qname_len;
+	enum kube_answer_disp d;
+	unsigned rcode = DNS_RCODE_NOERROR;
+
+	for (unsigned depth = 0;; depth++) {
+		d = kube_answer_node(c, name, len);
+		if (d != KUBE_ANSWER_CNAME || c->qtype == DNS_TYPE_CNAME)
+			break;
+		if (!dnsmsg_name_in_zone(c->next, c->next_len, c->cfg->zone, c->cfg->zone_len)) {
+			res->status = KUBE_ANSWER_EXTERNAL;
+			memcpy(res->target, c->next, c->next_len);
+			res->target_len = c->next_len;
+			break;
+		}
+		/* A chain longer than that is a loop: what was written stands. */
+		if (depth + 1 >= KUBE_ANSWER_MAX_CHAIN)
+			break;
+		name = c->owner = c->next;
+		len = c->owner_len = c->next_len;
+	}
+	if (d == KUBE_ANSWER_NXDOMAIN || d == KUBE_ANSWER_NODATA) {
+		rcode = d == KUBE_ANSWER_NXDOMAIN ? DNS_RCODE_NXDOMAIN : DNS_RCODE_NOERROR;
+		kube_answer_soa_authority(c);
+	} else if (d == KUBE_ANSWER_POSITIVE) {
+		kube_answer_extra(c);
+	}
+	int r = dnsmsg_builder_finish(&c->b);
+	if (r < 0)
+		return r;
+	c->b.buf[3] = (uint8_t)((c->b.buf[3] & 0xf0) | rcode);
+	res->len = (size_t)r;
+	return 0;
+}
+
+/* ---- reverse zones ------------------------------------------------------------------------ */
+
+/* `d.c.b.a.in-addr.arpa` (exactly four decimal octets) -> ip. Returns 0 or -ENOENT. */
+static int
+kube_answer_parse_v4(const uint8_t *name, size_t len, struct kube_ip *ip)
+{
+	size_t pos = 0;
+
+	if (dnsmsg_name_labels(name, len) != 6)
+		return -ENOENT;
+	memset(ip, 0, sizeof(*ip));
+	ip->family = AF_INET;
+	for (int i = 3; i >= 0; i--) {
+		size_t n = name[pos];
+		unsigned v = 0;
+
+		if (n < 1 || n > 3 || (n > 1 && name[pos + 1] == '0'))
+			return -ENOENT;
+		for (size_t k = 1; k <= n; k++) {
+			if (name[pos + k] < '0' || name[pos + k] > '9')
+				return -ENOENT;
+			v = v * 10 + (unsigned)(name[pos + k] - '0');
+		}
+		if (v > 255)
+			return -ENOENT;
+		ip->addr[i] = (uint8_t)v;
+		pos += n + 1;
+	}
+	return 0;
+}
+
+static int
+kube_answer_hex(uint8_t ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* 32 nibbles, least significant first, then ip6.arpa. Returns 0 or -ENOENT. */
+static int
+kube_answer_parse_v6(const uint8_t *name, size_t len, struct kube_ip *ip)
+{
+	if (dnsmsg_name_labels(name, len) != 34)
+		return -ENOENT;
+	memset(ip, 0, sizeof(*ip));
+	ip->family = AF_INET6;
+	for (unsigned i = 0; i < 32; i++) {
+		int v = name[2 * i] == 1 ? kube_answer_hex(name[2 * i + 1]) : -1;
+		unsigned nib = 31 - i;
+
+		if (v < 0)
+			return -ENOENT;
+		ip->addr[nib / 2] |= (uint8_t)(nib % 2 ? v : v << 4);
+	}
+	return 0;
+}
+
+/* Is ptr (an endpoint's label, or a ClusterIP) an answer for `ip`? Only ready endpoints are
+ * named, as CoreDNS does. */
+static bool
+kube_answer_ptr_ok(const struct kube_answer_ctx *c, const struct kube_ptr *ptr,
+		   const struct kube_ip *ip)
+{
+	const char *ns = kube_service_namespace(ptr->svc);
+	const struct kube_endpoint *eps;
+	size_t n, rdlen = ip->family == AF_INET ? 4 : 16;
+
+	if (!kube_answer_ns_exposed(c->cfg, ns, strlen(ns)))
+		return false;
+	if (!ptr->label)
+		return true;
+	n = kube_service_endpoints_by_label(ptr->svc, ptr->label, strlen(ptr->label), &eps);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; kube_answer_ep_ready(&eps[i]) && k < eps[i].n_ips; k++) {
+			if (eps[i].ips[k].family == ip->family &&
+			    memcmp(eps[i].ips[k].addr, ip->addr, rdlen) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Keep the PTR entries worth answering, without duplicates; returns how many are left. */
+static size_t
+kube_answer_ptr_filter(const struct kube_answer_ctx *c, const struct kube_ip *ip,
+		       struct kube_ptr *ptrs, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		if (!kube_answer_ptr_ok(c, &ptrs[i], ip))
+			continue;
+		for (j = 0; j < k; j++) {
+			if (ptrs[j].svc == ptrs[i].svc && (ptrs[j].label == ptrs[i].label ||
+							   (ptrs[j].label && ptrs[i].label &&
+							    !strcmp(ptrs[j].label, ptrs[i].label))))
+				break;
+		}
+		if (j == k)
+			ptrs[k++] = ptrs[i];
+	}
+	return k;
+}
+
+static int
+kube_answer_reverse(struct kube_answer_ctx *c, const struct dnsmsg_question *q, bool v6,
+		    struct kube_answer_result *res)
+{
+	struct kube_ptr ptrs[KUBE_ANSWER_MAX_PTR];
+	uint8_t target[DNS_MAX_NAME];
+	struct kube_ip ip;
+	size_t n, len;
+	int r;
+
+	r = v6 ? kube_answer_parse_v6(q->qname, q->qname_len, &ip)
+	       : kube_answer_parse_v4(q->qname, q->qname_len, &ip);
+	/* Partial names, other types and unknown addresses fall through to the forwarders. */
+	if (r < 0 || q->qtype != DNS_TYPE_PTR)
+		return 0;
+	n = kube_store_ptr(c->s, &ip, ptrs, ARRAY_SIZE(ptrs));
+	n = kube_answer_ptr_filter(c, &ip, ptrs, MIN(n, ARRAY_SIZE(ptrs)));
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		len = kube_answer_svc_name(c, target, ptrs[i].label, ptrs[i].svc, false);
+		if (len)
+			dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, NULL, 0, DNS_TYPE_PTR,
+					  DNS_CLASS_IN, c->cfg->ttl, target, len);
+	}
+	if (c->b.counts[DNS_SECTION_ANSWER] == 0 && !c->b.overflow)
+		return 0;
+	r = dnsmsg_builder_finish(&c->b);
+	if (r < 0)
+		return r;
+	res->status = KUBE_ANSWER_DONE;
+	res->len = (size_t)r;
+	return 0;
+}
+
+/* ---- entry -------------------------------------------------------------------------------- */
+
+int
+kube_answer(const struct kube_store *s, const struct kube_answer_config *cfg,
+	    const struct dnsmsg_question *q, uint16_t id, uint8_t *out, size_t cap,
+	    struct kube_answer_result *res)
+{
+	struct kube_answer_ctx *c, ctx;
+	bool in_zone, v4, v6;
+
+	memset(res, 0, sizeof(*res));
+	if (!q || !q->qname || q->qname_len == 0 || !cfg->zone || cfg->zone_len == 0)
+		return -EINVAL;
+	in_zone = dnsmsg_name_in_zone(q->qname, q->qname_len, cfg->zone, cfg->zone_len);
+	v4 = dnsmsg_name_in_zone(q->qname, q->qname_len, kube_answer_in_addr,
+				 sizeof(kube_answer_in_addr));
+	v6 = dnsmsg_name_in_zone(q->qname, q->qname_len, kube_answer_ip6, sizeof(kube_answer_ip6));
+	if (!in_zone && !v4 && !v6)
+		return -EINVAL;
+
+	c = &ctx;
+	c->s = s;
+	c->cfg = cfg;
+	c->qtype = q->qtype;
+	c->zone_labels = dnsmsg_name_labels(cfg->zone, cfg->zone_len);
+	c->zone_off = in_zone && cfg->zone_len > 1
+			      ? (uint16_t)(DNS_HDR_LEN + q->qname_len - cfg->zone_len)
+			      : 0;
+	c->owner = NULL;
+	c->owner_len = 0;
+	c->next = NULL;
+	c->next_len = 0;
+	c->extra = KUBE_ANSWER_EXTRA_NONE;
+	c->extra_svc = NULL;
+	c->set.gen = 0;
+	dnsmsg_builder_init(&c->b, out, cap, id, q, true, false, true, DNS_RCODE_NOERROR);
+	if (!in_zone) {
+		res->status = KUBE_ANSWER_DECLINE;
+		return kube_answer_reverse(c, q, v6, res);
+	}
+	res->status = KUBE_ANSWER_DONE;
+	return kube_answer_zone(c, q, res);
+}

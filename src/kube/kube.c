@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kube.c - the kube resolver as an upstream: the cluster zone and the cluster's PTRs answered
+ * from a kube_store (store.h) by kube_answer() (answer.h), the store fed from a snapshot file
+ * (snapshot.h) read at start, on SIGHUP and when a once-a-second stat poll sees it change.
+ * Until a first good read the cluster zone answers SERVFAIL, never NXDOMAIN, which clients and
+ * downstream caches would keep; a read that fails later leaves the previous state serving.
+ * Store changes drop the cached answers they affect through upstream_invalidate(); during a
+ * file read they are collected first, so one read costs at most a few cache walks.
+ * Answers are delivered from the event loop (the upstream contract forbids completing inside
+ * resolve()) through a queue drained by one event, as upstream_local.c does. An ExternalName
+ * whose target lies outside the zone takes a second stage: the target is asked through the
+ * router (the forwarders), and its answer records are appended after the CNAME.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "kubemasq/defs.h"
+#include "kubemasq/dnsmsg.h"
+#include "kubemasq/log.h"
+#include "kubemasq/upstream.h"
+#include "config.h"
+#include "filestat.h"
+#include "router.h"
+#include "kube/answer.h"
+#include "kube/kube.h"
+#include "kube/snapshot.h"
+#include "kube/store.h"
+
+#define KUBE_POLL_MS	 1000
+#define KUBE_MAX_PENDING 4096 /* accepted and not yet completed, both stages */
+#define KUBE_SMALL_BUF	 4096 /* first try of kube_answer(); 65535 after -ENOSPC */
+#define KUBE_CHANGES_MAX 64   /* names collected during one read; more: drop the whole zones */
+#define KUBE_MAX_JUMPS	 64   /* compression pointers followed in one name */
+
+/* One accepted request, on `ready` (answer waiting for the loop) or `waiting` (stage 2). */
+struct kube_pending {
+	TAILQ_ENTRY(kube_pending) link;
+	struct kube_upstream *k;
+	struct upstream_req *req; /* the client's; borrowed until done() or cancel() */
+	uint8_t *reply;		  /* malloc'd: the answer, or stage 1's CNAME reply */
+	size_t len;
+	bool queued;		 /* on `ready` */
+	bool sub_active;	 /* on `waiting`: `sub` is with another upstream */
+	struct upstream_req sub; /* stage 2: the ExternalName target */
+	uint8_t target[DNS_MAX_NAME];
+};
+
+TAILQ_HEAD(kube_queue, kube_pending);
+
+struct kube_change {
+	uint8_t len;
+	uint8_t name[DNS_MAX_NAME];
+};
+
+struct kube_upstream {
+	struct upstream base;
+	struct router *router;
+	struct kube_store *store;
+	struct kube_answer_config acfg;
+	uint8_t zone[DNS_MAX_NAME];
+	char *zone_text;
+	char **namespaces;
+	size_t n_namespaces;
+	char *path;
+
+	struct event *drain_ev;
+	struct event *poll_ev;
+	struct kube_queue ready;
+	struct kube_queue waiting;
+	unsigned n_ready;
+	unsigned n_pending;
+	bool draining;
+
+	struct filestat fs; /* the file when last read */
+	bool synced;	    /* a read has succeeded */
+	time_t last_sync;
+	struct kube_snapshot_result last;
+	char reason[512]; /* why not synced, or why the last re-read failed */
+	bool last_failed;
+
+	bool loading; /* inside kube_snapshot_load(): collect changes */
+	bool changes_overflow;
+	size_t n_changes;
+	struct kube_change changes[KUBE_CHANGES_MAX];
+
+	struct log_ratelimit rl_skip;
+	struct log_ratelimit rl_err;
+	uint8_t buf[KUBE_SMALL_BUF];
+};
+
+static const uint8_t kube_in_addr_arpa[] = "\7in-addr\4arpa"; /* with its NUL: 14 bytes */
+static const uint8_t kube_ip6_arpa[] = "\3ip6\4arpa";	      /* 10 bytes */
+
+static struct kube_upstream *
+kube_from(struct upstream *u)
+{
+	assert(u && u->ops == &kube_upstream_ops);
+	return container_of(u, struct kube_upstream, base);
+}
+
+/* --- cache coherence --- */
+
+static void
+kube_changed(void *ctx, const uint8_t *name, size_t len)
+{
+	struct kube_upstream *k = ctx;
+	struct kube_change *c;
+
+	if (!k->loading) {
+		upstream_invalidate(&k->base, name, len);
+		return;
+	}
+	if (k->changes_overflow || len > DNS_MAX_NAME)
+		return;
+	for (size_t i = 0; i < k->n_changes; i++)
+		if (dnsmsg_name_equal(k->changes[i].name, k->changes[i].len, name, len))
+			return;
+	if (k->n_changes == KUBE_CHANGES_MAX) {
+		k->changes_overflow = true; /* one walk per zone beats a walk per name */
+		return;
+	}
+	c = &k->changes[k->n_changes++];
+	c->len = (uint8_t)len;
+	memcpy(c->name, name, len);
+}
+
+static void
+kube_flush_changes(struct kube_upstream *k)
+{
+	if (k->changes_overflow) {
+		upstream_invalidate(&k->base, k->acfg.zone, k->acfg.zone_len);
+		upstream_invalidate(&k->base, kube_in_addr_arpa, sizeof(kube_in_addr_arpa));
+		upstream_invalidate(&k->base, kube_ip6_arpa, sizeof(kube_ip6_arpa));
+	} else {
+		for (size_t i = 0; i < k->n_changes; i++)
+			upstream_invalidate(&k->base, k->changes[i].name, k->changes[i].len);
+	}
+	k->n_changes = 0;
+	k->changes_overflow = false;
+}
+
+/* --- the snapshot --- */
+
+static void
+kube_load_failed(struct kube_upstream *k, int rc, const char *err)
+{
+	char why[sizeof(k->reason)];
+
+	if (err[0])
+		snprintf(why, sizeof(why), "%s", err);
+	else
+		snprintf(why, sizeof(why), "%s: %s", k->path, strerror(-rc));
+	snprintf(k->reason, sizeof(k->reason), "%s", why);
+	k->last_failed = true;
+	if (k->synced)
+		log_ratelimited(&k->rl_err, LOG_ERR, "kube: %s; keeping the previous state", why);
+	else
+		log_ratelimited(&k->rl_err, LOG_ERR,
+				"kube: %s; %s answers SERVFAIL until the snapshot reads", why,
+				k->zone_text);
+}
+
+static void
+kube_load(struct kube_upstream *k)
+{
+	struct kube_snapshot_result res;
+	char err[512] = "";
+	int rc;
+
+	/* stat before reading: a change made during the read is seen by the next poll */
+	filestat_take(&k->fs, k->path);
+	memset(&res, 0, sizeof(res));
+	k->loading = true;
+	rc = kube_snapshot_load(k->store, k->path, &res, err, sizeof(err));
+	k->loading = false;
+	kube_flush_changes(k);
+	if (rc < 0) {
+		kube_load_failed(k, rc, err);
+		return;
+	}
+	k->synced = true;
+	k->last_failed = false;
+	k->last_sync = time(NULL);
+	k->last = res;
+	log_info("kube: read %s: %zu namespaces, %zu services, %zu endpointslices, %zu pods",
+		 k->path, res.namespaces, res.services, res.slices, res.pods);
+	if (res.skipped)
+		log_ratelimited(&k->rl_skip, LOG_WARNING,
+				"kube: %s: skipped %zu objects, first: %s", k->path, res.skipped,
+				res.first_skip);
+}
+
+static void
+kube_poll(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	struct kube_upstream *k = arg;
+	struct filestat now;
+
+	filestat_take(&now, k->path);
+	if (filestat_changed(&k->fs, &now))
+		kube_load(k);
+}
+
+void
+kube_upstream_reload(struct upstream *u)
+{
+	struct kube_upstream *k = kube_from(u);
+
+	log_info("kube: reading %s", k->path);
+	kube_load(k);
+}
+
+/* --- delivery --- */
+
+static void
+kube_item_free(struct kube_upstream *k, struct kube_pending *it)
+{
+	free(it->reply);
+	free(it);
+	k->n_pending--;
+}
+
+/* Complete the client's request; it may be freed by done(), so this is the last use. */
+static void
+kube_complete(struct kube_upstream *k, struct kube_pending *it)
+{
+	struct upstream_req *req = it->req;
+	uint8_t *reply = it->reply;
+	size_t len = it->len;
+
+	it->reply = NULL;
+	req->priv = NULL;
+	kube_item_free(k, it);
+	if (reply)
+		req->done(req, 0, reply, len);
+	else
+		req->done(req, -EIO, NULL, 0);
+	free(reply);
+}
+
+/* Answer what was queued before this run; what done() queues meanwhile waits for the next
+ * loop iteration, so a callback that keeps asking cannot starve the sockets. */
+static void
+kube_drain(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	static const struct timeval now = {0, 0};
+	struct kube_upstream *k = arg;
+	unsigned n = k->n_ready;
+	struct kube_pending *it;
+
+	k->draining = true;
+	while (n-- > 0 && (it = TAILQ_FIRST(&k->ready))) {
+		TAILQ_REMOVE(&k->ready, it, link);
+		it->queued = false;
+		k->n_ready--;
+		kube_complete(k, it);
+	}
+	k->draining = false;
+	if (!TAILQ_EMPTY(&k->ready) && event_add(k->drain_ev, &now) < 0)
+		event_active(k->drain_ev, EV_TIMEOUT, 0); /* sooner beats never */
+}
+
+static void
+kube_enqueue(struct kube_upstream *k, struct kube_pending *it)
+{
+	TAILQ_INSERT_TAIL(&k->ready, it, link);
+	it->queued = true;
+	k->n_ready++;
+	if (!k->draining)
+		event_active(k->drain_ev, EV_TIMEOUT, 0);
+}
+
+/* --- stage 2: an ExternalName target through the router --- */
+
+/* Expand the (possibly compressed) name at pkt[off] into out; *next is the offset just past it
+ * where it was written. Returns the wire length or -EPROTO. */
+static int
+kube_name_expand(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *next)
+{
+	unsigned jumps = 0;
+	bool jumped = false;
+	size_t n = 0;
+
+	for (;;) {
+		uint8_t c;
+
+		if (off >= len)
+			return -EPROTO;
+		c = pkt[off];
+		if ((c & 0xc0) == 0xc0) {
+			if (off + 1 >= len || ++jumps > KUBE_MAX_JUMPS)
+				return -EPROTO;
+			if (!jumped)
+				*next = off + 2;
+			jumped = true;
+			off = (size_t)(c & 0x3f) << 8 | pkt[off + 1];
+			continue;
+		}
+		if ((c & 0xc0) || off + 1 + c > len || n + 1 + c > DNS_MAX_NAME)
+			return -EPROTO;
+		memcpy(out + n, pkt + off, 1u + c);
+		n += 1u + c;
+		off += 1u + c;
+		if (c == 0) {
+			if (!jumped)
+				*next = off;
+			return (int)n;
+		}
+	}
+}
+
+/* How the rdata of `type` holds names: `fixed` bytes first, then `names` names, then the rest
+ * copied as is. Returns false for types whose names we do not know how to find. */
+static bool
+kube_rdata_shape(uint16_t type, size_t *fixed, unsigned *names)
+{
+	switch (type) {
+	case DNS_TYPE_CNAME:
+	case DNS_TYPE_PTR:
+	case DNS_TYPE_NS:
+		*fixed = 0;
+		*names = 1;
+		return true;
+	case DNS_TYPE_MX:
+		*fixed = 2;
+		*names = 1;
+		return true;
+	case DNS_TYPE_SRV:
+		*fixed = 6;
+		*names = 1;
+		return true;
+	case DNS_TYPE_SOA:
+		*fixed = 0;
+		*names = 2;
+		return true;
+	case DNS_TYPE_A:
+	case DNS_TYPE_AAAA:
+	case DNS_TYPE_TXT:
+		*fixed = 0;
+		*names = 0;
+		return true;
+	}
+	return false;
+}
+
+/* Copy one record of pkt into the builder with its names uncompressed, so it stays valid in a
+ * message laid out differently. The owner equal to the question becomes a pointer to it (the
+ * client's spelling). Records of other types are skipped: their rdata might hold pointers. */
+static int
+kube_copy_rr(struct dnsmsg_builder *b, enum dns_section sec, const uint8_t *pkt, size_t len,
+	     const struct dnsmsg_rr *rr, const struct dnsmsg_question *q)
+{
+	uint8_t owner[DNS_MAX_NAME], rdata[2 * DNS_MAX_NAME + 64];
+	size_t fixed, next, pos = rr->rdata_off, end = rr->rdata_off + rr->rdlen, n = 0;
+	const uint8_t *oname = owner;
+	unsigned names;
+	int olen, l;
+
+	if (!kube_rdata_shape(rr->type, &fixed, &names))
+		return 0;
+	if ((olen = kube_name_expand(pkt, len, rr->name_off, owner, &next)) < 0)
+		return olen;
+	if (dnsmsg_name_equal(owner, (size_t)olen, q->qname, q->qname_len))
+		oname = NULL;
+	if (names == 0) {
+		dnsmsg_builder_rr(b, sec, oname, (size_t)olen, rr->type, rr->rclass, rr->ttl,
+				  pkt + pos, rr->rdlen);
+		return 0;
+	}
+	if (fixed > rr->rdlen)
+		return -EPROTO;
+	memcpy(rdata, pkt + pos, fixed);
+	n = fixed;
+	pos += fixed;
+	for (unsigned i = 0; i < names; i++) {
+		if ((l = kube_name_expand(pkt, end, pos, rdata + n, &next)) < 0)
+			return l;
+		n += (size_t)l;
+		pos = next;
+	}
+	if (end - pos > sizeof(rdata) - n)
+		return -EPROTO;
+	memcpy(rdata + n, pkt + pos, end - pos);
+	n += end - pos;
+	dnsmsg_builder_rr(b, sec, oname, (size_t)olen, rr->type, rr->rclass, rr->ttl, rdata, n);
+	return 0;
+}
+
+/* Copy the records of `sec` (only the SOAs when soa_only). */
+static int
+kube_copy_section(struct dnsmsg_builder *b, enum dns_section sec, const uint8_t *pkt, size_t len,
+		  const struct dnsmsg_question *q, bool soa_only)
+{
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+	int rc;
+
+	if ((rc = dnsmsg_iter_init(&it, pkt, len)) < 0)
+		return rc;
+	while ((rc = dnsmsg_iter_next(&it, &rr)) == 0) {
+		if (rr.section != sec || rr.type == DNS_TYPE_OPT ||
+		    (soa_only && rr.type != DNS_TYPE_SOA))
+			continue;
+		if ((rc = kube_copy_rr(b, sec, pkt, len, &rr, q)) < 0)
+			return rc;
+	}
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* The CNAME reply of stage 1 + the target's answer records (or its SOA for a negative answer)
+ * into a new reply: rcode the target's for NOERROR and NXDOMAIN, SERVFAIL otherwise. */
+static int
+kube_merge(const struct upstream_req *req, const uint8_t *cname, size_t clen, int status,
+	   const uint8_t *tr, size_t tlen, uint8_t **out, size_t *outlen)
+{
+	unsigned rcode = DNS_RCODE_SERVFAIL;
+	struct dnsmsg_builder b;
+	uint8_t *buf = malloc(DNS_MAX_UDP);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	if (status == 0 && tlen >= DNS_HDR_LEN &&
+	    (dnsmsg_rcode(tr) == DNS_RCODE_NOERROR || dnsmsg_rcode(tr) == DNS_RCODE_NXDOMAIN))
+		rcode = dnsmsg_rcode(tr);
+	dnsmsg_builder_init(&b, buf, DNS_MAX_UDP, 0, &req->q, true, req->cd, true, rcode);
+	rc = kube_copy_section(&b, DNS_SECTION_ANSWER, cname, clen, &req->q, false);
+	if (rc == 0 && rcode != DNS_RCODE_SERVFAIL) {
+		rc = kube_copy_section(&b, DNS_SECTION_ANSWER, tr, tlen, &req->q, false);
+		if (rc == 0 && dnsmsg_ancount(tr) == 0)
+			rc = kube_copy_section(&b, DNS_SECTION_AUTHORITY, tr, tlen, &req->q, true);
+	}
+	if (rc < 0 && rcode != DNS_RCODE_SERVFAIL) {
+		/* the target's reply does not walk: the CNAME alone, SERVFAIL */
+		free(buf);
+		return kube_merge(req, cname, clen, -EPROTO, NULL, 0, out, outlen);
+	}
+	if (rc == 0)
+		rc = dnsmsg_builder_finish(&b);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*outlen = (size_t)rc;
+	return 0;
+}
+
+/* Replace it->reply (the CNAME) with the merged answer; on failure leave NULL: SERVFAIL. */
+static void
+kube_external_finish(struct kube_pending *it, int status, const uint8_t *reply, size_t len)
+{
+	uint8_t *merged = NULL;
+	size_t mlen = 0;
+
+	if (kube_merge(it->req, it->reply, it->len, status, reply, len, &merged, &mlen) < 0)
+		merged = NULL;
+	free(it->reply);
+	it->reply = merged;
+	it->len = mlen;
+}
+
+static void
+kube_sub_done(struct upstream_req *sub, int status, const uint8_t *reply, size_t len)
+{
+	struct kube_pending *it = container_of(sub, struct kube_pending, sub);
+	struct kube_upstream *k = it->k;
+
+	TAILQ_REMOVE(&k->waiting, it, link);
+	it->sub_active = false;
+	kube_external_finish(it, status, reply, len);
+	kube_complete(k, it); /* from the loop: the client's resolve() returned long ago */
+}
+
+static void
+kube_external_start(struct kube_upstream *k, struct kube_pending *it,
+		    const struct kube_answer_result *res)
+{
+	int rc = -ENOENT;
+
+	memcpy(it->target, res->target, res->target_len);
+	it->sub = (struct upstream_req){
+		.q = {.qname = it->target,
+		      .qname_len = (uint16_t)res->target_len,
+		      .qtype = it->req->q.qtype,
+		      .qclass = it->req->q.qclass},
+		.cd = it->req->cd,
+		.do_bit = it->req->do_bit,
+		.done = kube_sub_done,
+	};
+	TAILQ_INSERT_TAIL(&k->waiting, it, link);
+	it->sub_active = true;
+	if (k->router)
+		rc = router_resolve(k->router, &it->sub);
+	if (rc == 0)
+		return;
+	/* Nobody takes the target: the CNAME alone with SERVFAIL, delivered from the loop. */
+	TAILQ_REMOVE(&k->waiting, it, link);
+	it->sub_active = false;
+	kube_external_finish(it, -EIO, NULL, 0);
+	kube_enqueue(k, it);
+}
+
+/* --- resolve --- */
+
+/* SERVFAIL until the first good read. */
+static int
+kube_servfail(const struct upstream_req *req, uint8_t **out, size_t *len)
+{
+	uint8_t buf[DNS_HDR_LEN + DNS_MAX_NAME + 4];
+	struct dnsmsg_builder b;
+	int rc;
+
+	dnsmsg_builder_init(&b, buf, sizeof(buf), 0, &req->q, true, req->cd, false,
+			    DNS_RCODE_SERVFAIL);
+	if ((rc = dnsmsg_builder_finish(&b)) < 0)
+		return rc;
+	if (!(*out = malloc((size_t)rc)))
+		return -ENOMEM;
+	memcpy(*out, buf, (size_t)rc);
+	*len = (size_t)rc;
+	return 0;
+}
+
+/* kube_answer() into a malloc'd copy: the small buffer first, 65535 bytes when it is short. */
+static int
+kube_answer_copy(struct kube_upstream *k, const struct upstream_req *req,
+		 struct kube_answer_result *res, uint8_t **out, size_t *len)
+{
+	uint8_t *big, *shrunk;
+	int rc = kube_answer(k->store, &k->acfg, &req->q, 0, k->buf, sizeof(k->buf), res);
+
+	if (rc == 0) {
+		if (!(*out = malloc(res->len)))
+			return -ENOMEM;
+		memcpy(*out, k->buf, res->len);
+		*len = res->len;
+		return 0;
+	}
+	if (rc != -ENOSPC)
+		return rc;
+	if (!(big = malloc(DNS_MAX_UDP)))
+		return -ENOMEM;
+	rc = kube_answer(k->store, &k->acfg, &req->q, 0, big, DNS_MAX_UDP, res);
+	if (rc < 0) {
+		free(big);
+		return rc;
+	}
+	shrunk = realloc(big, res->len ? res->len : 1);
+	*out = shrunk ? shrunk : big;
+	*len = res->len;
+	return 0;
+}
+
+static int
+kube_resolve(struct upstream *u, struct upstream_req *req)
+{
+	struct kube_upstream *k = kube_from(u);
+	struct kube_answer_result res = {.status = KUBE_ANSWER_DONE};
+	bool in_zone =
+		dnsmsg_name_in_zone(req->q.qname, req->q.qname_len, k->acfg.zone, k->acfg.zone_len);
+	struct kube_pending *it;
+	uint8_t *reply = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!k->synced && !in_zone)
+		return -ENOENT; /* reverse zones: the forwarders may know */
+	if (k->n_pending >= KUBE_MAX_PENDING)
+		return -EBUSY;
+	rc = k->synced ? kube_answer_copy(k, req, &res, &reply, &len)
+		       : kube_servfail(req, &reply, &len);
+	if (rc == -EINVAL || (rc == 0 && res.status == KUBE_ANSWER_DECLINE)) {
+		free(reply);
+		return -ENOENT;
+	}
+	if (rc < 0)
+		return rc;
+	if (!(it = calloc(1, sizeof(*it)))) {
+		free(reply);
+		return -ENOMEM;
+	}
+	it->k = k;
+	it->req = req;
+	it->reply = reply;
+	it->len = len;
+	req->priv = it;
+	k->n_pending++;
+	if (res.status == KUBE_ANSWER_EXTERNAL)
+		kube_external_start(k, it, &res);
+	else
+		kube_enqueue(k, it);
+	return 0;
+}
+
+static void
+kube_cancel(struct upstream *u, struct upstream_req *req)
+{
+	struct kube_upstream *k = kube_from(u);
+	struct kube_pending *it = req->priv;
+
+	if (!it)
+		return;
+	assert(it->req == req);
+	if (it->queued) {
+		TAILQ_REMOVE(&k->ready, it, link);
+		k->n_ready--;
+	} else if (it->sub_active) {
+		TAILQ_REMOVE(&k->waiting, it, link);
+		if (it->sub.owner)
+			upstream_cancel(it->sub.owner, &it->sub);
+	}
+	req->priv = NULL;
+	kube_item_free(k, it);
+}
+
+/* --- life --- */
+
+static void
+kube_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+kube_free(struct upstream *u)
+{
+	struct kube_upstream *k;
+	struct kube_pending *it;
+
+	if (!u)
+		return;
+	k = kube_from(u);
+	/* The contract says nothing is pending; forget stragglers rather than leak them. */
+	while ((it = TAILQ_FIRST(&k->ready))) {
+		TAILQ_REMOVE(&k->ready, it, link);
+		it->req->priv = NULL;
+		kube_item_free(k, it);
+	}
+	while ((it = TAILQ_FIRST(&k->waiting))) {
+		TAILQ_REMOVE(&k->waiting, it, link);
+		if (it->sub.owner)
+			upstream_cancel(it->sub.owner, &it->sub);
+		it->req->priv = NULL;
+		kube_item_free(k, it);
+	}
+	if (k->drain_ev)
+		event_free(k->drain_ev);
+	if (k->poll_ev)
+		event_free(k->poll_ev);
+	kube_store_free(k->store);
+	kube_strv_free(k->namespaces, k->n_namespaces);
+	free(k->zone_text);
+	free(k->path);
+	free(k);
+}
+
+static enum kube_pods_mode
+kube_pods_mode(enum config_kube_pods p)
+{
+	switch (p) {
+	case CONFIG_KUBE_PODS_VERIFIED:
+		return KUBE_PODS_VERIFIED;
+	case CONFIG_KUBE_PODS_DISABLED:
+		return KUBE_PODS_DISABLED;
+	case CONFIG_KUBE_PODS_INSECURE:
+		break;
+	}
+	return KUBE_PODS_INSECURE;
+}
+
+/* Copy what we keep of the configuration. */
+static int
+kube_configure(struct kube_upstream *k, const struct config *cfg)
+{
+	uint8_t zone[DNS_MAX_NAME];
+	int zlen = dnsmsg_name_from_text(cfg->kube_domain, zone, sizeof(zone));
+
+	if (zlen <= 1) /* not a name, or the root */
+		return -EINVAL;
+	dnsmsg_name_lower(k->zone, zone, (size_t)zlen);
+	if (!(k->zone_text = strdup(cfg->kube_domain)) || !(k->path = strdup(cfg->kube_snapshot)))
+		return -ENOMEM;
+	if (cfg->n_kube_namespaces &&
+	    !(k->namespaces = calloc(cfg->n_kube_namespaces, sizeof(*k->namespaces))))
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_kube_namespaces; i++, k->n_namespaces++)
+		if (!(k->namespaces[i] = strdup(cfg->kube_namespaces[i])))
+			return -ENOMEM;
+	k->acfg = (struct kube_answer_config){
+		.zone = k->zone,
+		.zone_len = (size_t)zlen,
+		.ttl = cfg->kube_ttl,
+		.pods = kube_pods_mode(cfg->kube_pods),
+		.ignore_empty_service = cfg->kube_ignore_empty_service,
+		.namespaces = (const char *const *)k->namespaces,
+		.n_namespaces = k->n_namespaces,
+	};
+	return 0;
+}
+
+static int
+kube_events(struct kube_upstream *k, struct event_base *base)
+{
+	struct timeval tv = {.tv_sec = KUBE_POLL_MS / 1000, .tv_usec = KUBE_POLL_MS % 1000 * 1000};
+
+	k->drain_ev = event_new(base, -1, 0, kube_drain, k);
+	k->poll_ev = event_new(base, -1, EV_PERSIST, kube_poll, k);
+	if (!k->drain_ev || !k->poll_ev || event_add(k->poll_ev, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+kube_create(struct upstream **out, struct event_base *base, const void *args)
+{
+	const struct kube_upstream_args *a = args;
+	struct kube_store_config scfg = {.changed = kube_changed};
+	struct kube_upstream *k;
+	int rc;
+
+	assert(out && a && a->cfg);
+	if (!base || !a->cfg->kube_snapshot || !a->cfg->kube_domain)
+		return -EINVAL;
+	if (!(k = calloc(1, sizeof(*k))))
+		return -ENOMEM;
+	k->base.ops = &kube_upstream_ops;
+	k->router = a->router;
+	TAILQ_INIT(&k->ready);
+	TAILQ_INIT(&k->waiting);
+	k->rl_skip = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);
+	k->rl_err = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 5);
+	snprintf(k->reason, sizeof(k->reason), "no snapshot read yet");
+	rc = kube_configure(k, a->cfg);
+	if (rc == 0) {
+		scfg.zone = k->zone_text;
+		scfg.endpoint_pod_names = a->cfg->kube_endpoint_pod_names;
+		scfg.ctx = k;
+		k->store = kube_store_new(&scfg);
+		rc = k->store ? kube_events(k, base) : -ENOMEM;
+	}
+	if (rc < 0) {
+		kube_free(&k->base);
+		return rc;
+	}
+	log_info("kube: serving %s from %s", k->zone_text, k->path);
+	kube_load(k);
+	*out = &k->base;
+	return 0;
+}
+
+static void
+kube_stats(struct upstream *u, upstream_stats_fn *line, void *ctx)
+{
+	struct kube_upstream *k = kube_from(u);
+	struct kube_store_counts c;
+	char buf[1024], when[16] = "?";
+	struct tm tm;
+
+	kube_store_counts(k->store, &c);
+	snprintf(buf, sizeof(buf),
+		 "kube: namespaces %zu, services %zu, endpointslices %zu, endpoints %zu, pods %zu",
+		 c.namespaces, c.services, c.slices, c.endpoints, c.pods);
+	line(ctx, buf);
+	if (!k->synced) {
+		snprintf(buf, sizeof(buf), "kube: not synced: %s", k->reason);
+		line(ctx, buf);
+		return;
+	}
+	if (localtime_r(&k->last_sync, &tm))
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	snprintf(buf, sizeof(buf), "kube: last sync %s from snapshot %s (%zu skipped)", when,
+		 k->path, k->last.skipped);
+	line(ctx, buf);
+	if (k->last_failed) {
+		snprintf(buf, sizeof(buf),
+			 "kube: last re-read failed, serving the previous state: %s", k->reason);
+		line(ctx, buf);
+	}
+}
+
+const struct upstream_ops kube_upstream_ops = {
+	.name = "kube",
+	.create = kube_create,
+	.free = kube_free,
+	.resolve = kube_resolve,
+	.cancel = kube_cancel,
+	.stats = kube_stats,
+};

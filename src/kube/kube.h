@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kube.h - the embedded kube resolver as an upstream (struct upstream_ops "kube"): it answers
+ * the cluster zone (--kube-domain) and the PTRs of the cluster's addresses from a kube_store
+ * fed by a snapshot file (--kube-snapshot), declines unknown PTRs so they go on to the
+ * forwarders, and resolves out-of-zone ExternalName targets through the router.
+ */
+#pragma once
+
+#include "kubemasq/upstream.h"
+
+struct config;
+struct router;
+
+struct kube_upstream_args {
+	const struct config *cfg; /* the --kube-* options; borrowed, copied by create() */
+	struct router *router;	  /* ExternalName targets outside the zone are asked
+				   * through it; borrowed: it outlives the upstream */
+};
+
+/*
+ * create(): -EINVAL without --kube-snapshot or with a zone that is not a domain, -ENOMEM.
+ * A snapshot that cannot be read at start is not an error: it is logged, and the cluster zone
+ * answers SERVFAIL (never NXDOMAIN) until a read succeeds; PTR queries are declined meanwhile.
+ * The file is polled once a second and re-read when it changed; a read that fails keeps the
+ * previous state serving. Changes drop the cached answers they affect (upstream_invalidate).
+ * resolve(): 0 (accepted; done() comes from the event loop), -ENOENT (not ours: a PTR the store
+ * does not know, or a name outside every kube zone), -EBUSY (too many pending), -ENOMEM.
+ */
+extern const struct upstream_ops kube_upstream_ops;
+
+/* Re-read the snapshot now (SIGHUP). `u` must be a kube upstream. */
+void kube_upstream_reload(struct upstream *u);
