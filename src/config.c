@@ -33,10 +33,12 @@
 #define CONFIG_RESOLV_MAX    64	  /* nameservers taken from one resolv-file */
 #define CONFIG_DOMAIN_MAX    253
 #define CONFIG_LABEL_MAX     63
+#define CONFIG_KUBE_NS_MAX   4096 /* --kube-namespaces, all lines together */
 
 /* Defaults that are strings: static so config_init() cannot fail; config_str_free() knows them. */
 static char config_default_resolv[] = "/etc/resolv.conf";
 static char config_default_user[] = "nobody";
+static char config_default_kube_domain[] = "cluster.local";
 
 /* Parsing state: where the current value comes from, for error lines. */
 struct config_ctx {
@@ -110,7 +112,8 @@ config_field(struct config *cfg, const struct config_opts_entry *e)
 static void
 config_str_free(char *s)
 {
-	if (s != config_default_resolv && s != config_default_user)
+	if (s != config_default_resolv && s != config_default_user &&
+	    s != config_default_kube_domain)
 		free(s);
 }
 
@@ -510,6 +513,98 @@ config_opt_address(struct config_ctx *ctx, const struct config_opts_entry *e, co
 	return 0;
 }
 
+/* --kube-domain: a domain as --server takes them (the root is refused: not a cluster zone). */
+static int
+config_opt_kube_domain(struct config_ctx *ctx, const struct config_opts_entry *e,
+		       const char *value)
+{
+	char **field = config_field(ctx->cfg, e);
+	const char *why;
+	char *copy;
+
+	if (!value)
+		return config_bad(ctx, e, value, "empty domain");
+	if (!(copy = strdup(value)))
+		return config_error(ctx, -ENOMEM, "out of memory");
+	if ((why = config_domain_check(copy))) {
+		free(copy);
+		return config_bad(ctx, e, value, why);
+	}
+	config_str_free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* A namespace name is an RFC 1123 label: letters, digits and '-', not at either end. */
+static const char *
+config_kube_ns_check(char *ns)
+{
+	size_t len = strlen(ns);
+
+	if (len > CONFIG_LABEL_MAX)
+		return "namespace longer than 63";
+	if (ns[0] == '-' || ns[len - 1] == '-')
+		return "namespace starting or ending with '-'";
+	for (char *p = ns; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return "bad character in namespace";
+		*p = (char)tolower((unsigned char)*p);
+	}
+	return NULL;
+}
+
+static int
+config_kube_ns_one(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value,
+		   const char *item)
+{
+	struct config *cfg = ctx->cfg;
+	char *ns, **slot;
+	const char *why;
+
+	if (cfg->n_kube_namespaces >= CONFIG_KUBE_NS_MAX)
+		return config_bad(ctx, e, value, "more than 4096 namespaces");
+	if (!(ns = strdup(item)))
+		return config_error(ctx, -ENOMEM, "out of memory");
+	if ((why = config_kube_ns_check(ns))) {
+		free(ns);
+		return config_bad(ctx, e, value, why);
+	}
+	slot = config_append((void **)&cfg->kube_namespaces, &cfg->n_kube_namespaces,
+			     sizeof(*slot));
+	if (!slot) {
+		free(ns);
+		return config_error(ctx, -ENOMEM, "out of memory");
+	}
+	*slot = ns;
+	return 0;
+}
+
+static int
+config_opt_kube_namespaces(struct config_ctx *ctx, const struct config_opts_entry *e,
+			   const char *value)
+{
+	return config_each_item(ctx, e, value, config_kube_ns_one);
+}
+
+static int
+config_opt_kube_pods(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	static const char *const modes[] = {
+		[CONFIG_KUBE_PODS_INSECURE] = "insecure",
+		[CONFIG_KUBE_PODS_VERIFIED] = "verified",
+		[CONFIG_KUBE_PODS_DISABLED] = "disabled",
+	};
+	enum config_kube_pods *field = config_field(ctx->cfg, e);
+
+	for (size_t i = 0; value && i < ARRAY_SIZE(modes); i++) {
+		if (strcmp(value, modes[i]) == 0) {
+			*field = (enum config_kube_pods)i;
+			return 0;
+		}
+	}
+	return config_bad(ctx, e, value, "disabled, insecure or verified");
+}
+
 static int
 config_opt_help(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
 {
@@ -823,6 +918,9 @@ config_init(struct config *cfg)
 	cfg->cache_size = 0;	/* no entry cap unless given: the byte budget decides */
 	cfg->max_neg_ttl = 3600;
 	cfg->user = config_default_user;
+	cfg->kube_domain = config_default_kube_domain;
+	cfg->kube_pods = CONFIG_KUBE_PODS_INSECURE;
+	cfg->kube_ttl = 5;
 }
 
 static void
@@ -851,6 +949,9 @@ config_done(struct config *cfg)
 	config_str_free(cfg->pid_file);
 	config_str_free(cfg->user);
 	config_str_free(cfg->group);
+	config_str_free(cfg->kube_domain);
+	config_strv_free(cfg->kube_namespaces, cfg->n_kube_namespaces);
+	config_str_free(cfg->kube_snapshot);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

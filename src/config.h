@@ -45,6 +45,13 @@ struct config_address {
 	uint8_t ip[16];
 };
 
+/* --kube-pods: what a-b-c-d.NS.pod.ZONE answers. */
+enum config_kube_pods {
+	CONFIG_KUBE_PODS_INSECURE = 0,	/* synthesized from the name, as the stock cluster config */
+	CONFIG_KUBE_PODS_VERIFIED,	/* only when a watched Pod in NS has that IP */
+	CONFIG_KUBE_PODS_DISABLED,	/* NXDOMAIN */
+};
+
 struct config {
 	/* listening */
 	uint16_t port;				/* -p, default 53; 0 disables DNS */
@@ -88,6 +95,17 @@ struct config {
 	unsigned neg_ttl;			/* --neg-ttl, 0 = unset */
 	unsigned max_neg_ttl;			/* --max-neg-ttl, default 3600 */
 	bool no_negcache;			/* -N */
+
+	/* kube resolver (KUBE_DNS.md) */
+	char *kube_domain;			/* --kube-domain, lower-case, no trailing dot;
+						 * default "cluster.local" */
+	char **kube_namespaces;			/* --kube-namespaces, repeatable; none = all */
+	size_t n_kube_namespaces;
+	enum config_kube_pods kube_pods;	/* --kube-pods, default insecure */
+	unsigned kube_ttl;			/* --kube-ttl, 0..3600, default 5 */
+	bool kube_endpoint_pod_names;		/* --kube-endpoint-pod-names */
+	bool kube_ignore_empty_service;		/* --kube-ignore-empty-service */
+	char *kube_snapshot;			/* --kube-snapshot, NULL = none */
 
 	/* logging and process */
 	bool log_queries;			/* -q */

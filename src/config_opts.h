@@ -129,6 +129,23 @@ struct config_opts_entry {
 	  CONFIG_OPTS_TTL_MAX, "3600", "cache negative answers at most this long")                \
 	X("no-negcache", 'N', NONE, NULL, flag, CONFIG_OPTS_FIELD(no_negcache), 0, 0, NULL,       \
 	  "do not cache negative answers")                                                        \
+	/* kube resolver */                                                                       \
+	X("kube-domain", 0, REQUIRED, "ZONE", kube_domain, CONFIG_OPTS_FIELD(kube_domain), 0, 0,  \
+	  "cluster.local", "the cluster zone the kube resolver answers")                          \
+	X("kube-namespaces", 0, REQUIRED, "NS[,NS...]", kube_namespaces, CONFIG_OPTS_NOFIELD, 0,  \
+	  0, "all", "answer only for these namespaces (repeatable); others get NXDOMAIN")         \
+	X("kube-pods", 0, REQUIRED, "MODE", kube_pods, CONFIG_OPTS_FIELD(kube_pods), 0, 0,        \
+	  "insecure", "pod records a-b-c-d.NS.pod.ZONE: disabled, insecure or verified")          \
+	X("kube-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(kube_ttl), 0, 3600, "5",    \
+	  "TTL of the cluster records")                                                           \
+	X("kube-endpoint-pod-names", 0, NONE, NULL, flag,                                         \
+	  CONFIG_OPTS_FIELD(kube_endpoint_pod_names), 0, 0, NULL,                                 \
+	  "name endpoints without a hostname by their pod name, not their dashed IP")             \
+	X("kube-ignore-empty-service", 0, NONE, NULL, flag,                                       \
+	  CONFIG_OPTS_FIELD(kube_ignore_empty_service), 0, 0, NULL,                               \
+	  "answer NXDOMAIN for a ClusterIP service without ready endpoints")                      \
+	X("kube-snapshot", 0, REQUIRED, "FILE", str, CONFIG_OPTS_FIELD(kube_snapshot), 0, 0,      \
+	  NULL, "serve the cluster from this kubectl ... -o json file, re-read when it changes")  \
 	/* logging and process */                                                                 \
 	X("log-queries", 'q', NONE, NULL, flag, CONFIG_OPTS_FIELD(log_queries), 0, 0, NULL,       \
 	  "log every query")                                                                      \

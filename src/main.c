@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "kubemasq/log.h"
+#include "kube/kube.h"
 #include "cache.h"
 #include "config.h"
 #include "daemon.h"
@@ -38,13 +39,20 @@ struct main_ctx {
 };
 
 static void
+main_kube_reload(struct upstream *u, void *ctx UNUSED)
+{
+	if (u->ops == &kube_upstream_ops)
+		kube_upstream_reload(u);
+}
+
+static void
 main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 {
 	struct main_ctx *m = arg;
 
 	switch (sig) {
 	case SIGUSR1:
-		stats_report(&m->stats, m->cache, m->cfg.cache_size, m->router);
+		stats_report(&m->stats, m->cache, m->cfg.cache_size, m->cfg.log_queries, m->router);
 		break;
 	case SIGUSR2:
 		if (log_reopen() < 0)
@@ -52,6 +60,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 		break;
 	case SIGHUP:
 		resolv_watch_reload(m->resolv);
+		router_foreach(m->router, main_kube_reload, NULL);
 		if (m->cache) {
 			cache_clear(m->cache);
 			log_info("cleared cache");
@@ -88,6 +97,7 @@ main_cache(const struct config *cfg)
 		.neg_ttl = cfg->neg_ttl,
 		.max_neg_ttl = cfg->max_neg_ttl,
 		.no_negcache = cfg->no_negcache,
+		.max_client_ttl = cfg->max_ttl,
 	};
 
 	if (cfg->cache_size_set && cfg->cache_size == 0)
@@ -144,6 +154,7 @@ main_setup(struct main_ctx *m, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	setup_hooks(m->router, query_engine_hooks(m->qe));
 	m->server = server_new(m->base, &m->cfg, m->qe, &m->stats, err, errlen);
 	return m->server ? 0 : -1;
 }

@@ -19,6 +19,7 @@
 #include "setup.h"
 #include "upstream_dns.h"
 #include "upstream_local.h"
+#include "kube/kube.h"
 
 static struct upstream *
 setup_forwarder(struct event_base *base, const struct config *cfg,
@@ -180,6 +181,45 @@ setup_servers(struct router *r, struct event_base *base, const struct config *cf
 	return e;
 }
 
+/* --kube-snapshot: the kube resolver for the cluster zone and the reverse zones. Bound before
+ * any --server for those zones, so that it answers the cluster's names and declines the PTRs it
+ * does not know, which then go on to the servers of those zones or to the default ones. */
+static int
+setup_kube(struct router *r, struct event_base *base, const struct config *cfg, char *err,
+	   size_t errlen)
+{
+	struct kube_upstream_args args = { .cfg = cfg, .router = r };
+	struct upstream *u = NULL;
+	int e;
+
+	if (!cfg->kube_snapshot)
+		return 0;	/* part 2 adds the API server as a source */
+	e = kube_upstream_ops.create(&u, base, &args);
+	if (e < 0) {
+		snprintf(err, errlen, "cannot start the kube resolver for %s: %s", cfg->kube_domain,
+			 strerror(-e));
+		return e;
+	}
+	e = setup_bind(r, cfg->kube_domain, u, true, err, errlen);
+	if (e == 0)
+		e = setup_bind(r, "in-addr.arpa", u, false, err, errlen);
+	if (e == 0)
+		e = setup_bind(r, "ip6.arpa", u, false, err, errlen);
+	return e;
+}
+
+static void
+setup_hook_one(struct upstream *u, void *hooks)
+{
+	u->hooks = hooks;
+}
+
+void
+setup_hooks(struct router *r, const struct upstream_hooks *hooks)
+{
+	router_foreach(r, setup_hook_one, (void *)hooks);
+}
+
 /* Every distinct domain named by --address or --server, in order of first appearance. */
 static size_t
 setup_domains(const struct config *cfg, const char ***out)
@@ -225,6 +265,8 @@ setup_router(struct event_base *base, const struct config *cfg, struct upstream 
 	if (err[0] || (defaults && setup_bind(r, ".", defaults, true, err, errlen) < 0))
 		goto fail;
 	*defaults_out = defaults;
+	if (setup_kube(r, base, cfg, err, errlen) < 0)
+		goto fail;
 	n = setup_domains(cfg, &domains);
 	for (size_t i = 0; i < n && e == 0; i++) {
 		if (domains[i][0] == '\0') {

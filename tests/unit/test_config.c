@@ -62,6 +62,13 @@ static const char *const test_full[] = {
 	"neg-ttl=30",
 	"max-neg-ttl=900",
 	"no-negcache",
+	"kube-domain=Cluster.Example.",
+	"kube-namespaces=default,Kube-System",
+	"kube-pods=verified",
+	"kube-ttl=30",
+	"kube-endpoint-pod-names",
+	"kube-ignore-empty-service",
+	"kube-snapshot=/tmp/cluster.json",
 	"log-queries",
 	"log-facility=local0",
 	"keep-in-foreground",
@@ -205,6 +212,12 @@ test_defaults(void **state)
 	assert_int_equal(cfg.local_ttl + cfg.neg_ttl, 0);
 	assert_int_equal(cfg.max_neg_ttl, 3600);
 	assert_false(cfg.no_negcache || cfg.log_queries);
+	assert_string_equal(cfg.kube_domain, "cluster.local");
+	assert_int_equal(cfg.n_kube_namespaces, 0);
+	assert_int_equal(cfg.kube_pods, CONFIG_KUBE_PODS_INSECURE);
+	assert_int_equal(cfg.kube_ttl, 5);
+	assert_false(cfg.kube_endpoint_pod_names || cfg.kube_ignore_empty_service);
+	assert_null(cfg.kube_snapshot);
 	assert_null(cfg.log_facility);
 	assert_false(cfg.keep_in_foreground || cfg.no_daemon || cfg.test_only);
 	assert_null(cfg.pid_file);
@@ -266,6 +279,14 @@ test_check_full(const struct config *cfg)
 	assert_int_equal(cfg->neg_ttl, 30);
 	assert_int_equal(cfg->max_neg_ttl, 900);
 	assert_true(cfg->no_negcache && cfg->log_queries);
+	assert_string_equal(cfg->kube_domain, "cluster.example");
+	assert_int_equal(cfg->n_kube_namespaces, 2);
+	assert_string_equal(cfg->kube_namespaces[0], "default");
+	assert_string_equal(cfg->kube_namespaces[1], "kube-system");
+	assert_int_equal(cfg->kube_pods, CONFIG_KUBE_PODS_VERIFIED);
+	assert_int_equal(cfg->kube_ttl, 30);
+	assert_true(cfg->kube_endpoint_pod_names && cfg->kube_ignore_empty_service);
+	assert_string_equal(cfg->kube_snapshot, "/tmp/cluster.json");
 	assert_string_equal(cfg->log_facility, "local0");
 	assert_true(cfg->keep_in_foreground && cfg->no_daemon);
 	assert_string_equal(cfg->pid_file, "/run/kubemasq.pid");
@@ -539,6 +560,26 @@ static const struct test_bad test_bad_args[] = {
 	 "cannot read conf-file \"/nonexistent/kubemasq.conf\""},
 	{"--conf-dir=/nonexistent/conf.d", -ENOENT, "cannot read conf-dir \"/nonexistent/conf.d\""},
 	{"--conf-dir=/tmp,", -EINVAL, "--conf-dir"},
+	{"--kube-pods=yes", -EINVAL, "--kube-pods: \"yes\" (disabled, insecure or verified)"},
+	{"--kube-pods=", -EINVAL, "--kube-pods"},
+	{"--kube-pods=Insecure", -EINVAL, "--kube-pods"},
+	{"--kube-ttl=3601", -EINVAL, "--kube-ttl: \"3601\" (0..3600)"},
+	{"--kube-ttl=-1", -EINVAL, "--kube-ttl"},
+	{"--kube-domain=", -EINVAL, "--kube-domain: \"\" (empty domain)"},
+	{"--kube-domain=.", -EINVAL, "(empty domain)"},
+	{"--kube-domain=cluster..local", -EINVAL, "(empty label in domain)"},
+	{"--kube-domain=clu ster.local", -EINVAL, "(bad character in domain)"},
+	{"--kube-namespaces=default,,x", -EINVAL,
+	 "--kube-namespaces: \"default,,x\" (empty item)"},
+	{"--kube-namespaces=-ns", -EINVAL, "(namespace starting or ending with '-')"},
+	{"--kube-namespaces=ns-", -EINVAL, "(namespace starting or ending with '-')"},
+	{"--kube-namespaces=a.b", -EINVAL,
+	 "--kube-namespaces: \"a.b\" (bad character in namespace)"},
+	{"--kube-namespaces=a_b", -EINVAL, "(bad character in namespace)"},
+	{"--kube-namespaces=0123456789012345678901234567890123456789012345678901234567890123", -EINVAL,
+	 "(namespace longer than 63)"},
+	{"--kube-snapshot=", -EINVAL, "--kube-snapshot: \"\" (empty)"},
+	{"--kube-endpoint-pod-names=1", -EINVAL, "option --kube-endpoint-pod-names takes no value"},
 };
 
 static void
@@ -663,6 +704,11 @@ test_conf_errors(void **state)
 			"cannot read conf-file \"/nonexistent/x.conf\"");
 	test_conf_error("conf-dir=/nonexistent/d\n", -ENOENT, 1, "cannot read conf-dir");
 	test_conf_error("port=5353 junk\n", -EINVAL, 1, "--port: \"5353 junk\"");
+	test_conf_error("# kube\nkube-pods=maybe\n", -EINVAL, 2, "bad value for --kube-pods");
+	test_conf_error("kube-ttl=4000\n", -EINVAL, 1, "--kube-ttl: \"4000\" (0..3600)");
+	test_conf_error("kube-domain=a..b\n", -EINVAL, 1, "--kube-domain");
+	test_conf_error("kube-namespaces=ok\nkube-namespaces=Not_OK\n", -EINVAL, 2,
+			"bad character in namespace");
 	{
 		char *line = malloc(5000);
 
