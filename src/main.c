@@ -175,6 +175,8 @@ main_become_daemon(struct main_ctx *m, char *err, size_t errlen)
 static void
 main_teardown(struct main_ctx *m)
 {
+	if (m->router)
+		setup_hooks(m->router, NULL);	/* no upstream may reach the engine from here on */
 	query_engine_free(m->qe);	/* first: it releases what waits on TCP connections */
 	server_free(m->server);
 	resolv_watch_free(m->resolv);	/* before the router: retired forwarders */
