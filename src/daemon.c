@@ -4,6 +4,7 @@
  * dropping root after binding. Each function reports its failure as one line for main().
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <grp.h>
@@ -51,20 +52,31 @@ daemon_detach(char *err, size_t errlen)
 	return 0;
 }
 
+/* Written to a temporary name and renamed into place, so nobody ever reads an empty file. */
 int
 daemon_write_pidfile(const char *path, char *err, size_t errlen)
 {
+	char tmp[4096];
 	FILE *f;
+	int e;
 
 	if (!path)
 		return 0;
-	f = fopen(path, "we");
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot write pid file %s: %s", path, strerror(e));
-		return -e;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp)) {
+		snprintf(err, errlen, "pid file name too long: %s", path);
+		return -ENAMETOOLONG;
 	}
-	return 0;
+	f = fopen(tmp, "we");
+	if (f) {
+		bool ok = fprintf(f, "%d\n", (int)getpid()) > 0;
+		ok = fclose(f) == 0 && ok;
+		if (ok && rename(tmp, path) == 0)
+			return 0;
+	}
+	e = errno;
+	unlink(tmp);
+	snprintf(err, errlen, "cannot write pid file %s: %s", path, strerror(e));
+	return -e;
 }
 
 void
