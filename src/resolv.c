@@ -8,13 +8,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <event2/event.h>
 
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
 #include "config.h"
+#include "filestat.h"
 #include "resolv.h"
 #include "router.h"
 #include "setup.h"
@@ -34,8 +34,7 @@ struct resolv_watch {
 	struct router *router;
 	struct upstream *current;
 	struct event *poll;
-	struct stat st;		/* what the file looked like when last read */
-	bool st_valid;
+	struct filestat seen;	/* what the file looked like when last read */
 	struct resolv_retired retired[RESOLV_MAX_RETIRED];
 };
 
@@ -120,7 +119,7 @@ resolv_watch_reload(struct resolv_watch *w)
 
 	if (!w || w->cfg->no_resolv)
 		return;
-	w->st_valid = stat(w->cfg->resolv_file, &w->st) == 0;
+	filestat_take(&w->seen, w->cfg->resolv_file);
 	old = resolv_defaults(w->cfg, &n_old);
 	log_info("reading %s", w->cfg->resolv_file);
 	if (config_read_resolv(w->cfg, w->cfg->resolv_file, err, sizeof(err)) < 0) {
@@ -139,13 +138,10 @@ static void
 resolv_poll(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct resolv_watch *w = arg;
-	struct stat st;
-	bool valid = stat(w->cfg->resolv_file, &st) == 0;
+	struct filestat now;
 
-	if (valid != w->st_valid ||
-	    (valid && (st.st_mtim.tv_sec != w->st.st_mtim.tv_sec ||
-		       st.st_mtim.tv_nsec != w->st.st_mtim.tv_nsec || st.st_ino != w->st.st_ino ||
-		       st.st_size != w->st.st_size)))
+	filestat_take(&now, w->cfg->resolv_file);
+	if (filestat_changed(&w->seen, &now))
 		resolv_watch_reload(w);
 }
 
@@ -164,7 +160,7 @@ resolv_watch_new(struct event_base *base, struct config *cfg, struct router *rou
 	w->current = current;
 	if (cfg->no_resolv)
 		return w;
-	w->st_valid = stat(cfg->resolv_file, &w->st) == 0;
+	filestat_take(&w->seen, cfg->resolv_file);
 	w->poll = event_new(base, -1, EV_PERSIST, resolv_poll, w);
 	if (!w->poll || event_add(w->poll, &tv) < 0) {
 		resolv_watch_free(w);
