@@ -112,7 +112,7 @@ struct config_opts_entry {
 	  "never forward reverse lookups of private addresses to the default servers")            \
 	/* cache */                                                                               \
 	X("cache-bytes", 0, REQUIRED, "SIZE[K|M|G]", bytes, CONFIG_OPTS_FIELD(cache_bytes),       \
-	  65536, UINT64_MAX, "1G", "memory budget of the cache, overhead included; at least 64K") \
+	  65536, 2047ull << 20, "1G", "memory budget of the cache, overhead included; 64K..2047M") \
 	X("cache-size", 'c', REQUIRED, "N", cache_size, CONFIG_OPTS_FIELD(cache_size), 0,         \
 	  10000000, "no cap", "also cap the entries (dnsmasq's 150); 0 disables caching")         \
 	X("min-cache-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(min_cache_ttl), 0,     \

@@ -118,7 +118,8 @@ stats_report(const struct stats *s, const struct cache *cache, unsigned cache_si
 	log_info("time %lu", (unsigned long)time(NULL));
 	log_info("cache size %u, %" PRIu64 "/%" PRIu64
 		 " cache insertions re-used unexpired cache entries.",
-		 cache ? cache_size : 0, cs.evictions, cs.insertions);
+		 !cache ? 0 : cache_size ? cache_size : (unsigned)cs.entries, cs.evictions,
+		 cs.insertions);
 	log_info("queries forwarded %" PRIu64 ", queries answered locally %" PRIu64, s->forwarded,
 		 s->answered_locally + s->cache_hits);
 	if (router)

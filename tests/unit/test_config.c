@@ -660,8 +660,12 @@ test_cross_checks(void **state)
 	assert_int_equal(cfg.cache_size, 0);
 	assert_true(cfg.cache_size_set);
 	config_done(&cfg);
-	assert_int_equal(test_parse(&cfg, err, "--cache-bytes=2g"), 0);
-	assert_true(cfg.cache_bytes == 2ULL << 30);
+	assert_int_equal(test_parse(&cfg, err, "--cache-bytes=2047M"), 0);
+	assert_true(cfg.cache_bytes == 2047ULL << 20);
+	config_done(&cfg);
+	/* the cache's index cannot address more: refused, never capped in silence */
+	assert_int_equal(test_parse(&cfg, err, "--cache-bytes=2g"), -EINVAL);
+	assert_non_null(strstr(err, "--cache-bytes"));
 	config_done(&cfg);
 }
 
