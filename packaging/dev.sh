@@ -5,7 +5,7 @@
 #
 #   packaging/dev.sh run     install what is missing, build, serve on 127.0.0.1:${PORT:-5353}
 #                            in the foreground with conf/kubemasq.conf, forwarding to the
-#                            servers of /etc/resolv.conf
+#                            servers of /etc/resolv.conf, cluster.local from the demo cluster
 #   packaging/dev.sh test    install what is missing, build, run the whole suite: unit and
 #                            integration tests, again under ASan/UBSan, and a clang -Werror build
 #   packaging/dev.sh deps [bench]   only install (bench: also the benchmark's peers)
@@ -86,7 +86,8 @@ run)
 	install_missing $BUILD_PKGS
 	build build
 	exec build/kubemasq --keep-in-foreground --conf-file=conf/kubemasq.conf \
-		--port="${PORT:-5353}" --listen-address=127.0.0.1 --log-facility=- --log-queries
+		--port="${PORT:-5353}" --listen-address=127.0.0.1 --log-facility=- --log-queries \
+		--kube-snapshot=conf/demo-cluster.json
 	;;
 test)
 	install_missing $BUILD_PKGS $TEST_PKGS
