@@ -12,7 +12,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-BUILD_PKGS="meson ninja-build pkg-config gcc libevent-dev libldns-dev uthash-dev libjansson-dev libssl-dev libcmocka-dev"
+BUILD_PKGS="meson ninja-build pkg-config gcc libevent-dev libldns-dev uthash-dev libjansson-dev libssl-dev libyaml-dev libcmocka-dev"
 TEST_PKGS="clang knot knot-dnsutils ldnsutils dnsutils python3-dnspython python3-pytest python3-yaml iproute2 procps"
 BENCH_PKGS="dnsperf dnsmasq-base unbound dnsdist"
 

@@ -952,7 +952,33 @@ config_done(struct config *cfg)
 	config_str_free(cfg->kube_domain);
 	config_strv_free(cfg->kube_namespaces, cfg->n_kube_namespaces);
 	config_str_free(cfg->kube_snapshot);
+	config_str_free(cfg->kube_api_url);
+	config_str_free(cfg->kube_token_file);
+	config_str_free(cfg->kube_ca_file);
+	config_str_free(cfg->kubeconfig);
+	config_str_free(cfg->metrics_address);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* One cluster source at most; a source option turns the kube resolver on. */
+static int
+config_finish_kube(struct config_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+	int sources = !!cfg->kube_snapshot + !!cfg->kube_api_url + !!cfg->kubeconfig;
+
+	if (sources > 1)
+		return config_error(ctx, -EINVAL,
+				    "--kube-snapshot, --kube-api-url and --kubeconfig are "
+				    "alternatives: give one");
+	if ((cfg->kube_token_file || cfg->kube_ca_file) && (cfg->kube_snapshot || cfg->kubeconfig))
+		return config_error(ctx, -EINVAL,
+				    "--kube-token-file and --kube-ca-file go with --kube-api-url or "
+				    "the in-cluster account, not with %s",
+				    cfg->kube_snapshot ? "--kube-snapshot" : "--kubeconfig");
+	if (sources)
+		cfg->kube = true;
+	return 0;
 }
 
 /* Checks that involve several options, and --port into every --listen-address. */
@@ -980,7 +1006,7 @@ config_finish(struct config_ctx *ctx)
 		return config_error(ctx, -EINVAL,
 				    "--min-cache-ttl %u is greater than --max-cache-ttl %u",
 				    cfg->min_cache_ttl, cfg->max_cache_ttl);
-	return 0;
+	return config_finish_kube(ctx);
 }
 
 static const struct config_opts_entry *

@@ -106,6 +106,14 @@ struct config {
 	bool kube_endpoint_pod_names;		/* --kube-endpoint-pod-names */
 	bool kube_ignore_empty_service;		/* --kube-ignore-empty-service */
 	char *kube_snapshot;			/* --kube-snapshot, NULL = none */
+	bool kube;				/* --kube, or implied by a source option */
+	char *kube_api_url;			/* --kube-api-url, NULL = none */
+	char *kube_token_file;			/* --kube-token-file, NULL = none */
+	char *kube_ca_file;			/* --kube-ca-file, NULL = none */
+	char *kubeconfig;			/* --kubeconfig, NULL = none */
+
+	/* operations */
+	char *metrics_address;			/* --metrics-address, NULL = off */
 
 	/* logging and process */
 	bool log_queries;			/* -q */

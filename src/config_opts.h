@@ -146,6 +146,19 @@ struct config_opts_entry {
 	  "answer NXDOMAIN for a ClusterIP service without ready endpoints")                      \
 	X("kube-snapshot", 0, REQUIRED, "FILE", str, CONFIG_OPTS_FIELD(kube_snapshot), 0, 0,      \
 	  NULL, "serve the cluster from this kubectl ... -o json file, re-read when it changes")  \
+	X("kube", 0, NONE, NULL, flag, CONFIG_OPTS_FIELD(kube), 0, 0, NULL,                       \
+	  "run the kube resolver; without a source option: the in-cluster API server")           \
+	X("kube-api-url", 0, REQUIRED, "URL", str, CONFIG_OPTS_FIELD(kube_api_url), 0, 0, NULL,   \
+	  "list and watch this API server (http:// for kubectl proxy); implies --kube")           \
+	X("kube-token-file", 0, REQUIRED, "FILE", str, CONFIG_OPTS_FIELD(kube_token_file), 0, 0,  \
+	  NULL, "bearer token for the API server, re-read every minute and on 401")               \
+	X("kube-ca-file", 0, REQUIRED, "FILE", str, CONFIG_OPTS_FIELD(kube_ca_file), 0, 0, NULL,  \
+	  "CA certificates that verify the API server (default: the system's)")                   \
+	X("kubeconfig", 0, REQUIRED, "FILE", str, CONFIG_OPTS_FIELD(kubeconfig), 0, 0, NULL,      \
+	  "API server and credentials from this kubeconfig's current context; implies --kube")    \
+	/* operations */                                                                          \
+	X("metrics-address", 0, REQUIRED, "IP:PORT", str, CONFIG_OPTS_FIELD(metrics_address), 0,  \
+	  0, "off", "serve /metrics, /health and /ready over HTTP here ([IPv6]:PORT)")             \
 	/* logging and process */                                                                 \
 	X("log-queries", 'q', NONE, NULL, flag, CONFIG_OPTS_FIELD(log_queries), 0, 0, NULL,       \
 	  "log every query")                                                                      \

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "kubemasq/dnsmsg.h"
+#include "kubemasq/metrics.h"
 
 struct event_base;
 struct upstream;
@@ -69,6 +70,10 @@ struct upstream_ops {
 
 	/* dnsmasq-style statistics lines for SIGUSR1, one call of `line` per line. May be NULL. */
 	void (*stats)(struct upstream *u, upstream_stats_fn *line, void *ctx);
+
+	/* Prometheus figures (kubemasq/metrics.h): one call of `each` per server, the pointers
+	 * valid during the call only. May be NULL. */
+	void (*metrics)(struct upstream *u, upstream_metrics_fn *each, void *ctx);
 };
 
 /*
