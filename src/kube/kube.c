@@ -84,6 +84,7 @@ struct kube_upstream {
 	time_t last_sync;
 	struct kube_snapshot_result last;
 	char reason[512]; /* why not synced, or why the last re-read failed */
+	char source[600]; /* kube_upstream_status().source */
 	bool last_failed;
 
 	bool loading; /* inside kube_snapshot_load(): collect changes */
@@ -797,3 +798,26 @@ const struct upstream_ops kube_upstream_ops = {
 	.cancel = kube_cancel,
 	.stats = kube_stats,
 };
+
+void
+kube_upstream_status(struct upstream *u, struct kube_upstream_status *out)
+{
+	struct kube_upstream *k = kube_from(u);
+	struct kube_store_counts c;
+
+	kube_store_counts(k->store, &c);
+	snprintf(k->source, sizeof(k->source), "snapshot %s", k->path);
+	*out = (struct kube_upstream_status){
+		.synced = k->synced,
+		.connected = k->synced && !k->last_failed,
+		.source = k->source,
+		.reason = k->synced && !k->last_failed ? "" : k->reason,
+		.last_sync = k->synced ? k->last_sync : 0,
+		.namespaces = c.namespaces,
+		.services = c.services,
+		.slices = c.slices,
+		.endpoints = c.endpoints,
+		.pods = c.pods,
+		.bad_events = k->last.skipped,
+	};
+}
