@@ -971,11 +971,11 @@ config_finish_kube(struct config_ctx *ctx)
 		return config_error(ctx, -EINVAL,
 				    "--kube-snapshot, --kube-api-url and --kubeconfig are "
 				    "alternatives: give one");
-	if ((cfg->kube_token_file || cfg->kube_ca_file) && (cfg->kube_snapshot || cfg->kubeconfig))
+	/* with --kubeconfig they override its user's token and cluster's CA, as kubectl's flags */
+	if ((cfg->kube_token_file || cfg->kube_ca_file) && cfg->kube_snapshot)
 		return config_error(ctx, -EINVAL,
-				    "--kube-token-file and --kube-ca-file go with --kube-api-url or "
-				    "the in-cluster account, not with %s",
-				    cfg->kube_snapshot ? "--kube-snapshot" : "--kubeconfig");
+				    "--kube-token-file and --kube-ca-file are for the API server, "
+				    "not with --kube-snapshot");
 	if (sources)
 		cfg->kube = true;
 	return 0;

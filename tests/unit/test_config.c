@@ -68,7 +68,11 @@ static const char *const test_full[] = {
 	"kube-ttl=30",
 	"kube-endpoint-pod-names",
 	"kube-ignore-empty-service",
-	"kube-snapshot=/tmp/cluster.json",
+	"kube",
+	"kube-api-url=https://10.96.0.1:443/k8s",
+	"kube-token-file=/run/token",
+	"kube-ca-file=/run/ca.crt",
+	"metrics-address=127.0.0.1:9153",
 	"log-queries",
 	"log-facility=local0",
 	"keep-in-foreground",
@@ -286,7 +290,12 @@ test_check_full(const struct config *cfg)
 	assert_int_equal(cfg->kube_pods, CONFIG_KUBE_PODS_VERIFIED);
 	assert_int_equal(cfg->kube_ttl, 30);
 	assert_true(cfg->kube_endpoint_pod_names && cfg->kube_ignore_empty_service);
-	assert_string_equal(cfg->kube_snapshot, "/tmp/cluster.json");
+	assert_true(cfg->kube);
+	assert_string_equal(cfg->kube_api_url, "https://10.96.0.1:443/k8s");
+	assert_string_equal(cfg->kube_token_file, "/run/token");
+	assert_string_equal(cfg->kube_ca_file, "/run/ca.crt");
+	assert_null(cfg->kube_snapshot);
+	assert_string_equal(cfg->metrics_address, "127.0.0.1:9153");
 	assert_string_equal(cfg->log_facility, "local0");
 	assert_true(cfg->keep_in_foreground && cfg->no_daemon);
 	assert_string_equal(cfg->pid_file, "/run/kubemasq.pid");
@@ -295,7 +304,8 @@ test_check_full(const struct config *cfg)
 	assert_true(cfg->test_only);
 }
 
-/* test_full[] must name every option of the table but the four tested on their own. */
+/* test_full[] must name every option of the table but the six tested on their own (the other
+ * two cluster sources exclude --kube-api-url: test_kube_sources). */
 static void
 test_full_covers_table(void **state)
 {
@@ -306,7 +316,8 @@ test_full_covers_table(void **state)
 		bool found = false;
 
 		if (!strcmp(name, "conf-file") || !strcmp(name, "conf-dir") ||
-		    !strcmp(name, "help") || !strcmp(name, "version"))
+		    !strcmp(name, "help") || !strcmp(name, "version") ||
+		    !strcmp(name, "kube-snapshot") || !strcmp(name, "kubeconfig"))
 			continue;
 		for (size_t j = 0; j < ARRAY_SIZE(test_full) && !found; j++)
 			found = !strncmp(test_full[j], name, len) &&
@@ -666,6 +677,44 @@ test_cross_checks(void **state)
 	/* the cache's index cannot address more: refused, never capped in silence */
 	assert_int_equal(test_parse(&cfg, err, "--cache-bytes=2g"), -EINVAL);
 	assert_non_null(strstr(err, "--cache-bytes"));
+	config_done(&cfg);
+}
+
+/* One cluster source at most; each turns the kube resolver on; credentials only for the API. */
+static void
+test_kube_sources(void **state)
+{
+	char err[TEST_ERRLEN];
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(test_parse(&cfg, err, "--port=5353"), 0);
+	assert_false(cfg.kube);
+	config_done(&cfg);
+	assert_int_equal(test_parse(&cfg, err, "--kube-snapshot=/tmp/c.json"), 0);
+	assert_true(cfg.kube);
+	assert_string_equal(cfg.kube_snapshot, "/tmp/c.json");
+	config_done(&cfg);
+	assert_int_equal(test_parse(&cfg, err, "--kubeconfig=/root/.kube/config"), 0);
+	assert_true(cfg.kube);
+	assert_string_equal(cfg.kubeconfig, "/root/.kube/config");
+	config_done(&cfg);
+	assert_int_equal(test_parse(&cfg, err, "--kube-api-url=http://127.0.0.1:8001"), 0);
+	assert_true(cfg.kube && !cfg.kube_token_file);
+	config_done(&cfg);
+	assert_int_equal(test_parse(&cfg, err, "--kube-snapshot=/a", "--kubeconfig=/b"), -EINVAL);
+	assert_non_null(strstr(err, "alternatives"));
+	config_done(&cfg);
+	assert_int_equal(test_parse(&cfg, err, "--kube-api-url=http://x", "--kube-snapshot=/a"),
+			 -EINVAL);
+	config_done(&cfg);
+	assert_int_equal(test_parse(&cfg, err, "--kube-snapshot=/a", "--kube-token-file=/t"),
+			 -EINVAL);
+	assert_non_null(strstr(err, "not with --kube-snapshot"));
+	config_done(&cfg);
+	/* with a kubeconfig they override it, as kubectl's --token and --certificate-authority */
+	assert_int_equal(test_parse(&cfg, err, "--kubeconfig=/k", "--kube-ca-file=/c"), 0);
+	assert_string_equal(cfg.kube_ca_file, "/c");
 	config_done(&cfg);
 }
 
@@ -1074,6 +1123,7 @@ main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_long_domains),
 		cmocka_unit_test(test_cross_checks),
+		cmocka_unit_test(test_kube_sources),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_conf_nested_error),
 		cmocka_unit_test(test_conf_syntax),
