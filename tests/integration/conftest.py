@@ -423,3 +423,24 @@ def parse_header(data):
     return {"id": qid, "flags": flags, "qr": bool(flags & 0x8000), "opcode": (flags >> 11) & 0xF,
             "tc": bool(flags & 0x0200), "rcode": flags & 0xF, "qd": qd, "an": an, "ns": ns,
             "ar": ar}
+
+
+# -- test Kubernetes API server (tests/kubeapi/kubeapi.py) ----------------------------------
+
+@pytest.fixture
+def kubeapi():
+    """Factory: kubeapi(objects=[...], tls=False, token=None, page_size=500, host=...) -> a
+    running kubeapi.KubeAPI on a random free port, closed at teardown."""
+    import sys
+    if str(TOP / "tests" / "kubeapi") not in sys.path:
+        sys.path.insert(0, str(TOP / "tests" / "kubeapi"))
+    from kubeapi import KubeAPI
+    made = []
+
+    def make(*args, **kw):
+        api = KubeAPI(*args, **kw)
+        made.append(api)
+        return api
+    yield make
+    for api in made:
+        api.close()
