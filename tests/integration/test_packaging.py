@@ -1,0 +1,340 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The packaging holds together: the systemd unit passes `systemd-analyze verify` and keeps its
+hardening, its command lines parse with the real binary; the container recipe is a two-stage
+build that runs as non-root with the right ports, entrypoint and runtime libraries; the
+Debian package builds from a copy of the sources with dpkg-buildpackage (packaging/build-deb.sh),
+carries the binary, man page, unit, conf file and system user, and the binary extracted from it
+(dpkg -x into a throw-away root, never installed on this machine) runs --version and --test."""
+
+import configparser
+import gzip
+import json
+import os
+import pathlib
+import re
+import shlex
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import kubemasq_bin, missing_tool
+
+TOP = pathlib.Path(__file__).resolve().parents[2]
+PKG = TOP / "packaging"
+UNIT = PKG / "kubemasq.service"
+DOCKERFILE = PKG / "Dockerfile"
+DEMO = TOP / "conf" / "demo-cluster.json"
+
+
+def run(*argv, timeout=30, **kw):
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def dev_sh_list(name):
+    m = re.search(rf'^{name}="([^"]*)"', (PKG / "dev.sh").read_text(), re.M)
+    assert m, f"packaging/dev.sh has no {name}"
+    return set(m.group(1).split())
+
+
+def check_args(args, conf=None):
+    """kubemasq --test with these arguments; --kube (the in-cluster API server) is swapped for
+    the demo snapshot, and the packaged conf path for the source tree's."""
+    args = [f"--kube-snapshot={DEMO}" if a == "--kube" else a for a in args]
+    if conf:
+        args = [a.replace("/etc/kubemasq/kubemasq.conf", str(conf)) for a in args]
+    r = run(kubemasq_bin(), "--test", *args)
+    assert r.returncode == 0, f"kubemasq --test {' '.join(args)}: {r.stderr or r.stdout}"
+
+
+# -- the systemd unit ------------------------------------------------------------------------
+
+def unit_service():
+    # strict=False: a repeated key (SystemCallFilter) keeps its last value; tests that care
+    # about every line of one read the file's text
+    cp = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    cp.optionxform = str
+    cp.read_string(UNIT.read_text())
+    return cp
+
+
+def test_unit_hardening():
+    s = unit_service()["Service"]
+    text = UNIT.read_text()
+    assert s["Type"] == "simple"
+    assert s["User"] == "kubemasq" or s.get("DynamicUser") == "yes"
+    assert s["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
+    assert s["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
+    assert set(s["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
+    assert re.search(r"^SystemCallFilter=@system-service$", text, re.M)
+    for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices",
+                "MemoryDenyWriteExecute", "LockPersonality", "RestrictNamespaces",
+                "ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups"):
+        assert s.get(key) == "yes", f"{key}=yes missing from the unit"
+    assert s["ProtectSystem"] == "strict"
+    assert s["ExecReload"] == "/bin/kill -HUP $MAINPID"
+
+
+def test_unit_command_lines_parse():
+    s = unit_service()["Service"]
+    start = shlex.split(s["ExecStart"])
+    assert start[0] == "/usr/sbin/kubemasq"
+    assert "--keep-in-foreground" in start and "--log-facility=-" in start
+    assert not any(a.startswith("--pid-file") for a in start), "systemd tracks the main pid"
+    conf = TOP / "conf" / "kubemasq.conf"
+    check_args(start[1:], conf)
+    pre = shlex.split(s["ExecStartPre"])
+    assert pre[0] == "/usr/sbin/kubemasq" and "--test" in pre
+    check_args([a for a in pre[1:] if a != "--test"], conf)
+
+
+def test_unit_verifies(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        missing_tool("systemd-analyze (systemd) is not installed")
+    # verify insists that ExecStart's binary exists: point it at the one under test
+    unit = tmp_path / "kubemasq.service"
+    unit.write_text(UNIT.read_text().replace("/usr/sbin/kubemasq",
+                                              os.path.abspath(kubemasq_bin())))
+    r = run("systemd-analyze", "verify", "--man=no", unit)
+    assert r.returncode == 0, r.stderr
+    assert "kubemasq.service" not in r.stderr, r.stderr
+    # the exposure score systemd computes from the sandboxing options (0 best, 10 worst)
+    r = run("systemd-analyze", "security", "--offline=yes", "--no-pager", unit)
+    m = re.search(r"Overall exposure level for kubemasq\.service: ([0-9.]+)", r.stdout)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= 2.0, r.stdout
+
+
+# -- the container recipe --------------------------------------------------------------------
+
+def dockerfile_instructions():
+    """[(INSTRUCTION, arguments)] with continuation lines joined and comments dropped."""
+    out, cur = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not cur and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.lstrip().startswith("#"):
+            continue
+        cur += line.rstrip()
+        if cur.endswith("\\"):
+            cur = cur[:-1] + " "
+            continue
+        word, _, rest = cur.strip().partition(" ")
+        out.append((word.upper(), rest.strip()))
+        cur = ""
+    assert not cur, "Dockerfile ends inside a continuation line"
+    return out
+
+
+def dockerfile_stages():
+    stages = []
+    for ins, arg in dockerfile_instructions():
+        if ins == "FROM":
+            stages.append([])
+        assert stages, f"{ins} before the first FROM"
+        stages[-1].append((ins, arg))
+    return stages
+
+
+def apt_packages(stage):
+    pkgs = set()
+    for ins, arg in stage:
+        if ins == "RUN" and "apt-get install" in arg:
+            words = arg.split("apt-get install", 1)[1].split("&&")[0].split()
+            pkgs |= {w for w in words if not w.startswith("-")}
+    return pkgs
+
+
+def test_dockerfile_two_stages_non_root():
+    stages = dockerfile_stages()
+    assert len(stages) == 2, "a build stage and a runtime stage"
+    assert all(re.match(r"debian:bookworm", s[0][1]) for s in stages), "Debian bookworm bases"
+    assert re.search(r"\bAS build$", stages[0][0][1], re.I)
+    for ins, arg in dockerfile_instructions():
+        assert ins != "ADD" or not re.search(r"\b(https?|ftp|git)://", arg), \
+            f"ADD of a URL: {arg}"
+        assert ins != "ADD", "COPY, not ADD: nothing to fetch or unpack"
+    runtime = stages[-1]
+    users = [arg for ins, arg in runtime if ins == "USER"]
+    assert users, "the runtime stage sets no USER: it would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), "USER must not be root"
+    assert user.isdigit(), "a numeric USER, so that Kubernetes' runAsNonRoot can check it"
+    # nothing from the build stage but its results
+    for ins, arg in runtime:
+        if ins == "COPY" and "--from=" not in arg:
+            src = arg.split()[0]
+            assert (TOP / src).exists(), f"COPY of {src}, which is not in the source tree"
+
+
+def test_dockerfile_ports_and_entrypoint():
+    runtime = dockerfile_stages()[-1]
+    expose = set()
+    for ins, arg in runtime:
+        if ins == "EXPOSE":
+            expose |= set(arg.split())
+    assert {"53/udp", "53/tcp"} <= expose
+    entry = [json.loads(arg) for ins, arg in runtime if ins == "ENTRYPOINT"]
+    assert entry and entry[-1][:3] == ["/usr/sbin/kubemasq", "--keep-in-foreground",
+                                       "--log-facility=-"]
+    cmd = [json.loads(arg) for ins, arg in runtime if ins == "CMD"]
+    assert cmd, "a default CMD"
+    metrics = [a.split("=", 1)[1] for a in cmd[-1] if a.startswith("--metrics-address=")]
+    assert metrics and metrics[0].rsplit(":", 1)[1] + "/tcp" in expose, \
+        "the metrics port of CMD is not EXPOSEd"
+    check_args(entry[-1][1:] + cmd[-1])
+
+
+def test_dockerfile_packages():
+    stages = dockerfile_stages()
+    build = apt_packages(stages[0])
+    # the image builds with -Dtests=disabled: everything else of dev.sh's BUILD_PKGS
+    missing = dev_sh_list("BUILD_PKGS") - {"libcmocka-dev"} - build
+    assert missing == set(), "build stage lacks packages of packaging/dev.sh's BUILD_PKGS"
+    runtime = apt_packages(stages[-1])
+    assert not any(p.endswith("-dev") for p in runtime), "-dev packages in the runtime stage"
+    # every library the daemon links comes from a package the runtime stage installs
+    libs = re.findall(r"=> (/\S+)", run("ldd", kubemasq_bin()).stdout)
+    assert libs
+    for lib in libs:
+        real = os.path.realpath(lib)
+        r = run("dpkg", "-S", real)
+        if r.returncode != 0:
+            r = run("dpkg", "-S", lib)
+        assert r.returncode == 0, f"no package owns {lib}"
+        pkg = r.stdout.split(":")[0]
+        # in every bookworm-slim image (apt needs them); and a sanitizer build's runtimes
+        if pkg in ("libc6", "libgcc-s1", "libstdc++6") or pkg.startswith(("libasan", "libubsan")):
+            continue
+        assert pkg in runtime, f"{lib} comes from {pkg}, which the runtime stage lacks"
+
+
+# -- the Debian package ----------------------------------------------------------------------
+
+def control_field(text, field):
+    m = re.search(rf"^{field}:(.*(?:\n[ \t].*)*)", text, re.M)
+    return m.group(1) if m else ""
+
+
+def test_debian_build_depends_match_dev_sh():
+    control = (PKG / "debian" / "control").read_text()
+    bd = {re.split(r"[\s(<\[]", d.strip())[0]
+          for d in control_field(control, "Build-Depends").split(",") if d.strip()}
+    # gcc comes with build-essential, which dpkg-buildpackage takes for granted
+    missing = dev_sh_list("BUILD_PKGS") - {"gcc"} - bd
+    assert missing == set(), "Build-Depends lacks packages of packaging/dev.sh's BUILD_PKGS"
+    assert "${shlibs:Depends}" in control_field(control, "Depends")
+    assert {"debhelper", "dpkg-dev"} <= dev_sh_list("TEST_PKGS")
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory):
+    for tool in ("dpkg-buildpackage", "dh", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            missing_tool(f"{tool} is not installed (dpkg-dev, debhelper)")
+    out = tmp_path_factory.mktemp("deb")
+    env = dict(os.environ, TMPDIR=str(out), DEB_BUILD_OPTIONS="nocheck parallel=2")
+    t0 = time.monotonic()
+    r = subprocess.run([str(PKG / "build-deb.sh"), str(out)], capture_output=True, text=True,
+                       timeout=600, env=env)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    print(f"dpkg-buildpackage via build-deb.sh: {took:.1f}s")
+    debs = [p for p in out.glob("kubemasq_*.deb")]
+    assert len(debs) == 1, sorted(p.name for p in out.iterdir())
+    # the temporary source tree is gone, only the results are left
+    assert not [p for p in out.iterdir() if p.is_dir()]
+    return debs[0]
+
+
+def test_deb_version_is_the_projects(deb):
+    version = re.search(r"version:\s*'([^']+)'", (TOP / "meson.build").read_text()).group(1)
+    assert run("dpkg-deb", "-f", deb, "Version").stdout.strip() == version
+    assert run("dpkg-deb", "-f", deb, "Package").stdout.strip() == "kubemasq"
+
+
+def test_deb_contents(deb):
+    listing = run("dpkg-deb", "-c", deb).stdout
+    files = {line.split()[-1].lstrip(".") for line in listing.splitlines()}
+    for f in ("/usr/sbin/kubemasq", "/usr/share/man/man8/kubemasq.8.gz",
+              "/lib/systemd/system/kubemasq.service", "/etc/kubemasq/kubemasq.conf",
+              "/usr/lib/sysusers.d/kubemasq.conf", "/usr/share/doc/kubemasq/copyright"):
+        assert f in files, f"{f} is not in the package"
+    assert re.search(r"^-rwxr-xr-x root/root .* \./usr/sbin/kubemasq$", listing, re.M)
+    # nothing from a build or test tree
+    assert not [f for f in files if "/tests/" in f or "build" in f.split("/")[-1]]
+
+
+def test_deb_control(deb, tmp_path):
+    depends = run("dpkg-deb", "-f", deb, "Depends").stdout
+    assert "libevent" in depends and "libc6" in depends, "shlibs:Depends was not expanded"
+    ctrl = tmp_path / "DEBIAN"
+    assert run("dpkg-deb", "-e", deb, ctrl).returncode == 0
+    assert (ctrl / "conffiles").read_text().split() == ["/etc/kubemasq/kubemasq.conf"]
+    postinst = (ctrl / "postinst").read_text()
+    # the system user exists before the unit is started
+    assert "systemd-sysusers" in postinst and "kubemasq.service" in postinst
+    assert postinst.index("systemd-sysusers") < postinst.index("deb-systemd-invoke")
+
+
+def test_deb_extracted_runs(deb, tmp_path):
+    root = tmp_path / "root"
+    assert run("dpkg", "-x", deb, root).returncode == 0
+    exe = root / "usr/sbin/kubemasq"
+    r = run(exe, "--version")
+    assert r.returncode == 0 and r.stdout.startswith("kubemasq version "), r.stdout + r.stderr
+    conf = root / "etc/kubemasq/kubemasq.conf"
+    r = run(exe, "--test", f"--conf-file={conf}")
+    assert r.returncode == 0, r.stderr
+    # the packaged conf is the annotated one, and its unit is the source tree's
+    assert conf.read_text() == (TOP / "conf" / "kubemasq.conf").read_text()
+    assert (root / "lib/systemd/system/kubemasq.service").read_text() == UNIT.read_text()
+    man = gzip.decompress((root / "usr/share/man/man8/kubemasq.8.gz").read_bytes()).decode()
+    assert man == (PKG / "kubemasq.8").read_text()
+    # the unit's own command lines, run against the extracted files
+    s = unit_service()["Service"]
+    start = [a.replace("/etc/kubemasq/kubemasq.conf", str(conf))
+             for a in shlex.split(s["ExecStartPre"])[1:]]
+    r = run(exe, *start)
+    assert r.returncode == 0, r.stderr
+
+
+def test_deb_sysusers_creates_kubemasq(deb, tmp_path):
+    if shutil.which("systemd-sysusers") is None:
+        missing_tool("systemd-sysusers (systemd) is not installed")
+    root = tmp_path / "root"
+    assert run("dpkg", "-x", deb, root).returncode == 0
+    (root / "etc").mkdir(exist_ok=True)
+    r = run("systemd-sysusers", f"--root={root}", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"Creating (user|group) '?kubemasq'?", r.stdout + r.stderr), \
+        r.stdout + r.stderr
+
+
+# -- the annotated conf file the package installs --------------------------------------------
+
+def test_conf_annotations_give_the_defaults():
+    """Each option's comment in conf/kubemasq.conf says `Default: X` as --help does, and where
+    the default is a plain value the commented example line is that value (uncommenting it
+    changes nothing)."""
+    helptext = run(kubemasq_bin(), "--help").stdout
+    defaults = dict(re.findall(r"^ +(?:-\S, +)?--([a-z0-9-]+)\S* .*\(default: ([^)]*)\)$",
+                               helptext, re.M))
+    assert len(defaults) > 20, helptext
+    blocks, comment = {}, []
+    for line in (TOP / "conf" / "kubemasq.conf").read_text().splitlines():
+        m = re.match(r"#([a-z0-9][a-z0-9-]+)(?:=(.*))?$", line)
+        if m:
+            blocks.setdefault(m.group(1), (" ".join(comment), m.group(2)))
+        elif line.startswith("#"):
+            comment.append(line.lstrip("#").strip())
+            continue
+        comment = []
+    for name, default in defaults.items():
+        assert name in blocks, f"{name} has no line in conf/kubemasq.conf"
+        text, value = blocks[name]
+        assert f"Default: {default}" in text, f"{name}: the comment does not say the default"
+        if re.fullmatch(r"[\w./-]+", default) and default not in ("all", "off", "none"):
+            assert value == default, f"#{name}={value}: the default is {default}"
