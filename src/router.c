@@ -9,6 +9,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@ struct router {
 	struct router_zone *zones;
 	struct router_owned *owned;
 	uint64_t key[2];
+	bool answers;	/* an upstream with an `answer` operation is bound: router_answer walks */
 };
 
 /* SipHash-1-3 (kubemasq/hash.h): the table's contents come from the configuration, but the
@@ -187,6 +189,8 @@ router_bind(struct router *r, const char *zone, struct upstream *u)
 			return -ENOMEM;
 	}
 	rc = router_zone_append(z, u);
+	if (rc == 0 && u->ops->answer)
+		r->answers = true;
 	if (rc < 0 && z->n_ups == 0) {
 		HASH_DEL(r->zones, z);
 		free(z);
@@ -239,6 +243,31 @@ router_resolve(struct router *r, struct upstream_req *req)
 	}
 }
 
+int
+router_answer(struct router *r, const struct upstream_req *req, uint8_t *out, size_t cap)
+{
+	const uint8_t *name = req->q.qname;
+	size_t len = req->q.qname_len, off = 0;
+
+	assert(r);
+	if (!r->answers || !name || len == 0 || len > DNS_MAX_NAME)
+		return -EAGAIN;
+	for (;;) {
+		const struct router_zone *z = router_zone_find(r, name + off, len - off);
+
+		if (z && z->n_ups) {
+			struct upstream *u = z->ups[0];
+
+			return u->ops->answer ? u->ops->answer(u, req, out, cap) : -EAGAIN;
+		}
+		if (name[off] == 0)
+			return -EAGAIN;
+		off += (size_t)name[off] + 1;
+		if (off >= len)
+			return -EAGAIN;
+	}
+}
+
 void
 router_foreach(struct router *r, void (*fn)(struct upstream *u, void *ctx), void *ctx)
 {
@@ -264,6 +293,8 @@ router_replace(struct router *r, struct upstream *old, struct upstream *new)
 		return rc;
 	if (!old)
 		return router_bind(r, ".", new);
+	if (new->ops->answer)
+		r->answers = true;
 	HASH_ITER(hh, r->zones, z, tmp) {
 		for (size_t i = 0; i < z->n_ups; i++)
 			if (z->ups[i] == old)

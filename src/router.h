@@ -38,6 +38,13 @@ int router_bind(struct router *r, const char *zone, struct upstream *u);
 int router_resolve(struct router *r, struct upstream_req *req);
 
 /*
+ * The synchronous path: the first upstream of the longest zone matching req->q.qname answers
+ * into out[0..cap) if it can (its `answer` operation). Returns the reply's length, or -EAGAIN
+ * when the request must go through router_resolve() (no such operation, or it declined).
+ */
+int router_answer(struct router *r, const struct upstream_req *req, uint8_t *out, size_t cap);
+
+/*
  * Put `new` wherever `old` is bound (or, when old is NULL, bind it to the root) and own it.
  * `old` is no longer owned: the caller frees it once nothing it accepted can still be pending.
  * Returns 0 or -ENOMEM.

@@ -181,23 +181,26 @@ setup_servers(struct router *r, struct event_base *base, const struct config *cf
 	return e;
 }
 
-/* --kube-snapshot: the kube resolver for the cluster zone and the reverse zones. Bound before
- * any --server for those zones, so that it answers the cluster's names and declines the PTRs it
- * does not know, which then go on to the servers of those zones or to the default ones. */
+/* --kube (a snapshot or the API server): the kube resolver for the cluster zone and the
+ * reverse zones. Bound before any --server for those zones, so that it answers the cluster's
+ * names and declines the PTRs it does not know, which then go on to the servers of those zones
+ * or to the default ones. */
 static int
 setup_kube(struct router *r, struct event_base *base, const struct config *cfg, char *err,
 	   size_t errlen)
 {
-	struct kube_upstream_args args = { .cfg = cfg, .router = r };
+	char why[512] = "";
+	struct kube_upstream_args args = { .cfg = cfg, .router = r, .err = why,
+					   .errlen = sizeof(why) };
 	struct upstream *u = NULL;
 	int e;
 
-	if (!cfg->kube_snapshot)
-		return 0;	/* part 2 adds the API server as a source */
+	if (!cfg->kube && !cfg->kube_snapshot)
+		return 0;
 	e = kube_upstream_ops.create(&u, base, &args);
 	if (e < 0) {
 		snprintf(err, errlen, "cannot start the kube resolver for %s: %s", cfg->kube_domain,
-			 strerror(-e));
+			 why[0] ? why : strerror(-e));
 		return e;
 	}
 	e = setup_bind(r, cfg->kube_domain, u, true, err, errlen);

@@ -66,6 +66,13 @@ struct upstream_ops {
 	void (*free)(struct upstream *u);
 
 	int (*resolve)(struct upstream *u, struct upstream_req *req);
+
+	/* Answer at once, with no I/O and nothing left pending, into out[0..cap): the reply's
+	 * length, or -EAGAIN when resolve() must take the request (it may still decline it
+	 * there). Lets an in-process source (the kube store) answer on the batched path of cache
+	 * hits. req->done is not called. May be NULL. */
+	int (*answer)(struct upstream *u, const struct upstream_req *req, uint8_t *out,
+		      size_t cap);
 	void (*cancel)(struct upstream *u, struct upstream_req *req);
 
 	/* dnsmasq-style statistics lines for SIGUSR1, one call of `line` per line. May be NULL. */

@@ -900,3 +900,63 @@ kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snapshot_
 	json_decref(root);
 	return r;
 }
+
+/* ---- one object at a time (the API source) ---- */
+
+/* The entry for a typed object; 0, or -EINVAL with why when it has no usable key. */
+static int
+snapshot_object_entry(struct snapshot_entry *e, enum kube_kind kind, const json_t *obj,
+		      char *why, size_t whylen)
+{
+	*e = (struct snapshot_entry){.item = (json_t *)obj, .kind = kind};
+	if (!json_is_object(obj)) {
+		snapshot_err(why, whylen, "not an object");
+		return -EINVAL;
+	}
+	snapshot_entry_key(e);
+	if (e->why) {
+		snapshot_err(why, whylen, "%s", e->why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+kube_snapshot_apply_object(struct kube_store *s, enum kube_kind kind, const json_t *obj,
+			   char *why, size_t whylen)
+{
+	struct kube_snapshot_result res = {0};
+	struct snapshot sn = {.s = s, .res = &res};
+	struct snapshot_entry e;
+	int r = snapshot_object_entry(&e, kind, obj, why, whylen);
+
+	if (r < 0)
+		return r;
+	snapshot_apply_entry(&sn, &e);
+	if (!res.skipped)
+		return 0;
+	snapshot_err(why, whylen, "%s", res.first_skip);
+	return strstr(res.first_skip, "store full") ? -ENOSPC : -EINVAL;
+}
+
+int
+kube_snapshot_delete_object(struct kube_store *s, enum kube_kind kind, const json_t *obj,
+			    char *why, size_t whylen)
+{
+	struct snapshot_entry e;
+	int r = snapshot_object_entry(&e, kind, obj, why, whylen);
+
+	if (r < 0)
+		return r;
+	switch (kind) {
+	case KUBE_KIND_NAMESPACE:
+		return kube_store_delete_namespace(s, e.name);
+	case KUBE_KIND_SERVICE:
+		return kube_store_delete_service(s, e.ns, e.name);
+	case KUBE_KIND_SLICE:
+		return kube_store_delete_slice(s, e.ns, e.name);
+	case KUBE_KIND_POD:
+		return kube_store_delete_pod(s, e.ns, e.name);
+	}
+	return -EINVAL;
+}

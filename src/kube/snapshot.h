@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-struct kube_store;
+#include "kube/store.h"
 
 #define KUBE_SNAPSHOT_MAX_BYTES (512u << 20)	/* a bigger file is refused, not read */
 
@@ -35,3 +35,21 @@ int kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snaps
 int kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len,
 			      const char *name, struct kube_snapshot_result *res, char *err,
 			      size_t errlen);
+
+/* --- one object at a time, for the API source's LIST pages and watch events --- */
+
+struct json_t;
+
+/*
+ * Upsert one object of `kind` (an item of a typed list or a watch event's object: its own kind
+ * and apiVersion fields are not needed) through the same conversion as a snapshot item.
+ * Returns 0, -EINVAL when it cannot be stored (why: "no metadata.name", "invalid clusterIP
+ * ...", a store refusal), -ENOSPC, -ENOMEM. `obj` is borrowed.
+ */
+int kube_snapshot_apply_object(struct kube_store *s, enum kube_kind kind, const struct json_t *obj,
+			       char *why, size_t whylen);
+
+/* Delete the object of `kind` named by obj's metadata. Returns 0, -ENOENT when the store does
+ * not hold it, -EINVAL without metadata.name (or .namespace for namespaced kinds; why says). */
+int kube_snapshot_delete_object(struct kube_store *s, enum kube_kind kind, const struct json_t *obj,
+				char *why, size_t whylen);

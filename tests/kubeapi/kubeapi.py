@@ -967,15 +967,16 @@ class KubeAPI:
         w.batches += 1
         if self.split_chunks and len(data) > 8 and (w.batches == 1 or w.rng.random() < 0.8):
             cuts = sorted(set(w.rng.randrange(1, len(data)) for _ in range(w.rng.randint(1, 3))))
-        prev = 0
-        for c in cuts + [len(data)]:
-            h.chunk(data[prev:c])
-            prev = c
+        # Count before writing: a client that has read the events may look at the stats at once.
         with self._lock:
             self._stats["watch_events_sent"] += len(blobs)
             self._stats["split_objects"] += sum(1 for c in cuts if c not in bounds)
             if len(blobs) > 1:
                 self._stats["multi_event_chunks"] += 1
+        prev = 0
+        for c in cuts + [len(data)]:
+            h.chunk(data[prev:c])
+            prev = c
 
     def _watch_inject(self, h, w, how):
         """An injected fault inside a watch stream; True if the stream ended."""

@@ -111,6 +111,31 @@ test_router_setup(void **state UNUSED)
 	return 0;
 }
 
+/* A double with the synchronous `answer` operation: answers names under "now." with a
+ * 12-byte header whose ID is 0x4242, declines the rest (-EAGAIN). */
+static int
+test_router_dbl_answer(struct upstream *u UNUSED, const struct upstream_req *req, uint8_t *out,
+		       size_t cap)
+{
+	static const uint8_t now[] = "\3now";
+
+	if (cap < DNS_HDR_LEN || req->q.qname_len < sizeof(now) ||
+	    memcmp(req->q.qname + req->q.qname_len - sizeof(now), now, sizeof(now)) != 0)
+		return -EAGAIN;
+	memset(out, 0, DNS_HDR_LEN);
+	dnsmsg_put16(out, 0x4242);
+	return DNS_HDR_LEN;
+}
+
+static const struct upstream_ops test_router_sync_ops = {
+	.name = "sync",
+	.create = test_router_dbl_create,
+	.free = test_router_dbl_free,
+	.resolve = test_router_dbl_resolve,
+	.answer = test_router_dbl_answer,
+	.cancel = test_router_dbl_cancel,
+};
+
 /* ---- requests ---------------------------------------------------------------------------- */
 
 struct test_router_q {
@@ -170,6 +195,37 @@ test_router_route(struct router *r, const char *text, struct upstream **owner)
 }
 
 /* ---- router ------------------------------------------------------------------------------ */
+
+/* router_answer(): only the longest zone's first upstream is asked, and only if it can. */
+static void
+test_router_answer_now(void **state UNUSED)
+{
+	struct router *r = router_new();
+	struct upstream *plain = test_router_dbl_new(0), *sync = test_router_dbl_new(0);
+	struct test_router_q q;
+	uint8_t out[64];
+
+	sync->ops = &test_router_sync_ops;
+	assert_non_null(r);
+	assert_int_equal(router_own(r, plain), 0);
+	assert_int_equal(router_bind(r, ".", plain), 0);
+	test_router_q_init(&q, "a.now", DNS_TYPE_A);
+	/* nothing bound can answer yet: no walk at all */
+	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), -EAGAIN);
+	assert_int_equal(router_own(r, sync), 0);
+	assert_int_equal(router_bind(r, "now", sync), 0);
+	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), DNS_HDR_LEN);
+	assert_int_equal(dnsmsg_get16(out), 0x4242);
+	test_router_q_init(&q, "a.later", DNS_TYPE_A);	/* the root's upstream has no answer op */
+	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), -EAGAIN);
+	assert_int_equal(router_bind(r, "b.now", plain), 0);	/* a longer zone, no answer op */
+	test_router_q_init(&q, "x.b.now", DNS_TYPE_A);
+	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), -EAGAIN);
+	assert_int_equal(router_answer(r, &q.req, out, 4), -EAGAIN);
+	/* answer() never counts as an offer: resolve() was not called */
+	assert_int_equal(test_router_calls(plain) + test_router_calls(sync), 0);
+	router_free(r);
+}
 
 static void
 test_router_longest_match(void **state UNUSED)
@@ -951,6 +1007,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_router_answer_now, test_router_setup),
 		cmocka_unit_test_setup(test_router_longest_match, test_router_setup),
 		cmocka_unit_test_setup(test_router_root_catches_all, test_router_setup),
 		cmocka_unit_test_setup(test_router_root_empty_text, test_router_setup),
