@@ -59,6 +59,24 @@ int cache_get(struct cache *c, const struct cache_key *key, msec_t now, uint16_t
 	      const uint8_t *client_qname, uint8_t *out, size_t cap);
 
 /*
+ * The index hash of `key` (0 for a key cache_get() would refuse), for cache_prefetch() and
+ * cache_get_hashed(): a caller with a batch of lookups hashes them all first.
+ */
+uint32_t cache_key_hash(const struct cache *c, const struct cache_key *key);
+
+/*
+ * Start loading what a lookup of a key with this hash will read, so that a batch of lookups
+ * waits for memory once rather than once per lookup: stage 0 the index bucket; stage 1, once
+ * the bucket has had time to arrive, the first record of its chain. A hint only: it changes
+ * nothing, and any hash is safe.
+ */
+void cache_prefetch(const struct cache *c, uint32_t hash, unsigned stage);
+
+/* cache_get() with the key's hash from cache_key_hash(). */
+int cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
+		     uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap);
+
+/*
  * Store `reply` (without OPT) for `key`, replacing an older entry. The cache decides
  * cacheability: positive answers for min(TTL) clamped by min/max; NXDOMAIN and NODATA per
  * RFC 2308 (or neg_ttl without SOA); never SERVFAIL, REFUSED, FORMERR, NOTIMP, TC=1, TTL 0.

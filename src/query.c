@@ -20,6 +20,7 @@
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
 #include "cache.h"
+#include "chaos.h"
 #include "config.h"
 #include "query.h"
 #include "router.h"
@@ -43,6 +44,7 @@ struct query_waiter {
 	struct query_waiter *next;
 	struct query_origin origin;
 	struct dnsmsg_query dq;		/* dq.q.qname points at qname below */
+	uint64_t arrived_us;		/* for the latency histogram (stats_now_us) */
 	uint8_t qname[DNS_MAX_NAME];	/* the client's spelling */
 };
 
@@ -314,6 +316,7 @@ query_reply_rcode(struct query_engine *qe, const struct dnsmsg_query *dq, unsign
 {
 	int r = dnsmsg_reply_error(out, cap, dq, rcode, (uint16_t)qe->cfg->edns_packet_max);
 
+	stats_answered(qe->stats, rcode, 0);
 	if (qe->cfg->log_queries && dq->q.qname)
 		query_log_reply("reply", out, r > 0 ? (size_t)r : 0, dq->q.qtype);
 	return r > 0 ? (size_t)r : 0;
@@ -336,27 +339,51 @@ query_key(const struct dnsmsg_query *dq, const uint8_t *lname, uint8_t *key)
 	return (uint16_t)(5 + dq->q.qname_len);
 }
 
-static size_t
-query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
-		const struct query_origin *o, uint8_t *out, size_t cap)
+static struct cache_key
+query_cache_key(const struct dnsmsg_query *dq, const uint8_t *lname)
 {
-	struct cache_key key = {
+	return (struct cache_key){
 		.qname = lname,
 		.qname_len = dq->q.qname_len,
 		.qtype = dq->q.qtype,
 		.qclass = dq->q.qclass,
 		.flags = query_flags(dq),
 	};
+}
+
+static size_t
+query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
+		const struct query_prep *p, const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	struct cache_key key = query_cache_key(dq, lname);
 	int r;
 
 	if (!qe->cache)
 		return 0;
-	r = cache_get(qe->cache, &key, time_now_ms(), dq->id, dq->q.qname, out, cap);
+	r = cache_get_hashed(qe->cache, &key, p->hash, p->now, dq->id, dq->q.qname, out, cap);
 	if (r <= 0)
 		return 0;
 	qe->stats->cache_hits++;
+	stats_answered(qe->stats, out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
 		query_log_reply("cached", out, (size_t)r, dq->q.qtype);
+	return query_fit(qe, dq, o, out, (size_t)r, cap);
+}
+
+/* The CHAOS statistics names (chaos.c), answered before the cache as dnsmasq does. */
+static size_t
+query_chaos(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
+	    const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	struct chaos_sources src = { .stats = qe->stats, .cache = qe->cache,
+				     .cache_size = qe->cfg->cache_size, .router = qe->router };
+	int r = chaos_answer(&src, dq, lname, out, cap);
+
+	if (r <= 0)
+		return 0;
+	qe->stats->answered_locally++;	/* counted after the answer, as dnsmasq's hits.bind */
+	qe->stats->chaos++;
+	stats_answered(qe->stats, out[3] & 0x0f, 0);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
@@ -376,6 +403,7 @@ query_waiter_new(struct query_engine *qe, const struct dnsmsg_query *dq,
 	w->dq = *dq;
 	memcpy(w->qname, dq->q.qname, dq->q.qname_len);
 	w->dq.q.qname = w->qname;
+	w->arrived_us = stats_now_us();
 	qe->n_waiters++;
 	if (o->hold)
 		o->hold(o);
@@ -439,6 +467,54 @@ query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	return NULL;
 }
 
+/* Cap every TTL of `pkt` (no OPT) at max: one walk, only with --max-ttl. */
+static void
+query_cap_ttls(uint8_t *pkt, size_t len, uint32_t max)
+{
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+
+	if (dnsmsg_iter_init(&it, pkt, len) < 0)
+		return;
+	while (dnsmsg_iter_next(&it, &rr) == 0)
+		if (rr.ttl > max)
+			dnsmsg_put32(pkt + rr.ttl_off, max);
+}
+
+/*
+ * A miss that an in-process upstream (the kube store) answers at once (router_answer): cached,
+ * then written into `out` for this client as a cache hit is, so it leaves in the same sendmmsg
+ * batch. Returns 0 when the query must take the asynchronous path instead.
+ */
+static size_t
+query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
+		 const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	struct upstream_req req = {
+		.q = {.qname = lname, .qname_len = dq->q.qname_len, .qtype = dq->q.qtype,
+		      .qclass = dq->q.qclass},
+		.cd = dq->cd,
+		.do_bit = dq->do_bit,
+	};
+	struct cache_key key = query_cache_key(dq, lname);
+	int r = router_answer(qe->router, &req, qe->buf, sizeof(qe->buf));
+
+	if (r < DNS_HDR_LEN || (size_t)r + 11 > cap)
+		return 0;
+	if (qe->cache)
+		cache_put(qe->cache, &key, qe->buf, (size_t)r, time_now_ms());
+	if (unlikely(qe->cfg->max_ttl != 0))
+		query_cap_ttls(qe->buf, (size_t)r, qe->cfg->max_ttl);
+	memcpy(out, qe->buf, (size_t)r);
+	dnsmsg_put16(out, dq->id);
+	memcpy(out + DNS_HDR_LEN, dq->q.qname, dq->q.qname_len);
+	qe->stats->forwarded++;
+	stats_answered(qe->stats, out[3] & 0x0f, 0);
+	if (unlikely(qe->cfg->log_queries))
+		query_log_reply("reply", out, (size_t)r, dq->q.qtype);
+	return query_fit(qe, dq, o, out, (size_t)r, cap);
+}
+
 /* A query that passed the cache: join an identical miss in flight or start one. */
 static size_t
 query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
@@ -449,8 +525,11 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 	struct query_miss *m;
 	struct query_waiter *w;
 	unsigned rcode = DNS_RCODE_SERVFAIL;
+	size_t n;
 
 	HASH_FIND(hh, qe->inflight, key, key_len, m);
+	if (!m && (n = query_answer_now(qe, dq, lname, o, out, cap)) != 0)
+		return n;
 	if (m && m->n_waiters >= QUERY_MAX_WAITERS_PER_MISS)
 		m = NULL;	/* a pathological herd: let it take a miss of its own */
 	if (m)
@@ -474,20 +553,53 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 	return 0;
 }
 
+void
+query_prepare(struct query_engine *qe, const uint8_t *pkt, size_t len, msec_t now,
+	      struct query_prep *p)
+{
+	p->now = now;
+	p->hash = 0;
+	p->status = dnsmsg_parse_query(pkt, len, &p->dq);
+	if (p->status < 0)
+		return;
+	dnsmsg_name_lower(p->lname, p->dq.q.qname, p->dq.q.qname_len);
+	if (qe->cache) {
+		struct cache_key key = query_cache_key(&p->dq, p->lname);
+		p->hash = cache_key_hash(qe->cache, &key);
+		cache_prefetch(qe->cache, p->hash, 0);
+	}
+}
+
+void
+query_prefetch(struct query_engine *qe, const struct query_prep *p)
+{
+	if (p->status == 0 && qe->cache)
+		cache_prefetch(qe->cache, p->hash, 1);
+}
+
 size_t
 query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
 	     const struct query_origin *o, uint8_t *out, size_t cap)
 {
-	struct dnsmsg_query dq;
-	uint8_t lname[DNS_MAX_NAME];
+	struct query_prep p;
+
+	query_prepare(qe, pkt, len, time_now_ms(), &p);
+	return query_handle_prepared(qe, &p, o, out, cap);
+}
+
+size_t
+query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
+		      const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	struct dnsmsg_query dq = p->dq;
+	const uint8_t *lname = p->lname;
 	size_t n;
-	int r;
+	int r = p->status;
 
 	if (o->tcp)
 		qe->stats->queries_tcp++;
 	else
 		qe->stats->queries_udp++;
-	r = dnsmsg_parse_query(pkt, len, &dq);
 	if (unlikely(r < 0)) {
 		if (r == -EBADMSG) {
 			qe->stats->dropped++;
@@ -500,14 +612,16 @@ query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
 		qe->stats->formerr++;
 		return query_reply_rcode(qe, &dq, DNS_RCODE_FORMERR, out, cap);
 	}
+	qe->stats->qtype[stats_qtype_slot(dq.q.qtype)]++;
 	if (unlikely(qe->cfg->log_queries))
 		query_log_query(&dq, o);
 	if (unlikely(dq.edns && dq.edns_version > 0)) {
 		qe->stats->badvers++;
 		return query_reply_rcode(qe, &dq, DNS_RCODE_BADVERS, out, cap);
 	}
-	dnsmsg_name_lower(lname, dq.q.qname, dq.q.qname_len);
-	n = query_cache_hit(qe, &dq, lname, o, out, cap);
+	if (unlikely(dq.q.qclass == DNS_CLASS_CH) && (n = query_chaos(qe, &dq, lname, o, out, cap)))
+		return n;
+	n = query_cache_hit(qe, &dq, lname, p, o, out, cap);
 	if (n)
 		return n;
 	return query_miss(qe, &dq, lname, o, out, cap);
@@ -529,6 +643,7 @@ query_answer_waiter(struct query_engine *qe, struct query_waiter *w, const uint8
 		n = dnsmsg_reply_error(qe->out, sizeof(qe->out), &w->dq, DNS_RCODE_SERVFAIL,
 				       (uint16_t)qe->cfg->edns_packet_max);
 	}
+	stats_answered(qe->stats, qe->out[3] & 0x0f, stats_now_us() - w->arrived_us);
 	if (w->origin.send(&w->origin, qe->out, n) < 0)
 		qe->stats->send_errors++;
 }
@@ -546,20 +661,6 @@ query_cache_put(struct query_engine *qe, const struct query_miss *m, const uint8
 
 	if (qe->cache)
 		cache_put(qe->cache, &key, img, len, time_now_ms());
-}
-
-/* Cap every TTL of `pkt` (no OPT) at max: one walk, only with --max-ttl. */
-static void
-query_cap_ttls(uint8_t *pkt, size_t len, uint32_t max)
-{
-	struct dnsmsg_iter it;
-	struct dnsmsg_rr rr;
-
-	if (dnsmsg_iter_init(&it, pkt, len) < 0)
-		return;
-	while (dnsmsg_iter_next(&it, &rr) == 0)
-		if (rr.ttl > max)
-			dnsmsg_put32(pkt + rr.ttl_off, max);
 }
 
 /*

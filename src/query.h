@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "kubemasq/defs.h"
+#include "kubemasq/dnsmsg.h"
 
 struct event_base;
 struct config;
@@ -68,6 +69,32 @@ void query_engine_free(struct query_engine *qe);
  */
 size_t query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
 		    const struct query_origin *o, uint8_t *out, size_t cap);
+
+/*
+ * A query parsed ahead of its handling: server.c prepares a whole UDP batch first, so the
+ * cache loads of every lookup in it are in flight together rather than one after another.
+ * Valid while the packet it was parsed from is unchanged (dq.q.qname points into it).
+ */
+struct query_prep {
+	struct dnsmsg_query dq;
+	int status;				/* dnsmsg_parse_query()'s */
+	uint32_t hash;				/* cache_key_hash() of the key when status is 0 */
+	msec_t now;				/* the time the query is answered at */
+	uint8_t lname[DNS_MAX_NAME];		/* the lower-cased name when status is 0 */
+};
+
+/* Parse `pkt` into *p and prefetch its cache bucket; `now` is read once per batch by the
+ * caller. Counts nothing: query_handle_prepared() does. */
+void query_prepare(struct query_engine *qe, const uint8_t *pkt, size_t len, msec_t now,
+		   struct query_prep *p);
+
+/* The second prefetch step (the cache record), best called for every query of a batch after
+ * query_prepare() has been called for each. A hint: it changes nothing. */
+void query_prefetch(struct query_engine *qe, const struct query_prep *p);
+
+/* query_handle() for a query from query_prepare(): the same answer, counters and ownership. */
+size_t query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
+			     const struct query_origin *o, uint8_t *out, size_t cap);
 
 /*
  * The invalidation hook of struct upstream_hooks (ctx is the engine; NULL-safe): drops every

@@ -5,7 +5,9 @@
  * UDP: each readable event drains up to SERVER_UDP_ROUNDS batches with recvmmsg; every query
  * answered at once (cache hits, errors) is sent back in the same batch with one sendmmsg.
  * Wildcard sockets carry IP_PKTINFO/IPV6_PKTINFO so answers leave from the address the query
- * came to. Late answers (upstream completions) go out one by one with sendmsg.
+ * came to. Late answers (upstream completions) go out one by one with sendmsg. A batch is
+ * parsed whole before any of it is answered, so that its cache lookups wait for memory together
+ * (query_prepare, query_prefetch); the clock is read once per batch.
  *
  * TCP: one bufferevent per connection; messages are 2-byte framed, several may be in flight
  * (pipelining) and are answered as they complete, not in order. Caps: connections
@@ -82,12 +84,15 @@ struct server {
  * allocated per datagram; untouched pages cost no RSS. */
 static struct {
 	uint8_t in[SERVER_UDP_BATCH][SERVER_UDP_IN];
-	uint8_t out[SERVER_UDP_BATCH][SERVER_UDP_OUT];
+	uint8_t out[SERVER_UDP_BATCH * SERVER_UDP_OUT];	/* answers back to back, see below */
 	struct mmsghdr rmsg[SERVER_UDP_BATCH], smsg[SERVER_UDP_BATCH];
 	struct iovec riov[SERVER_UDP_BATCH], siov[SERVER_UDP_BATCH];
 	struct sockaddr_storage peer[SERVER_UDP_BATCH];
+	struct query_prep prep[SERVER_UDP_BATCH];
 	uint8_t rctl[SERVER_UDP_BATCH][SERVER_CMSG_SPACE];
 	uint8_t sctl[SERVER_UDP_BATCH][SERVER_CMSG_SPACE];
+	bool ready;			/* rmsg set up */
+	unsigned used;			/* rmsg entries the last recvmmsg may have written */
 } server_batch;
 
 static void
@@ -146,9 +151,18 @@ server_udp_send(const struct query_origin *o, const uint8_t *pkt, size_t len)
 	return sendmsg(o->fd, &mh, MSG_DONTWAIT) < 0 ? -errno : 0;
 }
 
+/* Receive headers: set up once; afterwards only reset what recvmmsg wrote into those it used. */
 static void
 server_udp_prepare(void)
 {
+	if (server_batch.ready) {
+		for (unsigned i = 0; i < server_batch.used; i++) {
+			server_batch.rmsg[i].msg_hdr.msg_namelen = sizeof(server_batch.peer[i]);
+			server_batch.rmsg[i].msg_hdr.msg_controllen = SERVER_CMSG_SPACE;
+		}
+		return;
+	}
+	server_batch.ready = true;
 	for (unsigned i = 0; i < SERVER_UDP_BATCH; i++) {
 		server_batch.riov[i] = (struct iovec){ server_batch.in[i], SERVER_UDP_IN };
 		server_batch.rmsg[i].msg_hdr = (struct msghdr){
@@ -162,12 +176,32 @@ server_udp_prepare(void)
 	}
 }
 
+/*
+ * Parse the whole batch before answering any of it, in two prefetch passes (cache buckets, then
+ * records): with a large cache nearly every lookup misses the CPU caches, and this way the
+ * batch waits for memory about twice instead of twice per query. The clock is read once.
+ */
+static void
+server_udp_prepare_batch(struct server *s, int n)
+{
+	msec_t now = time_now_ms();
+
+	for (int i = 0; i < n; i++)
+		query_prepare(s->qe, server_batch.in[i], server_batch.rmsg[i].msg_len, now,
+			      &server_batch.prep[i]);
+	for (int i = 0; i < n; i++)
+		query_prefetch(s->qe, &server_batch.prep[i]);
+}
+
 /* Handle one received batch; answers made at once are queued into the send batch. */
 static unsigned
 server_udp_batch(struct server_udp *u, int n)
 {
 	struct server *s = u->srv;
 	unsigned out = 0;
+	size_t at = 0;
+
+	server_udp_prepare_batch(s, n);
 
 	for (int i = 0; i < n; i++) {
 		struct msghdr *rh = &server_batch.rmsg[i].msg_hdr;
@@ -185,11 +219,14 @@ server_udp_batch(struct server_udp *u, int n)
 		memcpy(&o.peer, &server_batch.peer[i], rh->msg_namelen);
 		if (u->wildcard)
 			server_pktinfo_parse(rh, &o);
-		len = query_handle(s->qe, server_batch.in[i], server_batch.rmsg[i].msg_len, &o,
-				   server_batch.out[out], SERVER_UDP_OUT);
+		/* Each answer may take SERVER_UDP_OUT bytes, and the arena holds that many per
+		 * datagram; answers go back to back so a batch of small ones shares a few pages. */
+		len = query_handle_prepared(s->qe, &server_batch.prep[i], &o, server_batch.out + at,
+					    SERVER_UDP_OUT);
 		if (!len)
 			continue;
-		server_batch.siov[out] = (struct iovec){ server_batch.out[out], len };
+		server_batch.siov[out] = (struct iovec){ server_batch.out + at, len };
+		at += (len + 63) & ~(size_t)63;
 		server_batch.smsg[out].msg_hdr = (struct msghdr){
 			.msg_name = &server_batch.peer[i],
 			.msg_namelen = rh->msg_namelen,
@@ -217,6 +254,7 @@ server_udp_read(evutil_socket_t fd, short what UNUSED, void *arg)
 
 		server_udp_prepare();
 		n = recvmmsg(fd, server_batch.rmsg, SERVER_UDP_BATCH, MSG_DONTWAIT, NULL);
+		server_batch.used = n > 0 ? (unsigned)n : 1;
 		if (n <= 0)
 			return;
 		out = server_udp_batch(u, n);

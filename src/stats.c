@@ -26,6 +26,35 @@
 #include "router.h"
 #include "stats.h"
 
+const char *
+stats_qtype_label(enum stats_qtype slot)
+{
+	static const char *const names[STATS_QTYPE_COUNT] = {
+		[STATS_QTYPE_A] = "A",		[STATS_QTYPE_AAAA] = "AAAA",
+		[STATS_QTYPE_CNAME] = "CNAME",	[STATS_QTYPE_PTR] = "PTR",
+		[STATS_QTYPE_SRV] = "SRV",	[STATS_QTYPE_TXT] = "TXT",
+		[STATS_QTYPE_MX] = "MX",	[STATS_QTYPE_NS] = "NS",
+		[STATS_QTYPE_SOA] = "SOA",	[STATS_QTYPE_HTTPS] = "HTTPS",
+		[STATS_QTYPE_SVCB] = "SVCB",	[STATS_QTYPE_CAA] = "CAA",
+		[STATS_QTYPE_DS] = "DS",	[STATS_QTYPE_DNSKEY] = "DNSKEY",
+		[STATS_QTYPE_ANY] = "ANY",	[STATS_QTYPE_OTHER] = "other",
+	};
+
+	return (unsigned)slot < STATS_QTYPE_COUNT ? names[slot] : "other";
+}
+
+const char *
+stats_rcode_label(unsigned slot)
+{
+	static const char *const names[STATS_RCODES] = {
+		"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+		"YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE", "DSOTYPENI",
+		"RCODE12", "RCODE13",  "RCODE14",  "RCODE15",  "BADVERS", "other",
+	};
+
+	return slot < STATS_RCODES ? names[slot] : "other";
+}
+
 static void
 stats_line(void *ctx UNUSED, const char *line)
 {

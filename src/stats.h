@@ -7,9 +7,37 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "kubemasq/metrics.h"
 
 struct router;
 struct cache;
+
+/* Query types counted one by one; every other type falls into the last slot ("other"), so the
+ * label set of kubemasq_requests_by_type_total stays bounded whatever clients send. */
+enum stats_qtype {
+	STATS_QTYPE_A,
+	STATS_QTYPE_AAAA,
+	STATS_QTYPE_CNAME,
+	STATS_QTYPE_PTR,
+	STATS_QTYPE_SRV,
+	STATS_QTYPE_TXT,
+	STATS_QTYPE_MX,
+	STATS_QTYPE_NS,
+	STATS_QTYPE_SOA,
+	STATS_QTYPE_HTTPS,
+	STATS_QTYPE_SVCB,
+	STATS_QTYPE_CAA,
+	STATS_QTYPE_DS,
+	STATS_QTYPE_DNSKEY,
+	STATS_QTYPE_ANY,
+	STATS_QTYPE_OTHER,
+	STATS_QTYPE_COUNT
+};
+
+/* Response codes 0-16 (16: BADVERS) are counted by code; anything else in the last slot. */
+#define STATS_RCODES 18
 
 struct stats {
 	uint64_t queries_udp;		/* queries received, by transport */
@@ -28,7 +56,60 @@ struct stats {
 	uint64_t tcp_refused;		/* connections closed at --tcp-max-connections */
 	uint64_t tcp_idle_closed;
 	uint64_t send_errors;
+	uint64_t qtype[STATS_QTYPE_COUNT];	/* parsed queries by type (enum stats_qtype) */
+	uint64_t rcode[STATS_RCODES];		/* answers sent or handed to the front end */
+	uint64_t chaos;				/* CHAOS statistics queries answered (chaos.c) */
+	/* Arrival to answer. Answers made at once (cache hits, errors, CHAOS) count as 0 so
+	 * that the hit path reads no extra clock; misses are measured per waiting client. */
+	struct metrics_hist latency;
 };
+
+/* The slot of query type `t` (a switch: no table to miss in the cache). */
+static inline enum stats_qtype
+stats_qtype_slot(uint16_t t)
+{
+	switch (t) {
+	case 1: return STATS_QTYPE_A;
+	case 28: return STATS_QTYPE_AAAA;
+	case 5: return STATS_QTYPE_CNAME;
+	case 12: return STATS_QTYPE_PTR;
+	case 33: return STATS_QTYPE_SRV;
+	case 16: return STATS_QTYPE_TXT;
+	case 15: return STATS_QTYPE_MX;
+	case 2: return STATS_QTYPE_NS;
+	case 6: return STATS_QTYPE_SOA;
+	case 65: return STATS_QTYPE_HTTPS;
+	case 64: return STATS_QTYPE_SVCB;
+	case 257: return STATS_QTYPE_CAA;
+	case 43: return STATS_QTYPE_DS;
+	case 48: return STATS_QTYPE_DNSKEY;
+	case 255: return STATS_QTYPE_ANY;
+	default: return STATS_QTYPE_OTHER;
+	}
+}
+
+/* Count one answer with `rcode` (the full, extended code) that took `us` microseconds. */
+static inline void
+stats_answered(struct stats *s, unsigned rcode, uint64_t us)
+{
+	s->rcode[rcode < STATS_RCODES - 1 ? rcode : STATS_RCODES - 1]++;
+	metrics_hist_observe(&s->latency, us);
+}
+
+/* Monotonic microseconds, for the latency of misses (main, query: never in pure modules). */
+static inline uint64_t
+stats_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The label of a query type slot ("A", "AAAA", ..., "other"), and of a response code slot
+ * ("NOERROR", ..., "BADVERS", "RCODE11", "other"): static strings. */
+const char *stats_qtype_label(enum stats_qtype slot);
+const char *stats_rcode_label(unsigned slot);
 
 /* Log the report (SIGUSR1): dnsmasq's cache and forwarding lines, each upstream's server
  * lines, then kubemasq's totals; with dump_cache (--log-queries) one line per cache entry

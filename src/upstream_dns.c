@@ -87,6 +87,7 @@ struct upstream_dns_server {
 	msec_t backoff_ms, backoff_until;
 	unsigned long sent, retried, failed, nxdomain, answered;
 	unsigned long long latency_sum;
+	struct metrics_hist latency; /* first send of a try to its reply, for /metrics */
 };
 
 struct upstream_dns_sock {
@@ -286,6 +287,7 @@ upstream_dns_server_answered(struct upstream_dns_server *s, msec_t rtt, unsigned
 		rtt = UPSTREAM_DNS_SRTT_MAX_MS;
 	s->answered++;
 	s->latency_sum += rtt;
+	metrics_hist_observe(&s->latency, rtt * 1000); /* the tries are timed in ms */
 	if (rcode == DNS_RCODE_NXDOMAIN)
 		s->nxdomain++;
 	/* unbound-style EWMA with weight 1/8: srtt8 holds 8 * srtt */
@@ -688,7 +690,7 @@ upstream_dns_on_timer(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 	struct upstream_dns *up = q->up;
 	msec_t now = time_now_ms();
 
-	/* Without EVENT_BASE_FLAG_PRECISE_TIMER libevent's clock is CLOCK_MONOTONIC_COARSE, a tick
+	/* libevent's clock is CLOCK_MONOTONIC_COARSE (main.c sets no precise timer), a tick
 	 * behind ours, so timers can fire a few ms early by time_now_ms(): wait the rest. */
 	if (now < q->timer_at) {
 		upstream_dns_timer_add(q, now);
@@ -1261,6 +1263,27 @@ upstream_dns_stats(struct upstream *u, upstream_stats_fn *line, void *ctx)
 	line(ctx, buf);
 }
 
+/* Per server: failures are the timeouts, errors and SERVFAIL/REFUSED replies, as in the
+ * SIGUSR1 line; queries count retries, as dnsmasq's servers.bind does. */
+static void
+upstream_dns_metrics(struct upstream *u, upstream_metrics_fn *each, void *ctx)
+{
+	struct upstream_dns *up = (struct upstream_dns *)u;
+
+	for (size_t i = 0; i < up->n_servers; i++) {
+		const struct upstream_dns_server *s = &up->servers[i];
+		struct upstream_server_metrics m = {
+			.upstream = "dns",
+			.server = s->stats_name,
+			.queries = s->sent,
+			.failures = s->failed,
+			.latency = &s->latency,
+		};
+
+		each(ctx, &m);
+	}
+}
+
 const struct upstream_ops upstream_dns_ops = {
 	.name = "dns",
 	.create = upstream_dns_create,
@@ -1268,4 +1291,5 @@ const struct upstream_ops upstream_dns_ops = {
 	.resolve = upstream_dns_resolve,
 	.cancel = upstream_dns_cancel,
 	.stats = upstream_dns_stats,
+	.metrics = upstream_dns_metrics,
 };

@@ -48,6 +48,7 @@ struct upstream_local {
 	uint32_t ttl;
 	bool log_queries;
 	bool nxdomain;
+	uint64_t queries, failures;	/* for /metrics: requests taken, refused (-EBUSY/-ENOMEM) */
 	unsigned n4, n6;
 	uint8_t ip4[UPSTREAM_LOCAL_MAX_PER_FAMILY][4];
 	uint8_t ip6[UPSTREAM_LOCAL_MAX_PER_FAMILY][16];
@@ -245,16 +246,21 @@ upstream_local_resolve(struct upstream *u, struct upstream_req *req)
 	struct upstream_local *l = upstream_local_from(u);
 	struct upstream_local_item *it;
 
+	l->queries++;
 	if (l->nxdomain) {
 		if (l->log_queries)
 			upstream_local_log(req, "NXDOMAIN");
 		return -ENXIO;
 	}
-	if (l->n_pending >= UPSTREAM_LOCAL_MAX_PENDING)
+	if (l->n_pending >= UPSTREAM_LOCAL_MAX_PENDING) {
+		l->failures++;
 		return -EBUSY;
+	}
 	it = malloc(sizeof(*it));
-	if (!it)
+	if (!it) {
+		l->failures++;
 		return -ENOMEM;
+	}
 	it->req = req;
 	req->priv = it;
 	TAILQ_INSERT_TAIL(&l->queue, it, link);
@@ -279,6 +285,21 @@ upstream_local_cancel(struct upstream *u, struct upstream_req *req)
 	req->priv = NULL;
 }
 
+/* Every --address zone is an instance of its own; /metrics sums them into one "local" line. */
+static void
+upstream_local_metrics(struct upstream *u, upstream_metrics_fn *each, void *ctx)
+{
+	struct upstream_local *l = upstream_local_from(u);
+	struct upstream_server_metrics m = {
+		.upstream = "local",
+		.server = "local",
+		.queries = l->queries,
+		.failures = l->failures,
+	};
+
+	each(ctx, &m);
+}
+
 const struct upstream_ops upstream_local_ops = {
 	.name = "local",
 	.create = upstream_local_create,
@@ -286,4 +307,5 @@ const struct upstream_ops upstream_local_ops = {
 	.resolve = upstream_local_resolve,
 	.cancel = upstream_local_cancel,
 	.stats = NULL,
+	.metrics = upstream_local_metrics,
 };

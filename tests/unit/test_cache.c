@@ -400,6 +400,51 @@ test_not_cached(void **state)
 	cache_free(c);
 }
 
+/* The batch path (cache_key_hash, cache_prefetch, cache_get_hashed) answers as cache_get does,
+ * across a table that doubles several times; prefetching any hash is harmless. */
+static void
+test_hashed_lookup(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	uint8_t out1[512], out2[512];
+	char name[64];
+	enum { N = 5000 };
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "h%d.Batch.test", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	for (int i = 0; i < N + 100; i++) {	/* the last 100 are misses */
+		struct t_name n;
+		snprintf(name, sizeof(name), "H%d.batch.TEST", i);
+		t_name(&n, name);
+		struct cache_key k = t_key(&n, DNS_TYPE_A, 0);
+		uint32_t hash = cache_key_hash(c, &k);
+		cache_prefetch(c, hash, 0);
+		cache_prefetch(c, hash, 1);
+		cache_prefetch(c, (uint32_t)i * 2654435761u, 1);
+		int r1 = cache_get_hashed(c, &k, hash, T0 + 5000, 9, n.wire, out1, sizeof(out1));
+		int r2 = cache_get(c, &k, T0 + 5000, 9, n.wire, out2, sizeof(out2));
+		assert_int_equal(r1, i < N ? r2 : -ENOENT);
+		assert_int_equal(r2, i < N ? r2 : -ENOENT);
+		if (i < N) {
+			assert_true(r1 > 0);
+			assert_memory_equal(out1, out2, (size_t)r1);
+			t_assert_ttls(out1, r1, 1, 295);
+		}
+	}
+	/* a key cache_get refuses hashes to 0 and misses either way */
+	struct cache_key bad = {.qname = NULL};
+	assert_int_equal(cache_key_hash(c, &bad), 0);
+	assert_int_equal(cache_get_hashed(c, &bad, 0, T0, 1, NULL, out1, sizeof(out1)), -ENOENT);
+	assert_int_equal(t_stats(c).hits, 2 * N);
+	assert_int_equal(t_stats(c).misses, 2 * 100 + 1);
+	cache_free(c);
+}
+
 /* ---- eviction -------------------------------------------------------------------------- */
 
 static void
@@ -1066,6 +1111,7 @@ main(void)
 		cmocka_unit_test(test_negative_no_soa),
 		cmocka_unit_test(test_no_negcache),
 		cmocka_unit_test(test_not_cached),
+		cmocka_unit_test(test_hashed_lookup),
 		cmocka_unit_test(test_lru_order),
 		cmocka_unit_test(test_expired_first),
 		cmocka_unit_test(test_budget_eviction),

@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * metrics.c - the HTTP endpoint: evhttp on the daemon's own event loop, so a scrape reads the
+ * counters without locks and costs the DNS path nothing between scrapes. Only GET and HEAD of
+ * /metrics, /health and /ready are served; everything a client can grow is capped (connections,
+ * header and body sizes, an idle timeout). libevent 2.1 has no evhttp_set_max_connections, so
+ * we make each connection's bufferevent ourselves and count it (metrics_new_bev); over the cap
+ * a new one is shut down at once.
+ *
+ * The text format is Prometheus 0.0.4: each family once, its # HELP and # TYPE lines first,
+ * counters ending in _total, histograms in seconds with cumulative `le` buckets, +Inf, _sum and
+ * _count. Label values are escaped, and every label set is bounded (protocols, query types,
+ * rcodes, configured servers, object kinds): nothing a client sends becomes a label.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "kubemasq/defs.h"
+#include "kubemasq/log.h"
+#include "kubemasq/upstream.h"
+#include "kube/kube.h"
+#include "cache.h"
+#include "config.h"
+#include "metrics.h"
+#include "query.h"
+#include "router.h"
+#include "stats.h"
+
+/* Probes and one or two scrapers: a handful of connections is plenty, and each costs buffers. */
+#define METRICS_MAX_CONNECTIONS 16
+#define METRICS_MAX_HEADERS	8192
+#define METRICS_MAX_BODY	1024
+#define METRICS_TIMEOUT_S	10
+
+struct metrics {
+	struct event_base *base;
+	struct evhttp *http;
+	struct metrics_sources src;
+	struct event *sweep; /* gives back freed connections while any is held */
+	struct bufferevent *conns[METRICS_MAX_CONNECTIONS]; /* held references */
+	unsigned n_conns;
+	uint64_t refused_conns;
+	struct log_ratelimit rl_refused;
+};
+
+/* --- address --- */
+
+static int
+metrics_parse_port(const char *p, uint16_t *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	v = strtoul(p, &end, 10);
+	if (*end || v == 0 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+metrics_parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *err,
+		      size_t errlen)
+{
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *hb = text;
+	size_t hl;
+	uint16_t port;
+
+	memset(ss, 0, sizeof(*ss));
+	colon = text ? strrchr(text, ':') : NULL;
+	if (!colon)
+		goto bad;
+	hl = (size_t)(colon - text);
+	if (text[0] == '[') {
+		if (hl < 2 || text[hl - 1] != ']')
+			goto bad;
+		hb = text + 1;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host) || metrics_parse_port(colon + 1, &port) < 0)
+		goto bad;
+	memcpy(host, hb, hl);
+	host[hl] = '\0';
+	if (text[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		*len = sizeof(*v4);
+		return 0;
+	}
+	if (text[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		*len = sizeof(*v6);
+		return 0;
+	}
+bad:
+	snprintf(err, errlen,
+		 "bad --metrics-address '%s': expected IPv4:PORT or [IPv6]:PORT (a literal "
+		 "address and a port 1-65535)",
+		 text ? text : "");
+	return -EINVAL;
+}
+
+/* --- the text format --- */
+
+struct metrics_out {
+	struct evbuffer *b;
+	int err;
+};
+
+static void metrics_printf(struct metrics_out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+metrics_printf(struct metrics_out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->err)
+		return;
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
+		o->err = -ENOMEM;
+	va_end(ap);
+}
+
+const char *
+metrics_escape_label(const char *value, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	assert(cap > 0);
+	for (const char *p = value; *p && n + 3 < cap; p++) {
+		if (*p == '\\' || *p == '"') {
+			buf[n++] = '\\';
+			buf[n++] = *p;
+		} else if (*p == '\n') {
+			buf[n++] = '\\';
+			buf[n++] = 'n';
+		} else {
+			buf[n++] = *p;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+metrics_family(struct metrics_out *o, const char *name, const char *type, const char *help)
+{
+	metrics_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family with one unlabelled sample. */
+static void
+metrics_single(struct metrics_out *o, const char *name, const char *type, const char *help,
+	       uint64_t v)
+{
+	metrics_family(o, name, type, help);
+	metrics_printf(o, "%s %" PRIu64 "\n", name, v);
+}
+
+/* The samples of one histogram; `labels` is "" or `a="b",` (with the trailing comma). */
+static void
+metrics_hist_samples(struct metrics_out *o, const char *name, const char *labels,
+		     const struct metrics_hist *h)
+{
+	static const uint64_t bounds[METRICS_HIST_BUCKETS] = METRICS_HIST_BOUNDS_US;
+	static const struct metrics_hist empty;
+	uint64_t cum = 0;
+	size_t ll = strlen(labels);
+
+	if (!h)
+		h = &empty;
+	for (size_t i = 0; i < METRICS_HIST_BUCKETS; i++) {
+		cum += h->bucket[i];
+		metrics_printf(o, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels,
+			       (double)bounds[i] / 1e6, cum);
+	}
+	cum += h->bucket[METRICS_HIST_BUCKETS];
+	metrics_printf(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
+	/* _sum and _count take the labels without the trailing comma */
+	if (ll)
+		metrics_printf(o, "%s_sum{%.*s} %.6f\n%s_count{%.*s} %" PRIu64 "\n", name,
+			       (int)(ll - 1), labels, (double)h->sum_us / 1e6, name, (int)(ll - 1),
+			       labels, cum);
+	else
+		metrics_printf(o, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
+			       (double)h->sum_us / 1e6, name, cum);
+}
+
+static void
+metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t inflight)
+{
+	metrics_family(o, "kubemasq_requests_total", "counter",
+		       "DNS requests received, by transport protocol.");
+	metrics_printf(o, "kubemasq_requests_total{protocol=\"udp\"} %" PRIu64 "\n",
+		       s->queries_udp);
+	metrics_printf(o, "kubemasq_requests_total{protocol=\"tcp\"} %" PRIu64 "\n",
+		       s->queries_tcp);
+	metrics_family(o, "kubemasq_requests_by_type_total", "counter",
+		       "Well-formed DNS requests by query type (other: every type not listed).");
+	for (int i = 0; i < STATS_QTYPE_COUNT; i++)
+		metrics_printf(o, "kubemasq_requests_by_type_total{type=\"%s\"} %" PRIu64 "\n",
+			       stats_qtype_label((enum stats_qtype)i), s->qtype[i]);
+	metrics_family(o, "kubemasq_responses_total", "counter", "DNS responses by rcode.");
+	for (unsigned i = 0; i < STATS_RCODES; i++)
+		if (i <= DNS_RCODE_REFUSED || s->rcode[i])
+			metrics_printf(o, "kubemasq_responses_total{rcode=\"%s\"} %" PRIu64 "\n",
+				       stats_rcode_label(i), s->rcode[i]);
+	metrics_family(o, "kubemasq_request_duration_seconds", "histogram",
+		       "Arrival to answer; answers made at once (cache hits, local) count as 0.");
+	metrics_hist_samples(o, "kubemasq_request_duration_seconds", "", &s->latency);
+	metrics_single(o, "kubemasq_forwarded_total", "counter",
+		       "Cache misses sent to an upstream (coalesced ones not counted).",
+		       s->forwarded);
+	metrics_single(
+		o, "kubemasq_answered_locally_total", "counter",
+		"Requests answered without an upstream or the cache (--address, CHAOS, ...).",
+		s->answered_locally);
+	metrics_single(o, "kubemasq_coalesced_total", "counter",
+		       "Cache misses that joined an identical request in flight.", s->coalesced);
+	metrics_single(o, "kubemasq_inflight_queries", "gauge",
+		       "Client requests waiting on an upstream now.", inflight);
+	metrics_single(o, "kubemasq_forward_rejections_total", "counter",
+		       "Requests refused over --dns-forward-max.", s->refused_forward_max);
+	metrics_single(o, "kubemasq_dropped_total", "counter",
+		       "Datagrams dropped unanswered (no readable header, or a response).",
+		       s->dropped);
+	metrics_single(o, "kubemasq_truncated_total", "counter",
+		       "Answers sent truncated (TC=1) for the client's size limit.", s->truncated);
+	metrics_single(o, "kubemasq_send_errors_total", "counter",
+		       "Answers that could not be sent.", s->send_errors);
+	metrics_single(o, "kubemasq_tcp_refused_total", "counter",
+		       "TCP connections closed at --tcp-max-connections.", s->tcp_refused);
+}
+
+static void
+metrics_format_cache(struct metrics_out *o, const struct cache *cache)
+{
+	struct cache_stats cs = {0};
+
+	if (cache)
+		cache_get_stats(cache, &cs);
+	metrics_single(o, "kubemasq_cache_hits_total", "counter", "Cache lookups answered.",
+		       cs.hits);
+	metrics_single(o, "kubemasq_cache_misses_total", "counter",
+		       "Cache lookups not answered (absent or expired).", cs.misses);
+	metrics_single(o, "kubemasq_cache_inserts_total", "counter", "Answers stored in the cache.",
+		       cs.insertions);
+	metrics_single(o, "kubemasq_cache_evictions_total", "counter",
+		       "Unexpired entries evicted to make room.", cs.evictions);
+	metrics_single(o, "kubemasq_cache_expired_total", "counter",
+		       "Entries dropped because their TTL ran out.", cs.expired);
+	metrics_single(o, "kubemasq_cache_entries", "gauge", "Entries in the cache.", cs.entries);
+	metrics_single(o, "kubemasq_cache_negative_entries", "gauge",
+		       "NXDOMAIN and NODATA entries in the cache.", cs.negative_entries);
+	metrics_single(o, "kubemasq_cache_bytes", "gauge",
+		       "Bytes the cache holds, overhead included.", cs.bytes);
+	metrics_single(o, "kubemasq_cache_budget_bytes", "gauge",
+		       "The cache's byte budget (--cache-bytes); 0 when caching is off.",
+		       cs.max_bytes);
+}
+
+/* --- upstream servers --- */
+
+struct metrics_collect {
+	struct metrics_server_sum *out;
+	size_t cap, n, dropped;
+};
+
+static void
+metrics_collect_one(void *ctx, const struct upstream_server_metrics *m)
+{
+	struct metrics_collect *c = ctx;
+	struct metrics_server_sum *s = NULL;
+
+	for (size_t i = 0; i < c->n && !s; i++)
+		if (strcmp(c->out[i].upstream, m->upstream) == 0 &&
+		    strcmp(c->out[i].server, m->server) == 0)
+			s = &c->out[i];
+	if (!s) {
+		if (c->n == c->cap) {
+			c->dropped++;
+			return;
+		}
+		s = &c->out[c->n++];
+		memset(s, 0, sizeof(*s));
+		snprintf(s->upstream, sizeof(s->upstream), "%s", m->upstream);
+		snprintf(s->server, sizeof(s->server), "%s", m->server);
+	}
+	s->queries += m->queries;
+	s->failures += m->failures;
+	if (m->latency) {
+		s->has_latency = true;
+		for (size_t i = 0; i <= METRICS_HIST_BUCKETS; i++)
+			s->latency.bucket[i] += m->latency->bucket[i];
+		s->latency.count += m->latency->count;
+		s->latency.sum_us += m->latency->sum_us;
+	}
+}
+
+static void
+metrics_collect_upstream(struct upstream *u, void *ctx)
+{
+	if (u->ops->metrics)
+		u->ops->metrics(u, metrics_collect_one, ctx);
+}
+
+size_t
+metrics_collect_servers(struct router *router, struct metrics_server_sum *out, size_t cap,
+			size_t *dropped)
+{
+	struct metrics_collect c = {.out = out, .cap = cap};
+
+	if (router)
+		router_foreach(router, metrics_collect_upstream, &c);
+	if (dropped)
+		*dropped = c.dropped;
+	return c.n;
+}
+
+static void
+metrics_format_upstreams(struct metrics_out *o, struct router *router)
+{
+	struct metrics_server_sum *sums = calloc(METRICS_MAX_SERVERS, sizeof(*sums));
+	char up[64], srv[160], labels[256];
+	size_t n;
+
+	if (!sums) {
+		o->err = -ENOMEM;
+		return;
+	}
+	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, NULL);
+	metrics_family(o, "kubemasq_upstream_queries_total", "counter",
+		       "Requests sent to each upstream server, retries included.");
+	for (size_t i = 0; i < n; i++)
+		metrics_printf(o,
+			       "kubemasq_upstream_queries_total{upstream=\"%s\",server=\"%s\"} "
+			       "%" PRIu64 "\n",
+			       metrics_escape_label(sums[i].upstream, up, sizeof(up)),
+			       metrics_escape_label(sums[i].server, srv, sizeof(srv)),
+			       sums[i].queries);
+	metrics_family(o, "kubemasq_upstream_failures_total", "counter",
+		       "Timeouts, errors and SERVFAIL/REFUSED replies of each upstream server.");
+	for (size_t i = 0; i < n; i++)
+		metrics_printf(o,
+			       "kubemasq_upstream_failures_total{upstream=\"%s\",server=\"%s\"} "
+			       "%" PRIu64 "\n",
+			       metrics_escape_label(sums[i].upstream, up, sizeof(up)),
+			       metrics_escape_label(sums[i].server, srv, sizeof(srv)),
+			       sums[i].failures);
+	metrics_family(o, "kubemasq_upstream_duration_seconds", "histogram",
+		       "Send to reply of each upstream server (millisecond resolution).");
+	for (size_t i = 0; i < n; i++) {
+		if (!sums[i].has_latency)
+			continue;
+		snprintf(labels, sizeof(labels), "upstream=\"%s\",server=\"%s\",",
+			 metrics_escape_label(sums[i].upstream, up, sizeof(up)),
+			 metrics_escape_label(sums[i].server, srv, sizeof(srv)));
+		metrics_hist_samples(o, "kubemasq_upstream_duration_seconds", labels,
+				     &sums[i].latency);
+	}
+	free(sums);
+}
+
+/* --- kube --- */
+
+static void
+metrics_find_kube(struct upstream *u, void *ctx)
+{
+	struct upstream **found = ctx;
+
+	if (!*found && u->ops == &kube_upstream_ops)
+		*found = u;
+}
+
+static struct upstream *
+metrics_kube(struct router *router)
+{
+	struct upstream *u = NULL;
+
+	if (router)
+		router_foreach(router, metrics_find_kube, &u);
+	return u;
+}
+
+static void
+metrics_format_kube(struct metrics_out *o, const struct kube_upstream_status *st)
+{
+	static const char *const fam = "kubemasq_kube_programming_duration_seconds";
+
+	metrics_family(o, "kubemasq_kube_objects", "gauge",
+		       "Objects in the kube resolver's store, by kind.");
+	metrics_printf(o,
+		       "kubemasq_kube_objects{kind=\"namespace\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"service\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"endpointslice\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"endpoint\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"pod\"} %zu\n",
+		       st->namespaces, st->services, st->slices, st->endpoints, st->pods);
+	metrics_single(o, "kubemasq_kube_synced", "gauge",
+		       "1 once the first full sync of the cluster source has happened.",
+		       st->synced ? 1 : 0);
+	metrics_single(o, "kubemasq_kube_connected", "gauge",
+		       "1 while watching the API (or the last snapshot read succeeded).",
+		       st->connected ? 1 : 0);
+	metrics_single(o, "kubemasq_kube_last_sync_timestamp_seconds", "gauge",
+		       "Wall clock of the last complete sync, 0 = never.",
+		       st->last_sync > 0 ? (uint64_t)st->last_sync : 0);
+	metrics_single(o, "kubemasq_kube_watch_restarts_total", "counter",
+		       "Watches started again after a normal end or a drop.", st->watch_restarts);
+	metrics_single(o, "kubemasq_kube_relists_total", "counter",
+		       "LISTs after the first one (410 Gone, errors).", st->relists);
+	metrics_single(o, "kubemasq_kube_reconnects_total", "counter",
+		       "Connection attempts to the API server that followed a failure.",
+		       st->reconnects);
+	metrics_single(o, "kubemasq_kube_events_total", "counter", "Watch events applied.",
+		       st->events);
+	metrics_single(o, "kubemasq_kube_bad_events_total", "counter",
+		       "Watch events or objects refused.", st->bad_events);
+	metrics_family(o, fam, "histogram",
+		       "EndpointSlice change (last-change-trigger-time) to applied in DNS.");
+	metrics_hist_samples(o, fam, "", st->programming);
+}
+
+int
+metrics_format(const struct metrics_sources *src, struct evbuffer *out)
+{
+	struct metrics_out o = {.b = out};
+	struct kube_upstream_status st;
+	struct upstream *kube = metrics_kube(src->router);
+
+	metrics_family(&o, "kubemasq_build_info", "gauge", "Always 1; the version as a label.");
+	metrics_printf(&o, "kubemasq_build_info{version=\"%s\"} 1\n", KUBEMASQ_VERSION);
+	metrics_format_queries(&o, src->stats, src->qe ? query_engine_pending(src->qe) : 0);
+	metrics_format_cache(&o, src->cache);
+	metrics_format_upstreams(&o, src->router);
+	if (kube) {
+		memset(&st, 0, sizeof(st));
+		kube_upstream_status(kube, &st);
+		metrics_format_kube(&o, &st);
+	}
+	return o.err;
+}
+
+const char *
+metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
+{
+	struct upstream *kube = metrics_kube(src->router);
+	struct kube_upstream_status st;
+
+	/* We exist only once the DNS listeners are bound (main.c), so "listening" holds. */
+	if (!kube)
+		return NULL;
+	memset(&st, 0, sizeof(st));
+	kube_upstream_status(kube, &st);
+	if (st.synced)
+		return NULL;
+	snprintf(buf, cap, "kube: not synced: %s", st.reason && *st.reason ? st.reason : "unknown");
+	return buf;
+}
+
+/* --- HTTP --- */
+
+static void
+metrics_reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; charset=utf-8");
+	if (b)
+		evbuffer_add_printf(b, "%s\n", text);
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+static void
+metrics_serve_metrics(struct metrics *m, struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (!b || metrics_format(&m->src, b) < 0) {
+		evbuffer_free(b);
+		metrics_reply_text(req, 500, "Internal Server Error", "out of memory");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+static void
+metrics_on_request(struct evhttp_request *req, void *arg)
+{
+	struct metrics *m = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *why;
+	char buf[512];
+
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		metrics_reply_text(req, 405, "Method Not Allowed", "method not allowed");
+	} else if (!path)
+		metrics_reply_text(req, 400, "Bad Request", "bad request");
+	else if (strcmp(path, "/metrics") == 0)
+		metrics_serve_metrics(m, req);
+	else if (strcmp(path, "/health") == 0)
+		metrics_reply_text(req, 200, "OK", "ok");
+	else if (strcmp(path, "/ready") != 0)
+		metrics_reply_text(req, 404, "Not Found", "not found");
+	else if ((why = metrics_not_ready(&m->src, buf, sizeof(buf))))
+		metrics_reply_text(req, 503, "Service Unavailable", why);
+	else
+		metrics_reply_text(req, 200, "OK", "ready");
+}
+
+/* Give back the connections evhttp has let go. evhttp always keeps an event callback on the
+ * bufferevent of a live connection and bufferevent_free() clears it, so a held bufferevent
+ * without one is a connection evhttp freed: dropping our reference finalizes it (and closes
+ * its socket). */
+static void
+metrics_sweep(struct metrics *m)
+{
+	bufferevent_event_cb eventcb;
+
+	for (size_t i = 0; i < METRICS_MAX_CONNECTIONS; i++) {
+		if (!m->conns[i])
+			continue;
+		bufferevent_getcb(m->conns[i], NULL, NULL, &eventcb, NULL);
+		if (eventcb)
+			continue;
+		bufferevent_decref(m->conns[i]);
+		m->conns[i] = NULL;
+		m->n_conns--;
+	}
+}
+
+static void
+metrics_on_sweep(evutil_socket_t unused UNUSED, short what UNUSED, void *arg)
+{
+	static const struct timeval second = {1, 0};
+	struct metrics *m = arg;
+
+	metrics_sweep(m);
+	if (m->n_conns)
+		evtimer_add(m->sweep, &second);
+}
+
+/* A connection over the cap, on the loop turn after its accept (evhttp has given it its socket
+ * by then): shut the socket down, so evhttp reads EOF and frees the connection at once. The
+ * reference taken in metrics_new_bev keeps the bufferevent (and its socket) valid until here. */
+static void
+metrics_refuse(evutil_socket_t unused UNUSED, short what UNUSED, void *arg)
+{
+	struct bufferevent *bev = arg;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	bufferevent_decref(bev);
+}
+
+/*
+ * evhttp asks for each accepted connection's bufferevent, before it has a socket. libevent 2.1
+ * has no evhttp_set_max_connections and tells nobody when a connection goes, so we hold a
+ * reference on each one (metrics_sweep gives it back). Returning NULL would not refuse anything
+ * (evhttp would make its own), so one over the cap is shut down on the next loop turn.
+ */
+static struct bufferevent *
+metrics_new_bev(struct event_base *base, void *arg)
+{
+	static const struct timeval now = {0, 0}, second = {1, 0};
+	struct metrics *m = arg;
+	struct bufferevent *bev;
+	size_t i;
+
+	metrics_sweep(m);
+	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		return NULL;
+	bufferevent_incref(bev);
+	if (m->n_conns < METRICS_MAX_CONNECTIONS) {
+		for (i = 0; m->conns[i]; i++)
+			;
+		m->conns[i] = bev;
+		m->n_conns++;
+		evtimer_add(m->sweep, &second);
+		return bev;
+	}
+	m->refused_conns++;
+	log_ratelimited(&m->rl_refused, LOG_WARNING, "metrics: too many HTTP connections (max: %d)",
+			METRICS_MAX_CONNECTIONS);
+	if (event_base_once(base, -1, EV_TIMEOUT, metrics_refuse, bev, &now) < 0)
+		bufferevent_decref(bev); /* cannot refuse it: serve it, uncounted */
+	return bev;
+}
+
+/* Our own socket, so that a bad address or a port in use gets a clear message. */
+static int
+metrics_listen(const struct sockaddr_storage *ss, socklen_t len, const char *text, char *err,
+	       size_t errlen)
+{
+	int one = 1, e;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "--metrics-address %s: socket: %s", text, strerror(e));
+		return -e;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, 64) < 0) {
+		e = errno;
+		snprintf(err, errlen, "--metrics-address %s: cannot listen: %s", text, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+struct metrics *
+metrics_new(struct event_base *base, const struct metrics_sources *src, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct metrics *m;
+	int fd;
+
+	if (metrics_parse_address(src->cfg->metrics_address, &ss, &len, err, errlen) < 0)
+		return NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->http = evhttp_new(base))) {
+		free(m);
+		snprintf(err, errlen, "metrics: out of memory");
+		return NULL;
+	}
+	m->base = base;
+	m->src = *src;
+	m->sweep = evtimer_new(base, metrics_on_sweep, m);
+	if (!m->sweep) {
+		metrics_free(m);
+		snprintf(err, errlen, "metrics: out of memory");
+		return NULL;
+	}
+	m->rl_refused = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	/* every method reaches metrics_on_request, which answers 405 (evhttp's own refusal of a
+	 * method it was told to disallow is a 501) */
+	evhttp_set_allowed_methods(m->http, 0xffff);
+	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
+	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
+	evhttp_set_bevcb(m->http, metrics_new_bev, m);
+	evhttp_set_gencb(m->http, metrics_on_request, m);
+	fd = metrics_listen(&ss, len, src->cfg->metrics_address, err, errlen);
+	if (fd < 0 || !evhttp_accept_socket_with_handle(m->http, fd)) {
+		if (fd >= 0) {
+			close(fd);
+			snprintf(err, errlen, "--metrics-address %s: cannot serve",
+				 src->cfg->metrics_address);
+		}
+		metrics_free(m);
+		return NULL;
+	}
+	log_info("metrics: serving /metrics, /health and /ready on %s", src->cfg->metrics_address);
+	return m;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	if (!m)
+		return;
+	evhttp_free(m->http); /* frees every connection; then our references go */
+	for (size_t i = 0; i < METRICS_MAX_CONNECTIONS; i++)
+		if (m->conns[i])
+			bufferevent_decref(m->conns[i]);
+	if (m->sweep)
+		event_free(m->sweep);
+	free(m);
+}

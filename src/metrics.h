@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * metrics.h - the HTTP endpoint on --metrics-address: Prometheus `/metrics` (text exposition
+ * format 0.0.4), `/health` and `/ready`, served by libevent's evhttp from the daemon's event loop.
+ * Modules keep their own counters (struct stats, struct cache_stats, each upstream's `metrics`
+ * operation, kube_upstream_status()); this module only reads and formats them on a scrape.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "kubemasq/metrics.h"
+
+struct event_base;
+struct evbuffer;
+struct cache;
+struct config;
+struct router;
+struct stats;
+struct query_engine;
+struct metrics;
+
+/* What a scrape reads; every pointer borrowed, outliving the endpoint. cache may be NULL. */
+struct metrics_sources {
+	const struct config *cfg;
+	const struct stats *stats;
+	const struct cache *cache;
+	struct router *router;
+	const struct query_engine *qe;
+};
+
+/*
+ * Parse --metrics-address: "IPv4:PORT" or "[IPv6]:PORT", a literal address (no names) and a
+ * port 1-65535. Returns 0 and *ss / *len, or -EINVAL with a message naming the option in err.
+ */
+int metrics_parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *err,
+			  size_t errlen);
+
+/*
+ * Listen on cfg->metrics_address (the caller checks it is set) and serve from `base`.
+ * Returns NULL with a one-line message in err (bad address, cannot bind, no memory).
+ */
+struct metrics *metrics_new(struct event_base *base, const struct metrics_sources *src, char *err,
+			    size_t errlen);
+
+/* Stop listening and close every HTTP connection. NULL-safe. */
+void metrics_free(struct metrics *m);
+
+/*
+ * The /metrics body: every family in the text format 0.0.4, appended to `out`. Pure except
+ * for what the sources report; no I/O. Returns 0 or -ENOMEM.
+ */
+int metrics_format(const struct metrics_sources *src, struct evbuffer *out);
+
+/* Why the daemon is not ready, or NULL when it is (/ready): written into buf. */
+const char *metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap);
+
+/* One server's figures summed over every upstream instance that names it (a forwarder address
+ * bound to several zones is one server, as in dnsmasq's servers.bind). */
+struct metrics_server_sum {
+	char upstream[16];
+	char server[64];
+	uint64_t queries, failures;
+	bool has_latency;
+	struct metrics_hist latency;
+};
+
+/* At most this many distinct servers are listed; more are folded into nothing (counted). */
+#define METRICS_MAX_SERVERS 256
+
+/*
+ * Collect every upstream's servers (the `metrics` operation) into out[0..cap), merging
+ * duplicates. Returns how many entries were filled; *dropped (may be NULL) gets how many
+ * servers did not fit.
+ */
+size_t metrics_collect_servers(struct router *router, struct metrics_server_sum *out, size_t cap,
+			       size_t *dropped);
+
+/* Escape a label value for the text format (\\, \", \n) into buf; returns buf. */
+const char *metrics_escape_label(const char *value, char *buf, size_t cap);

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_metrics.c - unit tests for the Prometheus endpoint's pure parts (metrics.c): the
+ * --metrics-address parser, label escaping, and the text formatter run on hand-made counters
+ * (no router, no cache: no sockets), its output checked line by line - HELP and TYPE before
+ * each family, cumulative histogram buckets ending at +Inf equal to _count, _sum in seconds.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "kubemasq/defs.h"
+#include "kubemasq/metrics.h"
+#include "metrics.h"
+#include "stats.h"
+
+static void
+test_metrics_address_ok(void **state UNUSED)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[256];
+	const struct sockaddr_in *v4 = (const void *)&ss;
+	const struct sockaddr_in6 *v6 = (const void *)&ss;
+	struct in6_addr lo6 = IN6ADDR_LOOPBACK_INIT;
+
+	assert_int_equal(metrics_parse_address("127.0.0.1:9153", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohs(v4->sin_port), 9153);
+	assert_int_equal(len, sizeof(*v4));
+	assert_int_equal(ntohl(v4->sin_addr.s_addr), INADDR_LOOPBACK);
+	assert_int_equal(metrics_parse_address("[::1]:1", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(ntohs(v6->sin6_port), 1);
+	assert_memory_equal(&v6->sin6_addr, &lo6, sizeof(lo6));
+	assert_int_equal(metrics_parse_address("0.0.0.0:65535", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(metrics_parse_address("[::]:8080", &ss, &len, err, sizeof(err)), 0);
+}
+
+static void
+test_metrics_address_bad(void **state UNUSED)
+{
+	static const char *const bad[] = {
+		"",
+		"127.0.0.1",
+		"127.0.0.1:",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		":9153",
+		"::1:9153",
+		"[::1]",
+		"[::1]:",
+		"[127.0.0.1]:80",
+		"[::1:80",
+		"::1]:80",
+		"localhost:80",
+		"1.2.3:80",
+		"127.0.0.1:80x",
+		"127.0.0.1:-1",
+		"[]:80",
+		"127.0.0.1: 80",
+	};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(metrics_parse_address(bad[i], &ss, &len, err, sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, "--metrics-address"));
+	}
+	assert_int_equal(metrics_parse_address(NULL, &ss, &len, err, sizeof(err)), -EINVAL);
+}
+
+static void
+test_metrics_escape(void **state UNUSED)
+{
+	char buf[64];
+
+	assert_string_equal(metrics_escape_label("10.0.0.1#53", buf, sizeof(buf)), "10.0.0.1#53");
+	assert_string_equal(metrics_escape_label("a\"b\\c\nd", buf, sizeof(buf)),
+			    "a\\\"b\\\\c\\nd");
+	/* never an escape cut in half, always terminated */
+	assert_string_equal(metrics_escape_label("\"\"\"\"", buf, 6), "\\\"\\\"");
+	assert_string_equal(metrics_escape_label("abcdef", buf, 1), "");
+}
+
+/* The formatter's output as a string (freed by the caller). */
+static char *
+format(const struct stats *s)
+{
+	struct metrics_sources src = {.stats = s};
+	struct evbuffer *b = evbuffer_new();
+	size_t n;
+	char *text;
+
+	assert_non_null(b);
+	assert_int_equal(metrics_format(&src, b), 0);
+	n = evbuffer_get_length(b);
+	text = malloc(n + 1);
+	assert_non_null(text);
+	evbuffer_remove(b, text, n);
+	text[n] = '\0';
+	evbuffer_free(b);
+	return text;
+}
+
+static void
+assert_line(const char *text, const char *line)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "\n%s\n", line);
+	if (!strstr(text, want))
+		fail_msg("line missing: %s", line);
+}
+
+static void
+test_metrics_format_counters(void **state UNUSED)
+{
+	static struct stats s;
+	char *text;
+
+	memset(&s, 0, sizeof(s));
+	s.queries_udp = 7;
+	s.queries_tcp = 2;
+	s.qtype[stats_qtype_slot(1)] = 5;
+	s.qtype[stats_qtype_slot(35)] = 1; /* NAPTR: other */
+	s.rcode[3] = 4;
+	s.rcode[16] = 1;
+	s.refused_forward_max = 3;
+	text = format(&s);
+	assert_line(text, "# HELP kubemasq_requests_total DNS requests received, by transport "
+			  "protocol.\n# TYPE kubemasq_requests_total counter");
+	assert_line(text, "kubemasq_requests_total{protocol=\"udp\"} 7");
+	assert_line(text, "kubemasq_requests_total{protocol=\"tcp\"} 2");
+	assert_line(text, "kubemasq_requests_by_type_total{type=\"A\"} 5");
+	assert_line(text, "kubemasq_requests_by_type_total{type=\"other\"} 1");
+	assert_line(text, "kubemasq_responses_total{rcode=\"NXDOMAIN\"} 4");
+	assert_line(text, "kubemasq_responses_total{rcode=\"BADVERS\"} 1");
+	assert_line(text, "kubemasq_responses_total{rcode=\"NOERROR\"} 0");
+	assert_null(strstr(text, "rcode=\"NOTZONE\"")); /* rare codes only once seen */
+	assert_line(text, "kubemasq_forward_rejections_total 3");
+	assert_line(text, "kubemasq_cache_budget_bytes 0"); /* no cache */
+	assert_line(text, "# TYPE kubemasq_upstream_queries_total counter");
+	assert_null(strstr(text, "kubemasq_kube_")); /* no kube resolver */
+	assert_int_equal(text[strlen(text) - 1], '\n');
+	free(text);
+}
+
+static void
+test_metrics_format_histogram(void **state UNUSED)
+{
+	static struct stats s;
+	static const uint64_t obs[] = {0, 0, 0, 70, 300, 300, 999999, 7000000};
+	char *text;
+	uint64_t sum = 0;
+
+	memset(&s, 0, sizeof(s));
+	for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++) {
+		metrics_hist_observe(&s.latency, obs[i]);
+		sum += obs[i];
+	}
+	assert_int_equal(s.latency.count, 8);
+	assert_int_equal(s.latency.sum_us, sum);
+	text = format(&s);
+	assert_line(text, "# TYPE kubemasq_request_duration_seconds histogram");
+	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"5e-05\"} 3");
+	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"0.0001\"} 4");
+	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"0.00025\"} 4");
+	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"0.0005\"} 6");
+	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"1\"} 7");
+	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"5\"} 7");
+	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"+Inf\"} 8");
+	assert_line(text, "kubemasq_request_duration_seconds_count 8");
+	assert_line(text, "kubemasq_request_duration_seconds_sum 8.000669");
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_metrics_address_ok),
+		cmocka_unit_test(test_metrics_address_bad),
+		cmocka_unit_test(test_metrics_escape),
+		cmocka_unit_test(test_metrics_format_counters),
+		cmocka_unit_test(test_metrics_format_histogram),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
