@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * cache.c - the answer cache: whole replies keyed by (lower-cased qname, qtype, qclass, DO, CD)
- * under a byte budget that counts every byte the cache holds from malloc, with exact LRU
+ * under a byte budget that counts every byte the cache holds from malloc, with LRU (CLOCK)
  * eviction (expired entries first), TTL aging on hits and RFC 2308 negative caching.
  *
  * Layout (chosen for <= 100 bytes of RSS per single-A entry):
@@ -34,8 +34,12 @@
  * Time: the insert time is kept to the millisecond (seconds since the cache's epoch plus a
  * millisecond part) and the lifetime in seconds, so an entry expires exactly `lifetime`
  * seconds after it was stored. A TTL shown on a hit is min(TTL - elapsed, lifetime - elapsed),
- * never below 0: no client sees a TTL beyond the entry's expiry (--max-cache-ttl), and with
- * --min-cache-ttl the entry lives longer than its records, whose TTLs then reach 0 first.
+ * never below 0: no client sees a TTL beyond the entry's expiry (--max-cache-ttl); with
+ * --min-cache-ttl the records' TTLs are raised to it when stored, as dnsmasq shows them.
+ *
+ * Recency is LRU with a second chance (CLOCK): a hit sets a bit in its record instead of moving
+ * it to the head, because the move writes the two neighbours - two more cache misses per hit
+ * among a million entries. A marked record that reaches the tail moves to the head once.
  *
  * Eviction: expired entries first, then the LRU tail. Finding every expired entry would need a
  * second ordering (8 bytes per entry), so the search is bounded: the CACHE_SWEEP least recently
@@ -71,11 +75,13 @@
 #define CACHE_MIN_CHUNK_IDS 8u
 #define CACHE_NCLASSES 137		/* up to 81920 bytes: 28 + 2 * 5958 + 65535 fits */
 #define CACHE_SWEEP 8
+#define CACHE_SECOND_CHANCES 8	/* marked records moved to the head per eviction, at most */
 #define CACHE_HUGE_PAGE (2u << 20)
 #define CACHE_MAX_BUDGET ((uint64_t)CACHE_MAX_CHUNKS * (CACHE_CHUNK_MAX / 2))
 #define CACHE_MAX_OFFS (DNS_MAX_UDP / 11 + 1) /* the smallest RR is 11 bytes */
 
 #define CACHE_F_NEG 0x4
+#define CACHE_F_REF 0x8		/* hit since it last reached the LRU tail: a second chance */
 
 struct cache_rec {
 	uint32_t lru_prev, lru_next;	/* handles; NIL at the ends */
@@ -494,6 +500,27 @@ cache_find_expired(struct cache *c, msec_t now)
 	return CACHE_NIL;
 }
 
+/*
+ * The least recently used entry, with a second chance (CLOCK): a hit only marks its record, and
+ * a marked record reaching the tail moves to the head instead of going. At most
+ * CACHE_SECOND_CHANCES moves per eviction keep it O(1); the tail goes after them regardless.
+ */
+static uint32_t
+cache_lru_victim(struct cache *c)
+{
+	for (int i = 0; i < CACHE_SECOND_CHANCES; i++) {
+		uint32_t h = c->lru_tail;
+		struct cache_rec *r = cache_rec(c, h);
+
+		if (!(r->flags & CACHE_F_REF) || c->lru_head == h)
+			break;
+		r->flags &= (uint8_t)~CACHE_F_REF;
+		cache_lru_unlink(c, r);
+		cache_lru_push(c, h, r);
+	}
+	return c->lru_tail;
+}
+
 /* Drop one entry to make room: an expired one if the bounded search finds it, else the LRU. */
 static void
 cache_evict_one(struct cache *c, msec_t now)
@@ -503,7 +530,7 @@ cache_evict_one(struct cache *c, msec_t now)
 	if (h != CACHE_NIL) {
 		c->expired++;
 	} else {
-		h = c->lru_tail;
+		h = cache_lru_victim(c);
 		c->evictions++;
 	}
 	cache_drop(c, h);
@@ -614,10 +641,9 @@ cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 	if (cap < r->len)
 		return -ENOSPC;
 	cache_copy_out(c, r, now, id, client_qname ? client_qname : key->qname, out);
-	if (c->lru_head != h) {
-		cache_lru_unlink(c, r);
-		cache_lru_push(c, h, r);
-	}
+	/* Mark, don't move: unlinking would touch two more records, each a likely cache miss
+	 * among a million entries (cache_lru_victim gives marked records their second chance). */
+	r->flags |= CACHE_F_REF;
 	c->hits++;
 	return r->len;
 }
@@ -707,6 +733,22 @@ cache_fill(struct cache *c, struct cache_rec *r, const struct cache_key *key, co
 	memcpy(img + DNS_HDR_LEN, key->qname, key->qname_len);	/* the lower-cased spelling */
 }
 
+/* --min-cache-ttl as dnsmasq applies it: a positive answer is kept, and shown to clients, with
+ * every TTL at least that long, counting down from there. */
+static void
+cache_raise_ttls(struct cache_rec *r, uint32_t min)
+{
+	uint8_t *img = cache_image(r);
+
+	for (unsigned i = 0; i < r->n_offs; i++) {
+		uint8_t *p = img + r->offs[i];
+		uint32_t ttl = dnsmsg_get32(p);
+
+		if (ttl < min || (ttl & 0x80000000u))	/* RFC 2181: "negative" TTLs mean 0 */
+			dnsmsg_put32(p, min);
+	}
+}
+
 int
 cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
 	  msec_t now)
@@ -731,6 +773,8 @@ cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, si
 		return r;
 	struct cache_rec *rec = cache_rec(c, h);
 	cache_fill(c, rec, key, reply, len, offs, info.n_offs, now);
+	if (!negative && c->lim.min_ttl != 0)
+		cache_raise_ttls(rec, c->lim.min_ttl);
 	rec->flags = key->flags | (negative ? CACHE_F_NEG : 0);
 	rec->lifetime = lifetime;
 	uint32_t *head = &c->buckets[hash & c->mask];

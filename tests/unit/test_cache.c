@@ -265,12 +265,13 @@ test_ttl_clamps(void **state)
 	struct t_reply t = {.qname = "short.test", .n_a = 1, .a_ttl = 10};
 	uint8_t out[512];
 
-	/* min: lives 60 s; its record's own TTL reaches 0 first */
+	/* min: lives 60 s and, as in dnsmasq, shows clients 60 counting down, not its own 10 */
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0, out, sizeof(out)), 1, 60);
 	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 5000, out, sizeof(out)),
-		      1, 5);
+		      1, 55);
 	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 59999, out, sizeof(out)),
-		      1, 0);
+		      1, 1);
 	assert_false(t_hit(c, "short.test", T0 + 60000));
 	/* max: a TTL of 300 is shown and kept as 100 */
 	t.qname = "long.test";
@@ -474,6 +475,38 @@ test_lru_order(void **state)
 	assert_true(t_hit(c, "d.test", T0));
 	assert_true(t_hit(c, "e.test", T0));
 	assert_int_equal(t_stats(c).evictions, 2);
+	cache_free(c);
+}
+
+/* Every entry hit: eviction still takes one entry after at most 8 second chances (O(1)), and
+ * those 8 oldest, moved to the head, survive the next evictions too. */
+static void
+test_second_chance_bounded(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .max_entries = 20};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	char name[32];
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		assert_true(t_hit(c, name, T0));
+	}
+	t.qname = "new.test";
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_int_equal(t_stats(c).evictions, 1);
+	assert_int_equal(t_stats(c).entries, 20);
+	assert_false(t_hit(c, "n8.test", T0));	/* n0..n7 had their second chance */
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		assert_true(t_hit(c, name, T0));
+	}
 	cache_free(c);
 }
 
@@ -1113,6 +1146,7 @@ main(void)
 		cmocka_unit_test(test_not_cached),
 		cmocka_unit_test(test_hashed_lookup),
 		cmocka_unit_test(test_lru_order),
+		cmocka_unit_test(test_second_chance_bounded),
 		cmocka_unit_test(test_expired_first),
 		cmocka_unit_test(test_budget_eviction),
 		cmocka_unit_test(test_bytes_exact),
