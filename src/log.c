@@ -199,3 +199,15 @@ time_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (msec_t)ts.tv_sec * 1000 + (msec_t)ts.tv_nsec / 1000000;
 }
+
+void
+log_errbuf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -339,6 +339,21 @@ metrics_collect_servers(struct router *router, struct metrics_server_sum *out, s
 	return c.n;
 }
 
+/* One counter family over every upstream server; `queries` picks the field. */
+static void
+metrics_upstream_counter(struct metrics_out *o, const struct metrics_server_sum *sums, size_t n,
+			 const char *name, const char *help, bool queries)
+{
+	char up[64], srv[160];
+
+	metrics_family(o, name, "counter", help);
+	for (size_t i = 0; i < n; i++)
+		metrics_printf(o, "%s{upstream=\"%s\",server=\"%s\"} %" PRIu64 "\n", name,
+			       metrics_escape_label(sums[i].upstream, up, sizeof(up)),
+			       metrics_escape_label(sums[i].server, srv, sizeof(srv)),
+			       queries ? sums[i].queries : sums[i].failures);
+}
+
 static void
 metrics_format_upstreams(struct metrics_out *o, struct router *router)
 {
@@ -351,24 +366,11 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 		return;
 	}
 	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, NULL);
-	metrics_family(o, "kubemasq_upstream_queries_total", "counter",
-		       "Requests sent to each upstream server, retries included.");
-	for (size_t i = 0; i < n; i++)
-		metrics_printf(o,
-			       "kubemasq_upstream_queries_total{upstream=\"%s\",server=\"%s\"} "
-			       "%" PRIu64 "\n",
-			       metrics_escape_label(sums[i].upstream, up, sizeof(up)),
-			       metrics_escape_label(sums[i].server, srv, sizeof(srv)),
-			       sums[i].queries);
-	metrics_family(o, "kubemasq_upstream_failures_total", "counter",
-		       "Timeouts, errors and SERVFAIL/REFUSED replies of each upstream server.");
-	for (size_t i = 0; i < n; i++)
-		metrics_printf(o,
-			       "kubemasq_upstream_failures_total{upstream=\"%s\",server=\"%s\"} "
-			       "%" PRIu64 "\n",
-			       metrics_escape_label(sums[i].upstream, up, sizeof(up)),
-			       metrics_escape_label(sums[i].server, srv, sizeof(srv)),
-			       sums[i].failures);
+	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_queries_total",
+				 "Requests sent to each upstream server, retries included.", true);
+	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_failures_total",
+				 "Timeouts, errors and SERVFAIL/REFUSED replies of each upstream "
+				 "server.", false);
 	metrics_family(o, "kubemasq_upstream_duration_seconds", "histogram",
 		       "Send to reply of each upstream server (millisecond resolution).");
 	for (size_t i = 0; i < n; i++) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #include "kubemasq/defs.h"
@@ -48,3 +49,7 @@ void log_ratelimited(struct log_ratelimit *rl, int prio, const char *fmt, ...) P
 
 /* Monotonic clock in milliseconds (CLOCK_MONOTONIC). */
 msec_t time_now_ms(void);
+
+/* One line of error text into err[0..errlen) for the caller to report (NULL or 0: nothing);
+ * the pattern of every `char *err, size_t errlen` parameter in the tree. */
+void log_errbuf(char *err, size_t errlen, const char *fmt, ...) PRINTF_LIKE(3, 4);

@@ -65,19 +65,6 @@ struct auth_creds {
 	size_t key_data_len;
 };
 
-PRINTF_LIKE(3, 4)
-static void
-auth_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* OpenSSL's reason for the last failure, and an empty queue for the next caller. */
 static const char *
 auth_ssl_reason(char *buf, size_t len)
@@ -209,7 +196,7 @@ auth_parse_url(struct kube_auth *a, const char *url, const char *what, char *err
 		a->port = 80;
 		p = url + 7;
 	} else {
-		auth_err(err, errlen, "%s: \"%s\" is not an http:// or https:// URL", what, url);
+		log_errbuf(err, errlen, "%s: \"%s\" is not an http:// or https:// URL", what, url);
 		return -EINVAL;
 	}
 	r = auth_parse_host(a, p, &rest);
@@ -224,11 +211,11 @@ auth_parse_url(struct kube_auth *a, const char *url, const char *what, char *err
 	if (r == 0)
 		r = auth_parse_prefix(a, rest);
 	if (r == -EINVAL)
-		auth_err(err, errlen,
+		log_errbuf(err, errlen,
 			 "%s: \"%s\" is not a URL of the form http(s)://HOST[:PORT][/PATH]", what,
 			 url);
 	else if (r)
-		auth_err(err, errlen, "%s: %s", what, strerror(-r));
+		log_errbuf(err, errlen, "%s: %s", what, strerror(-r));
 	if (r == 0)
 		a->host_is_ip = auth_is_ip(a->host);
 	return r;
@@ -245,7 +232,7 @@ auth_in_cluster_url(struct kube_auth *a, char *err, size_t errlen)
 	int r;
 
 	if (!host || !*host) {
-		auth_err(err, errlen,
+		log_errbuf(err, errlen,
 			 "not in a cluster: KUBERNETES_SERVICE_HOST is not set; use "
 			 "--kube-api-url, --kubeconfig or --kube-snapshot");
 		return -ENOENT;
@@ -264,12 +251,12 @@ auth_in_cluster_url(struct kube_auth *a, char *err, size_t errlen)
 	if (r == 0)
 		r = auth_parse_prefix(a, "");
 	if (r == -EINVAL)
-		auth_err(err, errlen,
+		log_errbuf(err, errlen,
 			 "KUBERNETES_SERVICE_HOST=%s KUBERNETES_SERVICE_PORT=%s: not a "
 			 "host and port",
 			 getenv("KUBERNETES_SERVICE_HOST"), port ? port : "");
 	else if (r)
-		auth_err(err, errlen, "in-cluster configuration: %s", strerror(-r));
+		log_errbuf(err, errlen, "in-cluster configuration: %s", strerror(-r));
 	if (r == 0)
 		a->host_is_ip = auth_is_ip(a->host);
 	return r;
@@ -396,7 +383,7 @@ auth_load_ca(SSL_CTX *ctx, const char *pem, size_t len, const char *what, char *
 	}
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	if (n == 0) {
-		auth_err(err, errlen, "CA %s: no usable certificate (%s)", what,
+		log_errbuf(err, errlen, "CA %s: no usable certificate (%s)", what,
 			 auth_ssl_reason(reason, sizeof(reason)));
 		return -EINVAL;
 	}
@@ -419,7 +406,7 @@ auth_pem_get(const char *file, const char *data, size_t data_len, const char **p
 	}
 	r = kubeconfig_read_file(file, KUBE_AUTH_MAX_FILE, owned, len);
 	if (r) {
-		auth_err(err, errlen, "cannot read %s: %s", file, kubeconfig_file_strerror(r));
+		log_errbuf(err, errlen, "cannot read %s: %s", file, kubeconfig_file_strerror(r));
 		return r;
 	}
 	*pem = *owned;
@@ -445,7 +432,7 @@ auth_load_client_cert(SSL_CTX *ctx, const struct auth_creds *c, const char *what
 	bio = BIO_new_mem_buf(pem, (int)len);
 	x = bio ? PEM_read_bio_X509(bio, NULL, auth_no_passphrase, NULL) : NULL;
 	if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
-		auth_err(err, errlen, "client certificate %s: %s", what,
+		log_errbuf(err, errlen, "client certificate %s: %s", what,
 			 auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	} else {
@@ -480,12 +467,12 @@ auth_load_client_key(SSL_CTX *ctx, const struct auth_creds *c, const char *what_
 	bio = BIO_new_mem_buf(pem, (int)len);
 	key = bio ? PEM_read_bio_PrivateKey(bio, NULL, auth_no_passphrase, NULL) : NULL;
 	if (!key) {
-		auth_err(err, errlen, "client key %s: %s", what,
+		log_errbuf(err, errlen, "client key %s: %s", what,
 			 auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	} else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		/* use_PrivateKey already refuses a key of another certificate */
-		auth_err(err, errlen, "client key %s does not match certificate %s: %s", what,
+		log_errbuf(err, errlen, "client key %s does not match certificate %s: %s", what,
 			 what_c, auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	}
@@ -514,7 +501,7 @@ auth_ctx_new(struct kube_auth *a, const struct auth_creds *c, char *err, size_t 
 
 	a->ctx = SSL_CTX_new(TLS_client_method());
 	if (!a->ctx || SSL_CTX_set_min_proto_version(a->ctx, TLS1_2_VERSION) != 1) {
-		auth_err(err, errlen, "TLS setup: %s", auth_ssl_reason(reason, sizeof(reason)));
+		log_errbuf(err, errlen, "TLS setup: %s", auth_ssl_reason(reason, sizeof(reason)));
 		return -ENOMEM;
 	}
 	SSL_CTX_set_verify(a->ctx, a->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
@@ -527,13 +514,13 @@ auth_ctx_new(struct kube_auth *a, const struct auth_creds *c, char *err, size_t 
 					 err, errlen);
 		free(owned);
 	} else if (SSL_CTX_set_default_verify_paths(a->ctx) != 1) {
-		auth_err(err, errlen, "TLS: the system CA store: %s",
+		log_errbuf(err, errlen, "TLS: the system CA store: %s",
 			 auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	}
 	if (r == 0 && (c->cert_file || c->cert_data || c->key_file || c->key_data)) {
 		if (!(c->cert_file || c->cert_data) || !(c->key_file || c->key_data)) {
-			auth_err(err, errlen,
+			log_errbuf(err, errlen,
 				 "a client certificate needs both the certificate and "
 				 "the key");
 			return -EINVAL;
@@ -555,7 +542,7 @@ auth_token_init(struct kube_auth *a, const char *file, char *err, size_t errlen)
 		return -ENOMEM;
 	r = auth_token_read(a, &changed);
 	if (r) {
-		auth_err(err, errlen, "token file %s: %s", file, auth_token_strerror(r));
+		log_errbuf(err, errlen, "token file %s: %s", file, auth_token_strerror(r));
 		return r == -ENODATA || r == -EBADMSG ? -EINVAL : r;
 	}
 	a->token_read_once = false; /* the caller's clock starts at the first header */
@@ -575,7 +562,7 @@ auth_token_fixed(struct kube_auth *a, const char *token, const char *what, char 
 	r = auth_token_clean(t, &len);
 	if (r) {
 		free(t);
-		auth_err(err, errlen, "%s: %s", what,
+		log_errbuf(err, errlen, "%s: %s", what,
 			 r == -ENODATA ? "the token is empty" : auth_token_strerror(r));
 		return -EINVAL;
 	}
@@ -630,7 +617,7 @@ auth_from_kubeconfig(struct kube_auth *a, const struct kube_auth_config *cfg,
 	if (cfg->api_url)
 		r = auth_parse_url(a, cfg->api_url, "--kube-api-url", err, errlen);
 	else if (!kc->server) {
-		auth_err(err, errlen, "kubeconfig %s: cluster \"%s\" has no server",
+		log_errbuf(err, errlen, "kubeconfig %s: cluster \"%s\" has no server",
 			 cfg->kubeconfig, kc->cluster);
 		return -EINVAL;
 	} else
@@ -695,14 +682,14 @@ kube_auth_new(struct kube_auth **out, const struct kube_auth_config *cfg, char *
 
 	*out = NULL;
 	if (!a) {
-		auth_err(err, errlen, "out of memory");
+		log_errbuf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	a->rl_token = (struct log_ratelimit)LOG_RATELIMIT_INIT(60000, 1);
 	r = auth_setup(a, cfg, err, errlen);
 	if (r) {
 		if (r == -ENOMEM)
-			auth_err(err, errlen, "out of memory");
+			log_errbuf(err, errlen, "out of memory");
 		kube_auth_free(a);
 		return r;
 	}

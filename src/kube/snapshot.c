@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "kubemasq/defs.h"
+#include "kubemasq/log.h"
 #include "kube/snapshot.h"
 #include "kube/store.h"
 
@@ -64,19 +65,6 @@ static const char *const snapshot_kind_versions[SNAPSHOT_KINDS] = {
 	[KUBE_KIND_SLICE] = "discovery.k8s.io/v1",
 	[KUBE_KIND_POD] = "v1",
 };
-
-PRINTF_LIKE(3, 4)
-static void
-snapshot_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 PRINTF_LIKE(2, 3)
 static int
@@ -712,7 +700,7 @@ snapshot_list(const json_t *root, const char *name, json_t **items, const char *
 	*def_kind = NULL;
 	*def_version = NULL;
 	if (!json_is_object(root) || !kind) {
-		snapshot_err(err, errlen, "%s: not a Kubernetes List (no kind)", name);
+		log_errbuf(err, errlen, "%s: not a Kubernetes List (no kind)", name);
 		return -EPROTO;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(typed); i++) {
@@ -722,7 +710,7 @@ snapshot_list(const json_t *root, const char *name, json_t **items, const char *
 		}
 	}
 	if (!*def_kind && strcmp(kind, "List") != 0) {
-		snapshot_err(err, errlen, "%s: kind \"%.64s\" is not a List", name, kind);
+		log_errbuf(err, errlen, "%s: kind \"%.64s\" is not a List", name, kind);
 		return -EPROTO;
 	}
 	*items = json_object_get(root, "items");
@@ -732,7 +720,7 @@ snapshot_list(const json_t *root, const char *name, json_t **items, const char *
 		return 0;
 	}
 	if (!json_is_array(*items)) {
-		snapshot_err(err, errlen, "%s: items is not an array", name);
+		log_errbuf(err, errlen, "%s: items is not an array", name);
 		return -EPROTO;
 	}
 	return 0;
@@ -756,7 +744,7 @@ snapshot_apply(struct kube_store *s, const json_t *root, const char *name,
 	r = snapshot_collect(&sn, items, def_kind, def_version, &v, &n);
 	if (r < 0) {
 		memset(res, 0, sizeof(*res));
-		snapshot_err(err, errlen, "%s: out of memory", name);
+		log_errbuf(err, errlen, "%s: out of memory", name);
 		return r;
 	}
 	for (int k = 0; k < SNAPSHOT_KINDS; k++)
@@ -774,9 +762,9 @@ static int
 snapshot_parse_error(const json_error_t *je, const char *name, char *err, size_t errlen)
 {
 	if (je->line > 0)
-		snapshot_err(err, errlen, "%s:%d:%d: %s", name, je->line, je->column, je->text);
+		log_errbuf(err, errlen, "%s:%d:%d: %s", name, je->line, je->column, je->text);
 	else
-		snapshot_err(err, errlen, "%s: %s", name, je->text);
+		log_errbuf(err, errlen, "%s: %s", name, je->text);
 	return -EPROTO;
 }
 
@@ -792,7 +780,7 @@ kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len, con
 	if (!name)
 		name = "snapshot";
 	if (len > KUBE_SNAPSHOT_MAX_BYTES) {
-		snapshot_err(err, errlen, "%s: larger than %u bytes", name,
+		log_errbuf(err, errlen, "%s: larger than %u bytes", name,
 			     KUBE_SNAPSHOT_MAX_BYTES);
 		return -EFBIG;
 	}
@@ -840,22 +828,22 @@ snapshot_open(const char *path, FILE **out, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		e = errno;
-		snapshot_err(err, errlen, "%s: %s", path, strerror(e));
+		log_errbuf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
 	if (fstat(fd, &st) < 0) {
 		e = errno;
-		snapshot_err(err, errlen, "%s: %s", path, strerror(e));
+		log_errbuf(err, errlen, "%s: %s", path, strerror(e));
 		close(fd);
 		return -e;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snapshot_err(err, errlen, "%s: not a regular file", path);
+		log_errbuf(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return -EINVAL;
 	}
 	if ((unsigned long long)st.st_size > KUBE_SNAPSHOT_MAX_BYTES) {
-		snapshot_err(err, errlen, "%s: %lld bytes, larger than %u", path,
+		log_errbuf(err, errlen, "%s: %lld bytes, larger than %u", path,
 			     (long long)st.st_size, KUBE_SNAPSHOT_MAX_BYTES);
 		close(fd);
 		return -EFBIG;
@@ -863,7 +851,7 @@ snapshot_open(const char *path, FILE **out, char *err, size_t errlen)
 	*out = fdopen(fd, "r");
 	if (!*out) {
 		close(fd);
-		snapshot_err(err, errlen, "%s: out of memory", path);
+		log_errbuf(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
 	setvbuf(*out, NULL, _IOFBF, SNAPSHOT_READ_BUF);
@@ -886,12 +874,12 @@ kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snapshot_
 	root = json_load_callback(snapshot_read, &rd, 0, &je);
 	fclose(rd.f);
 	if (!root && rd.err == -EFBIG) {
-		snapshot_err(err, errlen, "%s: grew larger than %u bytes", path,
+		log_errbuf(err, errlen, "%s: grew larger than %u bytes", path,
 			     KUBE_SNAPSHOT_MAX_BYTES);
 		return -EFBIG;
 	}
 	if (!root && rd.err) {
-		snapshot_err(err, errlen, "%s: %s", path, strerror(-rd.err));
+		log_errbuf(err, errlen, "%s: %s", path, strerror(-rd.err));
 		return rd.err;
 	}
 	if (!root)
@@ -910,12 +898,12 @@ snapshot_object_entry(struct snapshot_entry *e, enum kube_kind kind, const json_
 {
 	*e = (struct snapshot_entry){.item = (json_t *)obj, .kind = kind};
 	if (!json_is_object(obj)) {
-		snapshot_err(why, whylen, "not an object");
+		log_errbuf(why, whylen, "not an object");
 		return -EINVAL;
 	}
 	snapshot_entry_key(e);
 	if (e->why) {
-		snapshot_err(why, whylen, "%s", e->why);
+		log_errbuf(why, whylen, "%s", e->why);
 		return -EINVAL;
 	}
 	return 0;
@@ -935,7 +923,7 @@ kube_snapshot_apply_object(struct kube_store *s, enum kube_kind kind, const json
 	snapshot_apply_entry(&sn, &e);
 	if (!res.skipped)
 		return 0;
-	snapshot_err(why, whylen, "%s", res.first_skip);
+	log_errbuf(why, whylen, "%s", res.first_skip);
 	return strstr(res.first_skip, "store full") ? -ENOSPC : -EINVAL;
 }
 
