@@ -9,7 +9,7 @@
 #   -n  distinct names loaded through the cache (default 200000)
 #   -d  also measure dnsmasq (--cache-size=NAMES) the same way
 #   -w  upstream answers from a wildcard (* A 10.0.0.1) instead of a zone of NAMES names
-#   -f  extra kubemasq flags (default: --cache-bytes=4G --cache-size=max(2*NAMES, 150))
+#   -f  extra kubemasq flags (default: --cache-bytes=2047M --cache-size=max(2*NAMES, 150))
 #
 # knotd serves bench.test with h1..hNAMES (one A each); kubemasq (release build, built now)
 # forwards to it. VmRSS is read after start, the NAMES names are queried once each through
@@ -26,7 +26,7 @@ while getopts "n:dwf:" o; do case $o in
 	n) N=$OPTARG;; d) DNSMASQ=1;; w) WILD=wildcard;; f) FLAGS=$OPTARG;;
 	*) sed -n '7,13p' "$0"; exit 2;; esac; done
 size=$((N * 2)); [ "$size" -ge 150 ] || size=150; [ "$size" -le 10000000 ] || size=10000000
-FLAGS=${FLAGS:-"--cache-bytes=4G --cache-size=$size"}
+FLAGS=${FLAGS:-"--cache-bytes=2047M --cache-size=$size"}
 
 bench_build || exit 1
 bench_knotd "$([ -n "$WILD" ] && echo 1 || echo "$N")" $WILD || exit 1
