@@ -3,8 +3,9 @@
 hardening, its command lines parse with the real binary; the container recipe is a two-stage
 build that runs as non-root with the right ports, entrypoint and runtime libraries; the
 Debian package builds from a copy of the sources with dpkg-buildpackage (packaging/build-deb.sh),
-carries the binary, man page, unit, conf file and system user, and the binary extracted from it
-(dpkg -x into a throw-away root, never installed on this machine) runs --version and --test."""
+carries the binary, man page, unit, conf file and system user, and installs with dpkg into a
+throw-away root (never onto this machine), where its postinst creates the user and enables the
+unit and the installed binary starts with the installed conf and answers."""
 
 import configparser
 import gzip
@@ -19,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import kubemasq_bin, missing_tool
+from conftest import free_port, kubemasq_bin, missing_tool, query, udp
 
 TOP = pathlib.Path(__file__).resolve().parents[2]
 PKG = TOP / "packaging"
@@ -311,6 +312,49 @@ def test_deb_sysusers_creates_kubemasq(deb, tmp_path):
     assert r.returncode == 0, r.stderr
     assert re.search(r"Creating (user|group) '?kubemasq'?", r.stdout + r.stderr), \
         r.stdout + r.stderr
+
+
+def test_deb_installs_and_starts(deb, tmp_path):
+    """dpkg -i into a throw-away root (its own dpkg database; maintainer scripts run with
+    DPKG_ROOT, outside a chroot: nothing on this machine changes): the postinst creates the
+    kubemasq user and enables the unit there. Then the installed binary starts with the
+    installed conf, as its unit would but on a loopback port, answers, and stops cleanly."""
+    if shutil.which("systemd-sysusers") is None:
+        missing_tool("systemd-sysusers (systemd) is not installed")
+    root = tmp_path / "root"
+    for d in ("var/lib/dpkg/info", "var/lib/dpkg/updates", "etc"):
+        (root / d).mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text("")
+    passwd = pathlib.Path("/etc/passwd").read_text()
+    r = run("dpkg", f"--root={root}", "--force-depends", "--force-script-chrootless",
+            "--log=/dev/null", "-i", deb, timeout=120, env=dict(os.environ, DPKG_ROOT=str(root)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert pathlib.Path("/etc/passwd").read_text() == passwd, "dpkg touched this machine"
+    status = (root / "var/lib/dpkg/status").read_text()
+    assert re.search(r"^Package: kubemasq\n(.+\n)*Status: install ok installed$", status, re.M)
+    assert re.search(r"^kubemasq:x:\d+:\d+:", (root / "etc/passwd").read_text(), re.M)
+    wants = root / "etc/systemd/system/multi-user.target.wants/kubemasq.service"
+    assert wants.is_symlink(), "the unit is not enabled"
+    exe, conf, port = root / "usr/sbin/kubemasq", root / "etc/kubemasq/kubemasq.conf", free_port()
+    p = subprocess.Popen([str(exe), f"--conf-file={conf}", "--keep-in-foreground",
+                          f"--port={port}", "--listen-address=127.0.0.1", "--no-resolv",
+                          "--address=/installed.test/192.0.2.7", "--log-facility=-"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        r = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                r = udp(query("installed.test"), port, timeout=0.5)
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.05)
+        assert r is not None, "the installed kubemasq did not answer"
+        assert [rd.address for rr in r.answer for rd in rr] == ["192.0.2.7"]
+    finally:
+        p.terminate()
+        out = p.communicate(timeout=10)[0]
+    assert p.returncode == 0, out
 
 
 # -- the annotated conf file the package installs --------------------------------------------
