@@ -7,18 +7,18 @@
  * retry_ms hands over to the next server (its late reply still counts) until timeout_ms ends
  * the query; SERVFAIL/REFUSED move on as well, TC=1 repeats the query over TCP, and servers that
  * keep timing out are backed off. Completion is always delivered from the event loop.
+ * This file holds the ops, the pending table of tries and each query's state machine; the
+ * servers and the socket pool are upstream_dns_server.c's, TCP is upstream_dns_tcp.c's
+ * (upstream_dns_impl.h says what they share).
  */
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "kubemasq/defs.h"
@@ -43,64 +43,10 @@ upstream_dns_hash(const void *key, size_t len)
 #define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = upstream_dns_hash((keyptr), (keylen)))
 #include <uthash.h>
 
-/* Sockets per address family. Each query picks one at random, so together with the random port
- * of each socket an attacker must guess among ~7 bits of socket choice on top of the 16-bit ID,
- * while the port range itself keeps moving (see UPSTREAM_DNS_SOCK_USES). 128 stays far below
- * any fd limit and is what dnsmasq's default --dns-forward-max spreads over in practice. */
-#define UPSTREAM_DNS_POOL_SIZE 128
-/* Queries one socket carries before it is retired and replaced by a fresh random port. */
-#define UPSTREAM_DNS_SOCK_USES 64
-/* bind() attempts on random ports before falling back to the kernel's own (random) choice. */
-#define UPSTREAM_DNS_BIND_TRIES 16
-/* Tries waiting for a reply, per instance (memory cap; query.c's --dns-forward-max sits above). */
-#define UPSTREAM_DNS_MAX_TRIES 16384
-/* Tries per query, counting every retransmission and every server of --all-servers. */
-#define UPSTREAM_DNS_QUERY_MAX_TRIES 32
-/* Datagrams per recvmmsg() call, and calls per readable event (fairness between sockets). */
-#define UPSTREAM_DNS_RECV_BATCH	 16
-#define UPSTREAM_DNS_RECV_ROUNDS 4
-/* Back-off: after this many consecutive failures, skip a server for 1 s, doubling up to 60 s. */
-#define UPSTREAM_DNS_FAIL_THRESHOLD 3
-#define UPSTREAM_DNS_BACKOFF_MIN_MS 1000
-#define UPSTREAM_DNS_BACKOFF_MAX_MS 60000
-/* With order FASTEST, one query in this many goes first to another server, so that a server
- * that got slow once (or recovered) gets measured again. */
-#define UPSTREAM_DNS_EXPLORE 20
-/* Smoothed RTTs are kept in 1/8 ms and never exceed this many ms. */
-#define UPSTREAM_DNS_SRTT_MAX_MS 120000
-/* Query size: header, name, question tail, OPT. */
-#define UPSTREAM_DNS_QUERY_MAX		(DNS_HDR_LEN + DNS_MAX_NAME + 4 + 11)
-#define UPSTREAM_DNS_DEFAULT_TIMEOUT_MS 10000
-#define UPSTREAM_DNS_DEFAULT_RETRY_MS	1000
+/* Only this file hashes the pending table: the HASH_FUNCTION above must come first. */
+#include "upstream_dns_impl.h"
 
-struct upstream_dns;
-struct upstream_dns_query;
-
-struct upstream_dns_server {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	char log_name[INET6_ADDRSTRLEN + 8];   /* dnsmasq's: "#port" only when not 53 */
-	char stats_name[INET6_ADDRSTRLEN + 8]; /* always "addr#port" */
-	bool measured;
-	unsigned srtt8; /* smoothed RTT, 1/8 ms */
-	unsigned fails; /* consecutive timeouts/errors */
-	msec_t backoff_ms, backoff_until;
-	unsigned long sent, retried, failed, nxdomain, answered;
-	unsigned long long latency_sum;
-	struct metrics_hist latency; /* first send of a try to its reply, for /metrics */
-};
-
-struct upstream_dns_sock {
-	struct upstream_dns *up;
-	struct event *ev;
-	int fd;
-	uint32_t serial;
-	unsigned uses;
-	unsigned refs; /* tries that wait on this socket */
-	bool retired;  /* out of the pool: closed when refs drops to 0 */
-	bool busy;     /* inside its read callback: not closed before it returns */
-};
-
+/* One UDP try of a query, in the pending table while it may still be answered. */
 struct upstream_dns_try {
 	UT_hash_handle hh;
 	uint64_t key; /* sock->serial << 16 | id */
@@ -112,69 +58,6 @@ struct upstream_dns_try {
 	msec_t sent_at;
 	bool over; /* timed out or failed, already counted */
 };
-
-struct upstream_dns_tcp {
-	struct upstream_dns_query *query;
-	struct event *ev;
-	int fd;
-	unsigned server;
-	uint16_t id;
-	bool connected, writing_done;
-	msec_t started;
-	size_t out_len, out_off;
-	uint8_t out[2 + UPSTREAM_DNS_QUERY_MAX];
-	uint8_t hdr[2];
-	size_t in_need, in_off; /* in_need 0: still reading the length */
-	uint8_t *in;
-};
-
-struct upstream_dns_query {
-	struct upstream_dns *up;
-	struct upstream_req *req;
-	struct upstream_dns_query *prev, *next;
-	struct event *timer;
-	struct upstream_dns_try *tries;
-	struct upstream_dns_tcp *tcp;
-	msec_t deadline;
-	msec_t timer_at; /* when the timer is due, by time_now_ms() */
-	unsigned n_tries;
-	unsigned next_idx; /* position in order[] of the next server to try */
-	unsigned n_order;
-	unsigned *order; /* servers to try, best first (wraps around) */
-	uint8_t *bad;	 /* per server: answered SERVFAIL/REFUSED, do not ask again */
-	uint8_t *held;	 /* the last SERVFAIL/REFUSED reply, passed on if nothing better */
-	size_t held_len;
-	bool at_deadline; /* the timer is armed for the deadline, not for a retry */
-};
-
-struct upstream_dns_pool {
-	struct upstream_dns_sock *slot[UPSTREAM_DNS_POOL_SIZE];
-	unsigned n_slots;
-};
-
-struct upstream_dns {
-	struct upstream base;
-	struct event_base *evb;
-	struct upstream_dns_server *servers;
-	size_t n_servers;
-	enum upstream_dns_order order;
-	uint16_t edns_size;
-	uint16_t query_port, min_port, max_port;
-	unsigned timeout_ms, retry_ms;
-	bool log_queries, bogus_priv, domain_needed;
-	struct upstream_dns_pool pool4, pool6;
-	struct upstream_dns_try *pending; /* uthash by key */
-	unsigned n_pending;
-	struct upstream_dns_query *queries;
-	uint32_t next_serial;
-	uint8_t rnd[256];
-	size_t rnd_off;
-	uint8_t *rbuf;
-	size_t rbuf_size;
-	unsigned long bogus, garbage;
-};
-
-static void upstream_dns_step_or_finish(struct upstream_dns_query *q);
 
 /* --- randomness --- */
 
@@ -198,7 +81,7 @@ upstream_dns_rand_fill(void *buf, size_t len)
 	}
 }
 
-static uint32_t
+uint32_t
 upstream_dns_rand32(struct upstream_dns *up)
 {
 	uint32_t v;
@@ -213,7 +96,7 @@ upstream_dns_rand32(struct upstream_dns *up)
 }
 
 /* Uniform in [0, n) without modulo bias. */
-static uint32_t
+uint32_t
 upstream_dns_rand_below(struct upstream_dns *up, uint32_t n)
 {
 	uint32_t limit, v;
@@ -225,221 +108,6 @@ upstream_dns_rand_below(struct upstream_dns *up, uint32_t n)
 		v = upstream_dns_rand32(up);
 	while (v >= limit);
 	return v % n;
-}
-
-/* --- servers --- */
-
-static uint16_t
-upstream_dns_sa_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-}
-
-static bool
-upstream_dns_sa_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family || upstream_dns_sa_port(a) != upstream_dns_sa_port(b))
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr,
-			      sizeof(struct in6_addr)) == 0;
-	return false;
-}
-
-static int
-upstream_dns_server_init(struct upstream_dns_server *s, const struct config_sockaddr *ca)
-{
-	char addr[INET6_ADDRSTRLEN];
-	const void *ip;
-	uint16_t port;
-
-	if (ca->ss.ss_family == AF_INET)
-		ip = &((const struct sockaddr_in *)&ca->ss)->sin_addr;
-	else if (ca->ss.ss_family == AF_INET6)
-		ip = &((const struct sockaddr_in6 *)&ca->ss)->sin6_addr;
-	else
-		return -EAFNOSUPPORT;
-	if (!inet_ntop(ca->ss.ss_family, ip, addr, sizeof(addr)))
-		return -errno;
-	memset(s, 0, sizeof(*s));
-	s->ss = ca->ss;
-	s->len = ca->ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
-					     : sizeof(struct sockaddr_in6);
-	port = upstream_dns_sa_port(&s->ss);
-	snprintf(s->stats_name, sizeof(s->stats_name), "%s#%u", addr, port);
-	if (port == 53)
-		snprintf(s->log_name, sizeof(s->log_name), "%s", addr);
-	else
-		snprintf(s->log_name, sizeof(s->log_name), "%s#%u", addr, port);
-	return 0;
-}
-
-static void
-upstream_dns_server_answered(struct upstream_dns_server *s, msec_t rtt, unsigned rcode)
-{
-	if (rtt > UPSTREAM_DNS_SRTT_MAX_MS)
-		rtt = UPSTREAM_DNS_SRTT_MAX_MS;
-	s->answered++;
-	s->latency_sum += rtt;
-	metrics_hist_observe(&s->latency, rtt * 1000); /* the tries are timed in ms */
-	if (rcode == DNS_RCODE_NXDOMAIN)
-		s->nxdomain++;
-	/* unbound-style EWMA with weight 1/8: srtt8 holds 8 * srtt */
-	if (!s->measured)
-		s->srtt8 = (unsigned)rtt * 8;
-	else
-		s->srtt8 = s->srtt8 - s->srtt8 / 8 + (unsigned)rtt;
-	s->measured = true;
-	s->fails = 0;
-	s->backoff_ms = 0;
-	s->backoff_until = 0;
-}
-
-static void
-upstream_dns_server_failed(struct upstream_dns *up, struct upstream_dns_server *s)
-{
-	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
-	msec_t now = time_now_ms();
-
-	s->failed++;
-	s->fails++;
-	/* a timeout says the server is at least as slow as the retry interval */
-	s->srtt8 = MIN(MAX(s->srtt8 * 2, up->retry_ms * 8), UPSTREAM_DNS_SRTT_MAX_MS * 8);
-	s->measured = true;
-	/* Tries sent before the current back-off began keep failing while it runs; only a failure
-	 * after it ended may extend it, or one burst would push it to the maximum at once. */
-	if (s->fails < UPSTREAM_DNS_FAIL_THRESHOLD || now < s->backoff_until)
-		return;
-	s->backoff_ms = s->backoff_ms ? MIN(s->backoff_ms * 2, UPSTREAM_DNS_BACKOFF_MAX_MS)
-				      : UPSTREAM_DNS_BACKOFF_MIN_MS;
-	s->backoff_until = now + s->backoff_ms;
-	log_ratelimited(&rl, LOG_WARNING, "server %s not responding, backing off for %llu ms",
-			s->log_name, (unsigned long long)s->backoff_ms);
-}
-
-/* --- socket pool --- */
-
-static int
-upstream_dns_bind(struct upstream_dns *up, int fd, int family)
-{
-	struct sockaddr_storage ss = {.ss_family = (sa_family_t)family};
-	socklen_t len =
-		family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	unsigned span = (unsigned)up->max_port - up->min_port + 1;
-
-	for (int i = 0; i <= UPSTREAM_DNS_BIND_TRIES; i++) {
-		uint16_t port;
-
-		if (up->query_port)
-			port = up->query_port;
-		else if (i < UPSTREAM_DNS_BIND_TRIES)
-			port = (uint16_t)(up->min_port + upstream_dns_rand_below(up, span));
-		else
-			port = 0; /* range exhausted: the kernel randomises ephemeral ports too */
-		if (family == AF_INET)
-			sin->sin_port = htons(port);
-		else
-			sin6->sin6_port = htons(port);
-		if (bind(fd, (struct sockaddr *)&ss, len) == 0)
-			return 0;
-		if (up->query_port || (errno != EADDRINUSE && errno != EACCES))
-			return -errno;
-	}
-	return -EADDRINUSE;
-}
-
-static void upstream_dns_on_read(evutil_socket_t fd, short what, void *arg);
-
-static struct upstream_dns_sock *
-upstream_dns_sock_open(struct upstream_dns *up, int family, int *err)
-{
-	struct upstream_dns_sock *sock = calloc(1, sizeof(*sock));
-	int one = 1;
-
-	if (!sock) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	sock->up = up;
-	sock->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (sock->fd < 0) {
-		*err = -errno;
-		free(sock);
-		return NULL;
-	}
-	if (family == AF_INET6)
-		setsockopt(sock->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	*err = upstream_dns_bind(up, sock->fd, family);
-	if (*err == 0) {
-		sock->ev = event_new(up->evb, sock->fd, EV_READ | EV_PERSIST, upstream_dns_on_read,
-				     sock);
-		if (!sock->ev || event_add(sock->ev, NULL) < 0)
-			*err = -ENOMEM;
-	}
-	if (*err) {
-		if (sock->ev)
-			event_free(sock->ev);
-		close(sock->fd);
-		free(sock);
-		return NULL;
-	}
-	sock->serial = ++up->next_serial;
-	return sock;
-}
-
-static void
-upstream_dns_sock_close(struct upstream_dns_sock *sock)
-{
-	if (!sock)
-		return;
-	event_free(sock->ev);
-	close(sock->fd);
-	free(sock);
-}
-
-static void
-upstream_dns_sock_unref(struct upstream_dns_sock *sock)
-{
-	assert(sock->refs > 0);
-	sock->refs--;
-	if (sock->retired && sock->refs == 0 && !sock->busy)
-		upstream_dns_sock_close(sock);
-}
-
-static struct upstream_dns_sock *
-upstream_dns_sock_pick(struct upstream_dns *up, int family, unsigned *slot, int *err)
-{
-	struct upstream_dns_pool *pool = family == AF_INET6 ? &up->pool6 : &up->pool4;
-	unsigned i = upstream_dns_rand_below(up, pool->n_slots);
-
-	*slot = i;
-	if (!pool->slot[i])
-		pool->slot[i] = upstream_dns_sock_open(up, family, err);
-	return pool->slot[i];
-}
-
-/* The socket carried another query: retire it when it has carried enough. */
-static void
-upstream_dns_sock_used(struct upstream_dns *up, struct upstream_dns_sock *sock, int family,
-		       unsigned slot)
-{
-	struct upstream_dns_pool *pool = family == AF_INET6 ? &up->pool6 : &up->pool4;
-
-	sock->uses++;
-	if (up->query_port || sock->uses < UPSTREAM_DNS_SOCK_USES)
-		return;
-	pool->slot[slot] = NULL;
-	sock->retired = true;
-	if (sock->refs == 0 && !sock->busy)
-		upstream_dns_sock_close(sock);
 }
 
 /* --- tries and queries --- */
@@ -457,20 +125,7 @@ upstream_dns_try_free(struct upstream_dns *up, struct upstream_dns_try *t)
 	}
 	HASH_DEL(up->pending, t);
 	up->n_pending--;
-	upstream_dns_sock_unref(t->sock);
-	free(t);
-}
-
-static void
-upstream_dns_tcp_free(struct upstream_dns_tcp *t)
-{
-	if (!t)
-		return;
-	if (t->ev)
-		event_free(t->ev);
-	if (t->fd >= 0)
-		close(t->fd);
-	free(t->in);
+	upstream_dns_server_sock_unref(t->sock);
 	free(t);
 }
 
@@ -498,7 +153,7 @@ upstream_dns_query_free(struct upstream_dns_query *q)
 
 /* Complete the query: free it, then call done() exactly once. `to_free` (may be NULL, may be
  * `reply`) is freed after done() returns. */
-static void
+void
 upstream_dns_finish(struct upstream_dns_query *q, int status, const uint8_t *reply, size_t len,
 		    void *to_free)
 {
@@ -543,7 +198,7 @@ upstream_dns_timer_add(struct upstream_dns_query *q, msec_t now)
 	evtimer_add(q->timer, &tv);
 }
 
-static void
+void
 upstream_dns_arm(struct upstream_dns_query *q, bool retry)
 {
 	msec_t now = time_now_ms();
@@ -596,7 +251,7 @@ upstream_dns_send(struct upstream_dns_query *q, unsigned si)
 
 	if (up->n_pending >= UPSTREAM_DNS_MAX_TRIES || q->n_tries >= UPSTREAM_DNS_QUERY_MAX_TRIES)
 		return -EBUSY;
-	sock = upstream_dns_sock_pick(up, s->ss.ss_family, &slot, &err);
+	sock = upstream_dns_server_sock_pick(up, s->ss.ss_family, &slot, &err);
 	if (!sock)
 		return err;
 	t = calloc(1, sizeof(*t));
@@ -620,7 +275,7 @@ upstream_dns_send(struct upstream_dns_query *q, unsigned si)
 	HASH_ADD(hh, up->pending, key, sizeof(t->key), t);
 	up->n_pending++;
 	sock->refs++;
-	upstream_dns_sock_used(up, sock, s->ss.ss_family, slot);
+	upstream_dns_server_sock_used(up, sock, s->ss.ss_family, slot);
 	s->sent++;
 	if (q->n_tries++ > 0)
 		s->retried++;
@@ -664,7 +319,7 @@ upstream_dns_step(struct upstream_dns_query *q)
 
 /* Move on after a failure or a SERVFAIL: send the next try, or wait for what is already out,
  * or finish with what we have. */
-static void
+void
 upstream_dns_step_or_finish(struct upstream_dns_query *q)
 {
 	if (time_now_ms() < q->deadline && upstream_dns_step(q) == 0) {
@@ -709,176 +364,6 @@ upstream_dns_on_timer(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 		return;
 	}
 	upstream_dns_step_or_finish(q);
-}
-
-/* --- TCP after TC=1 --- */
-
-static void upstream_dns_tcp_cb(evutil_socket_t fd, short what, void *arg);
-
-static int
-upstream_dns_tcp_start(struct upstream_dns_query *q, unsigned si)
-{
-	struct upstream_dns *up = q->up;
-	struct upstream_dns_server *s = &up->servers[si];
-	struct upstream_dns_tcp *t = calloc(1, sizeof(*t));
-	int len, err;
-
-	if (!t)
-		return -ENOMEM;
-	t->query = q;
-	t->server = si;
-	t->started = time_now_ms();
-	t->id = (uint16_t)upstream_dns_rand32(up);
-	len = dnsmsg_build_query(t->out + 2, sizeof(t->out) - 2, t->id, &q->req->q, q->req->cd,
-				 q->req->do_bit, up->edns_size);
-	t->fd = socket(s->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (len < 0 || t->fd < 0) {
-		err = len < 0 ? len : -errno;
-		goto fail;
-	}
-	dnsmsg_put16(t->out, (uint16_t)len);
-	t->out_len = (size_t)len + 2;
-	if (connect(t->fd, (struct sockaddr *)&s->ss, s->len) < 0 && errno != EINPROGRESS) {
-		err = -errno;
-		goto fail;
-	}
-	t->ev = event_new(up->evb, t->fd, EV_WRITE | EV_PERSIST, upstream_dns_tcp_cb, t);
-	if (!t->ev || event_add(t->ev, NULL) < 0) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	q->tcp = t;
-	s->sent++;
-	s->retried++;
-	upstream_dns_arm(q, false);
-	return 0;
-fail:
-	upstream_dns_tcp_free(t);
-	return err;
-}
-
-static void
-upstream_dns_tcp_failed(struct upstream_dns_query *q)
-{
-	struct upstream_dns *up = q->up;
-	struct upstream_dns_tcp *t = q->tcp;
-
-	q->tcp = NULL;
-	upstream_dns_server_failed(up, &up->servers[t->server]);
-	upstream_dns_tcp_free(t);
-	upstream_dns_step_or_finish(q);
-}
-
-/* Non-blocking I/O: 1 when the part is complete, 0 to wait, -errno on failure or EOF. */
-static int
-upstream_dns_tcp_write(struct upstream_dns_tcp *t)
-{
-	while (t->out_off < t->out_len) {
-		ssize_t n = send(t->fd, t->out + t->out_off, t->out_len - t->out_off, MSG_NOSIGNAL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		t->out_off += (size_t)n;
-	}
-	return 1;
-}
-
-static int
-upstream_dns_tcp_read(struct upstream_dns_tcp *t)
-{
-	for (;;) {
-		uint8_t *dst = t->in_need ? t->in + t->in_off : t->hdr + t->in_off;
-		size_t want = (t->in_need ? t->in_need : sizeof(t->hdr)) - t->in_off;
-		ssize_t n = recv(t->fd, dst, want, 0);
-
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		t->in_off += (size_t)n;
-		if (t->in_need && t->in_off == t->in_need)
-			return 1;
-		if (!t->in_need && t->in_off == sizeof(t->hdr)) {
-			/* the 16-bit length caps the reply at 65535 bytes */
-			t->in_need = dnsmsg_get16(t->hdr);
-			t->in_off = 0;
-			if (t->in_need < DNS_HDR_LEN)
-				return -EPROTO;
-			t->in = malloc(t->in_need);
-			if (!t->in)
-				return -ENOMEM;
-		}
-	}
-}
-
-static void
-upstream_dns_tcp_done(struct upstream_dns_query *q)
-{
-	struct upstream_dns *up = q->up;
-	struct upstream_dns_tcp *t = q->tcp;
-	unsigned si = t->server;
-	struct upstream_dns_server *s = &up->servers[si];
-	uint8_t *pkt = t->in;
-	size_t len = t->in_need;
-	int rc = dnsmsg_check_reply(pkt, len, t->id, &q->req->q);
-
-	if (rc < 0) {
-		if (rc == -EBADMSG)
-			up->garbage++;
-		else
-			up->bogus++;
-		upstream_dns_tcp_failed(q);
-		return;
-	}
-	t->in = NULL;
-	q->tcp = NULL;
-	upstream_dns_server_answered(s, time_now_ms() - t->started, dnsmsg_rcode(pkt));
-	upstream_dns_tcp_free(t);
-	if (dnsmsg_rcode(pkt) == DNS_RCODE_SERVFAIL || dnsmsg_rcode(pkt) == DNS_RCODE_REFUSED) {
-		q->bad[si] = 1;
-		free(q->held);
-		q->held = pkt;
-		q->held_len = len;
-		s->failed++;
-		upstream_dns_step_or_finish(q);
-		return;
-	}
-	upstream_dns_finish(q, 0, pkt, len, pkt);
-}
-
-static void
-upstream_dns_tcp_cb(evutil_socket_t fd, short what UNUSED, void *arg)
-{
-	struct upstream_dns_tcp *t = arg;
-	struct upstream_dns_query *q = t->query;
-	int rc, soerr = 0;
-	socklen_t sl = sizeof(soerr);
-
-	if (!t->connected) {
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-			upstream_dns_tcp_failed(q);
-			return;
-		}
-		t->connected = true;
-	}
-	if (!t->writing_done) {
-		rc = upstream_dns_tcp_write(t);
-		if (rc <= 0) {
-			if (rc < 0)
-				upstream_dns_tcp_failed(q);
-			return;
-		}
-		t->writing_done = true;
-		event_free(t->ev);
-		t->ev = event_new(q->up->evb, t->fd, EV_READ | EV_PERSIST, upstream_dns_tcp_cb, t);
-		if (!t->ev || event_add(t->ev, NULL) < 0)
-			upstream_dns_tcp_failed(q);
-		return;
-	}
-	rc = upstream_dns_tcp_read(t);
-	if (rc < 0)
-		upstream_dns_tcp_failed(q);
-	else if (rc > 0)
-		upstream_dns_tcp_done(q);
 }
 
 /* --- UDP replies --- */
@@ -932,7 +417,7 @@ upstream_dns_on_reply(struct upstream_dns_try *t, const uint8_t *pkt, size_t len
 	upstream_dns_finish(q, 0, pkt, len, NULL);
 }
 
-static void
+void
 upstream_dns_on_dgram(struct upstream_dns *up, struct upstream_dns_sock *sock, const uint8_t *pkt,
 		      size_t len, const struct sockaddr_storage *from, bool trunc)
 {
@@ -946,7 +431,7 @@ upstream_dns_on_dgram(struct upstream_dns *up, struct upstream_dns_sock *sock, c
 	}
 	key = (uint64_t)sock->serial << 16 | dnsmsg_id(pkt);
 	HASH_FIND(hh, up->pending, &key, sizeof(key), t);
-	if (!t || !upstream_dns_sa_equal(from, &up->servers[t->server].ss)) {
+	if (!t || !upstream_dns_server_sa_equal(from, &up->servers[t->server].ss)) {
 		up->bogus++;
 		return;
 	}
@@ -960,78 +445,6 @@ upstream_dns_on_dgram(struct upstream_dns *up, struct upstream_dns_sock *sock, c
 		return;
 	}
 	upstream_dns_on_reply(t, pkt, len, trunc);
-}
-
-static void
-upstream_dns_on_read(evutil_socket_t fd, short what UNUSED, void *arg)
-{
-	struct upstream_dns_sock *sock = arg;
-	struct upstream_dns *up = sock->up;
-	struct mmsghdr msgs[UPSTREAM_DNS_RECV_BATCH];
-	struct iovec iov[UPSTREAM_DNS_RECV_BATCH];
-	struct sockaddr_storage from[UPSTREAM_DNS_RECV_BATCH];
-
-	sock->busy = true;
-	for (int round = 0; round < UPSTREAM_DNS_RECV_ROUNDS; round++) {
-		int n;
-
-		memset(msgs, 0, sizeof(msgs));
-		for (unsigned i = 0; i < UPSTREAM_DNS_RECV_BATCH; i++) {
-			iov[i].iov_base = up->rbuf + i * up->rbuf_size;
-			iov[i].iov_len = up->rbuf_size;
-			msgs[i].msg_hdr.msg_iov = &iov[i];
-			msgs[i].msg_hdr.msg_iovlen = 1;
-			msgs[i].msg_hdr.msg_name = &from[i];
-			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-		}
-		n = recvmmsg(fd, msgs, UPSTREAM_DNS_RECV_BATCH, MSG_DONTWAIT, NULL);
-		for (int i = 0; i < n; i++)
-			upstream_dns_on_dgram(up, sock, iov[i].iov_base, msgs[i].msg_len, &from[i],
-					      (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
-		if (n < UPSTREAM_DNS_RECV_BATCH)
-			break;
-	}
-	sock->busy = false;
-	if (sock->retired && sock->refs == 0)
-		upstream_dns_sock_close(sock);
-}
-
-/* --- server order --- */
-
-static int
-upstream_dns_cmp_srtt(const void *a, const void *b, void *arg)
-{
-	const struct upstream_dns_server *servers = arg;
-	unsigned x = servers[*(const unsigned *)a].srtt8, y = servers[*(const unsigned *)b].srtt8;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Fill q->order: servers not backed off, in configuration order or fastest first; if all are
- * backed off, the one whose back-off ends soonest (we never fail without trying). */
-static void
-upstream_dns_plan(struct upstream_dns *up, struct upstream_dns_query *q)
-{
-	msec_t now = time_now_ms();
-	unsigned n = 0, soonest = 0;
-
-	for (unsigned i = 0; i < up->n_servers; i++) {
-		if (up->servers[i].backoff_until <= now)
-			q->order[n++] = i;
-		if (up->servers[i].backoff_until < up->servers[soonest].backoff_until)
-			soonest = i;
-	}
-	if (n == 0)
-		q->order[n++] = soonest;
-	if (up->order == UPSTREAM_DNS_FASTEST && n > 1) {
-		qsort_r(q->order, n, sizeof(q->order[0]), upstream_dns_cmp_srtt, up->servers);
-		if (upstream_dns_rand_below(up, UPSTREAM_DNS_EXPLORE) == 0) {
-			unsigned j = 1 + upstream_dns_rand_below(up, n - 1), tmp = q->order[0];
-			q->order[0] = q->order[j];
-			q->order[j] = tmp;
-		}
-	}
-	q->n_order = n;
 }
 
 /* --- bogus-priv --- */
@@ -1177,10 +590,7 @@ upstream_dns_free(struct upstream *u)
 	/* the caller should have cancelled these; forget them quietly rather than leak */
 	while (up->queries)
 		upstream_dns_query_free(up->queries);
-	for (unsigned i = 0; i < UPSTREAM_DNS_POOL_SIZE; i++) {
-		upstream_dns_sock_close(up->pool4.slot[i]);
-		upstream_dns_sock_close(up->pool6.slot[i]);
-	}
+	upstream_dns_server_pools_close(up);
 	free(up->rbuf);
 	free(up->servers);
 	free(up);
@@ -1222,7 +632,7 @@ upstream_dns_resolve(struct upstream *u, struct upstream_req *req)
 		up->queries->prev = q;
 	up->queries = q;
 	req->priv = q;
-	upstream_dns_plan(up, q);
+	upstream_dns_server_plan(up, q);
 	rc = upstream_dns_step(q);
 	if (rc < 0) {
 		upstream_dns_query_free(q);
@@ -1243,53 +653,12 @@ upstream_dns_cancel(struct upstream *u UNUSED, struct upstream_req *req)
 	upstream_dns_query_free(q);
 }
 
-static void
-upstream_dns_stats(struct upstream *u, upstream_stats_fn *line, void *ctx)
-{
-	struct upstream_dns *up = (struct upstream_dns *)u;
-	char buf[256];
-
-	for (size_t i = 0; i < up->n_servers; i++) {
-		const struct upstream_dns_server *s = &up->servers[i];
-		snprintf(buf, sizeof(buf),
-			 "server %s: queries sent %lu, retried %lu, failed %lu, "
-			 "nxdomain replies %lu, avg. latency %llums",
-			 s->stats_name, s->sent, s->retried, s->failed, s->nxdomain,
-			 s->answered ? s->latency_sum / s->answered : 0ULL);
-		line(ctx, buf);
-	}
-	snprintf(buf, sizeof(buf), "forwarder: bogus replies %lu, garbage replies %lu, pending %u",
-		 up->bogus, up->garbage, up->n_pending);
-	line(ctx, buf);
-}
-
-/* Per server: failures are the timeouts, errors and SERVFAIL/REFUSED replies, as in the
- * SIGUSR1 line; queries count retries, as dnsmasq's servers.bind does. */
-static void
-upstream_dns_metrics(struct upstream *u, upstream_metrics_fn *each, void *ctx)
-{
-	struct upstream_dns *up = (struct upstream_dns *)u;
-
-	for (size_t i = 0; i < up->n_servers; i++) {
-		const struct upstream_dns_server *s = &up->servers[i];
-		struct upstream_server_metrics m = {
-			.upstream = "dns",
-			.server = s->stats_name,
-			.queries = s->sent,
-			.failures = s->failed,
-			.latency = &s->latency,
-		};
-
-		each(ctx, &m);
-	}
-}
-
 const struct upstream_ops upstream_dns_ops = {
 	.name = "dns",
 	.create = upstream_dns_create,
 	.free = upstream_dns_free,
 	.resolve = upstream_dns_resolve,
 	.cancel = upstream_dns_cancel,
-	.stats = upstream_dns_stats,
-	.metrics = upstream_dns_metrics,
+	.stats = upstream_dns_server_stats,
+	.metrics = upstream_dns_server_metrics,
 };
