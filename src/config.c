@@ -2,54 +2,36 @@
 /*
  * config.c - fills struct config from argv, conf files and conf dirs, all through the one table
  * of config_opts.h: getopt_long's tables, the conf-file keywords and --help are generated from
- * it, and each option's value goes through one parser. Pure apart from reading the files it is
- * told to: it never logs and never exits; every error becomes one line of text (with FILE:LINE
- * for conf files) and a negative errno for main() to report.
+ * it, and each option's value goes through one parser. Here: the table, the value parsers,
+ * the defaults, the checks across options and the getopt loop; conf files, conf dirs and resolv
+ * files are config_file.c's, getopt's tables and --help config_cli.c's (config_impl.h). Pure
+ * apart from reading the files it is told to: it never logs and never exits; every error
+ * becomes one line of text (with FILE:LINE for conf files) and a negative errno for main() to
+ * report.
  */
 #include <assert.h>
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "kubemasq/defs.h"
 #include "config.h"
+#include "config_impl.h"
 #include "config_opts.h"
 
-#ifndef KUBEMASQ_VERSION
-#define KUBEMASQ_VERSION "unknown"
-#endif
-
-#define CONFIG_MAX_DEPTH     8	  /* nested conf-file / conf-dir levels */
-#define CONFIG_LINE_MAX	     4096 /* longest conf-file line */
-#define CONFIG_DIR_MAX_FILES 4096 /* files read from one conf-dir */
-#define CONFIG_DIR_MAX_EXTS  16	  /* suffixes in one conf-dir value */
-#define CONFIG_RESOLV_MAX    64	  /* nameservers taken from one resolv-file */
-#define CONFIG_DOMAIN_MAX    253
-#define CONFIG_LABEL_MAX     63
-#define CONFIG_KUBE_NS_MAX   4096 /* --kube-namespaces, all lines together */
+#define CONFIG_DOMAIN_MAX  253
+#define CONFIG_LABEL_MAX   63
+#define CONFIG_KUBE_NS_MAX 4096 /* --kube-namespaces, all lines together */
 
 /* Defaults that are strings: static so config_init() cannot fail; config_str_free() knows them. */
 static char config_default_resolv[] = "/etc/resolv.conf";
 static char config_default_user[] = "nobody";
 static char config_default_kube_domain[] = "cluster.local";
-
-/* Parsing state: where the current value comes from, for error lines. */
-struct config_ctx {
-	struct config *cfg;
-	FILE *out;
-	char *err;
-	size_t errlen;
-	const char *file; /* NULL on the command line */
-	unsigned line;
-	unsigned depth; /* conf files being read, innermost included */
-};
 
 /* clang-format off */
 #define X(n, s, a, m, p, f, lo, hi, d, h) static config_opts_parse_fn config_opt_##p;
@@ -67,10 +49,7 @@ const struct config_opts_entry config_opts_table[] = {
 
 const size_t config_opts_count = ARRAY_SIZE(config_opts_table);
 
-/* Writes one error line, prefixed FILE:LINE: inside a conf file, and returns rc. */
-static int config_error(struct config_ctx *ctx, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static int
+int
 config_error(struct config_ctx *ctx, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -93,7 +72,7 @@ config_error(struct config_ctx *ctx, int rc, const char *fmt, ...)
 static const char config_oom[] = "out of memory";
 
 /* The common "bad value" line: names the option, the value and why. */
-static int
+int
 config_bad(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value,
 	   const char *why)
 {
@@ -118,7 +97,7 @@ config_str_free(char *s)
 }
 
 /* Appends one zeroed element to a growing array; returns it or NULL. */
-static void *
+void *
 config_append(void **arr, size_t *n, size_t size)
 {
 	char *p = realloc(*arr, (*n + 1) * size);
@@ -251,7 +230,7 @@ config_opt_str(struct config_ctx *ctx, const struct config_opts_entry *e, const 
 }
 
 /* An IPv4 or IPv6 literal into a sockaddr with `port` (host order). */
-static int
+int
 config_parse_ip(const char *s, uint16_t port, struct config_sockaddr *sa)
 {
 	struct sockaddr_in *in = (struct sockaddr_in *)&sa->ss;
@@ -341,7 +320,7 @@ config_opt_iface(struct config_ctx *ctx, const struct config_opts_entry *e, cons
 	return config_each_item(ctx, e, value, config_iface_one);
 }
 
-static void
+void
 config_strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -625,279 +604,18 @@ config_opt_version(struct config_ctx *ctx, const struct config_opts_entry *e, co
 	return 1;
 }
 
-static int config_read_file(struct config_ctx *ctx, const char *path);
-
 static int
 config_opt_conf_file(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
 {
 	if (!value || !*value)
 		return config_bad(ctx, e, value, "empty");
-	return config_read_file(ctx, value);
-}
-
-/*
- * Removes dnsmasq's quoting from a conf-file line in place: "..." anywhere (with \" \\ \t \n
- * escapes inside), and a '#' at the start or after whitespace outside quotes starts a comment.
- * Returns 0 or -EINVAL for an unterminated quote.
- */
-static int
-config_unquote(char *s)
-{
-	char *w = s;
-	bool white = true;
-
-	for (const char *r = s; *r; r++) {
-		if (*r == '"') {
-			for (r++; *r && *r != '"'; r++) {
-				if (r[0] == '\\' && r[1] && strchr("\"\\tn", r[1])) {
-					r++;
-					*w++ = *r == 't' ? '\t' : *r == 'n' ? '\n' : *r;
-				} else {
-					*w++ = *r;
-				}
-			}
-			if (!*r)
-				return -EINVAL;
-			white = false;
-			continue;
-		}
-		if (isspace((unsigned char)*r)) {
-			white = true;
-		} else if (white && *r == '#') {
-			break;
-		} else {
-			white = false;
-		}
-		*w++ = *r;
-	}
-	*w = '\0';
-	return 0;
-}
-
-static char *
-config_trim(char *s)
-{
-	size_t len;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	len = strlen(s);
-	while (len > 0 && isspace((unsigned char)s[len - 1]))
-		s[--len] = '\0';
-	return s;
-}
-
-static const struct config_opts_entry *
-config_lookup_name(const char *name)
-{
-	for (size_t i = 0; i < config_opts_count; i++)
-		if (strcmp(config_opts_table[i].name, name) == 0)
-			return &config_opts_table[i];
-	return NULL;
-}
-
-/* One conf-file line: `name[=value]`, blank, or a comment. */
-static int
-config_file_line(struct config_ctx *ctx, char *line)
-{
-	const struct config_opts_entry *e;
-	char *name, *value = NULL, *eq;
-
-	if (config_unquote(line) < 0)
-		return config_error(ctx, -EINVAL, "missing closing \"");
-	name = config_trim(line);
-	if (!*name)
-		return 0;
-	if ((eq = strchr(name, '='))) {
-		*eq = '\0';
-		value = config_trim(eq + 1);
-		name = config_trim(name);
-	}
-	if (!(e = config_lookup_name(name)))
-		return config_error(ctx, -EINVAL, "unknown option \"%s\"", name);
-	if (e->arg == CONFIG_OPTS_NONE && value)
-		return config_error(ctx, -EINVAL, "option --%s takes no value (\"%s\")", e->name,
-				    value);
-	if (e->arg == CONFIG_OPTS_REQUIRED && !value)
-		return config_error(ctx, -EINVAL, "option --%s needs a value", e->name);
-	return e->parse(ctx, e, value);
-}
-
-static int
-config_read_lines(struct config_ctx *ctx, FILE *f)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int rc = 0;
-
-	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
-		ctx->line++;
-		if (len > CONFIG_LINE_MAX) {
-			rc = config_error(ctx, -EINVAL, "line longer than %d", CONFIG_LINE_MAX);
-			break;
-		}
-		if (memchr(line, '\0', (size_t)len)) {
-			rc = config_error(ctx, -EINVAL, "NUL byte in line");
-			break;
-		}
-		rc = config_file_line(ctx, line);
-	}
-	if (rc == 0 && ferror(f))
-		rc = config_error(ctx, -EIO, "read error");
-	free(line);
-	return rc;
-}
-
-static int
-config_read_file(struct config_ctx *ctx, const char *path)
-{
-	const char *outer_file = ctx->file;
-	unsigned outer_line = ctx->line;
-	FILE *f;
-	int rc;
-
-	if (ctx->depth >= CONFIG_MAX_DEPTH)
-		return config_error(ctx, -EINVAL, "conf-file \"%s\": nested deeper than %d", path,
-				    CONFIG_MAX_DEPTH);
-	if (!(f = fopen(path, "re"))) {
-		rc = -errno;
-		return config_error(ctx, rc, "cannot read conf-file \"%s\": %s", path,
-				    strerror(-rc));
-	}
-	ctx->file = path;
-	ctx->line = 0;
-	ctx->depth++;
-	rc = config_read_lines(ctx, f);
-	ctx->depth--;
-	ctx->file = outer_file;
-	ctx->line = outer_line;
-	fclose(f);
-	return rc;
-}
-
-/* conf-dir's suffix rules: "*.ext" entries keep only those suffixes, ".ext" entries skip. */
-struct config_dir_filter {
-	const char *keep[CONFIG_DIR_MAX_EXTS];
-	size_t n_keep;
-	const char *skip[CONFIG_DIR_MAX_EXTS];
-	size_t n_skip;
-};
-
-static bool
-config_ends_with(const char *s, const char *suffix)
-{
-	size_t ls = strlen(s), lx = strlen(suffix);
-
-	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
-static bool
-config_dir_wanted(const struct config_dir_filter *flt, const char *name)
-{
-	size_t len = strlen(name), i;
-
-	if (name[0] == '.' || name[len - 1] == '~' || (name[0] == '#' && name[len - 1] == '#'))
-		return false;
-	for (i = 0; i < flt->n_skip; i++)
-		if (config_ends_with(name, flt->skip[i]))
-			return false;
-	for (i = 0; i < flt->n_keep; i++)
-		if (config_ends_with(name, flt->keep[i]))
-			return true;
-	return flt->n_keep == 0;
-}
-
-static int
-config_strcmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Names of the wanted files of `dir`, sorted. */
-static int
-config_dir_list(struct config_ctx *ctx, const char *dir, const struct config_dir_filter *flt,
-		char ***names, size_t *n)
-{
-	struct dirent *de;
-	DIR *d = opendir(dir);
-	int rc = 0;
-
-	if (!d) {
-		rc = -errno;
-		return config_error(ctx, rc, "cannot read conf-dir \"%s\": %s", dir, strerror(-rc));
-	}
-	while (rc == 0 && (de = readdir(d))) {
-		char **slot;
-
-		if (!config_dir_wanted(flt, de->d_name))
-			continue;
-		if (*n >= CONFIG_DIR_MAX_FILES) {
-			rc = config_error(ctx, -EINVAL, "conf-dir \"%s\": more than %d files", dir,
-					  CONFIG_DIR_MAX_FILES);
-		} else if (!(slot = config_append((void **)names, n, sizeof(*slot))) ||
-			   !(*slot = strdup(de->d_name))) {
-			*n -= slot ? 1 : 0;
-			rc = config_error(ctx, -ENOMEM, "out of memory");
-		}
-	}
-	closedir(d);
-	if (rc == 0 && *n > 1)
-		qsort(*names, *n, sizeof(**names), config_strcmp);
-	return rc;
-}
-
-/* Reads the regular files among `names` (directories and the like are skipped, as dnsmasq). */
-static int
-config_dir_read(struct config_ctx *ctx, const char *dir, char **names, size_t n)
-{
-	int rc = 0;
-
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		struct stat st;
-		char *path;
-
-		if (asprintf(&path, "%s/%s", dir, names[i]) < 0)
-			return config_error(ctx, -ENOMEM, "out of memory");
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			rc = config_read_file(ctx, path);
-		free(path);
-	}
-	return rc;
+	return config_file_read(ctx, value);
 }
 
 static int
 config_opt_conf_dir(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
 {
-	struct config_dir_filter flt = {0};
-	char *copy, *dir, *ext, *save = NULL, **names = NULL;
-	size_t n = 0;
-	int rc = 0;
-
-	if (!value || !*value || value[0] == ',' || value[strlen(value) - 1] == ',' ||
-	    strstr(value, ",,"))
-		return config_bad(ctx, e, value, "empty directory or extension");
-	if (!(copy = strdup(value)))
-		return config_error(ctx, -ENOMEM, "out of memory");
-	dir = strtok_r(copy, ",", &save);
-	while (rc == 0 && (ext = strtok_r(NULL, ",", &save))) {
-		if (flt.n_keep + flt.n_skip >= CONFIG_DIR_MAX_EXTS)
-			rc = config_bad(ctx, e, value, "too many extensions");
-		else if (ext[0] == '*')
-			flt.keep[flt.n_keep++] = ext + 1;
-		else
-			flt.skip[flt.n_skip++] = ext;
-	}
-	if (rc == 0 && ctx->depth >= CONFIG_MAX_DEPTH)
-		rc = config_error(ctx, -EINVAL, "conf-dir \"%s\": nested deeper than %d", dir,
-				  CONFIG_MAX_DEPTH);
-	if (rc == 0)
-		rc = config_dir_list(ctx, dir, &flt, &names, &n);
-	if (rc == 0)
-		rc = config_dir_read(ctx, dir, names, n);
-	config_strv_free(names, n);
-	free(copy);
-	return rc;
+	return config_file_conf_dir(ctx, e, value);
 }
 
 void
@@ -1009,67 +727,6 @@ config_finish(struct config_ctx *ctx)
 	return config_finish_kube(ctx);
 }
 
-static const struct config_opts_entry *
-config_lookup_val(int val)
-{
-	for (size_t i = 0; i < config_opts_count; i++) {
-		const struct config_opts_entry *e = &config_opts_table[i];
-
-		if (val == (e->short_name ? e->short_name : CONFIG_OPTS_LONG_BASE + (int)i))
-			return e;
-	}
-	return NULL;
-}
-
-/* getopt_long's tables from ours. */
-static void
-config_getopt_tables(struct option *longopts, char *shortopts)
-{
-	static const int has_arg[] = {
-		[CONFIG_OPTS_NONE] = no_argument,
-		[CONFIG_OPTS_REQUIRED] = required_argument,
-		[CONFIG_OPTS_OPTIONAL] = optional_argument,
-	};
-	char *s = shortopts;
-
-	/* '-': non-options come back in order (as 1) so they can be refused; ':': report a
-	 * missing value as ':' rather than '?'. */
-	*s++ = '-';
-	*s++ = ':';
-	for (size_t i = 0; i < config_opts_count; i++) {
-		const struct config_opts_entry *e = &config_opts_table[i];
-		int val = e->short_name ? e->short_name : CONFIG_OPTS_LONG_BASE + (int)i;
-
-		longopts[i] = (struct option){e->name, has_arg[e->arg], NULL, val};
-		if (!e->short_name)
-			continue;
-		*s++ = (char)e->short_name;
-		if (e->arg != CONFIG_OPTS_NONE)
-			*s++ = ':';
-		if (e->arg == CONFIG_OPTS_OPTIONAL)
-			*s++ = ':';
-	}
-	longopts[config_opts_count] = (struct option){0};
-	*s = '\0';
-}
-
-/* Turns getopt's '?' and ':' into one error line. */
-static int
-config_getopt_error(struct config_ctx *ctx, int c, char **argv)
-{
-	const struct config_opts_entry *e = optopt ? config_lookup_val(optopt) : NULL;
-	const char *arg = argv[optind - 1];
-
-	if (c == ':' && e)
-		return config_error(ctx, -EINVAL, "option --%s needs a value", e->name);
-	if (e && e->arg == CONFIG_OPTS_NONE && strncmp(arg, "--", 2) == 0 && strchr(arg, '='))
-		return config_error(ctx, -EINVAL, "option --%s takes no value (\"%s\")", e->name,
-				    strchr(arg, '=') + 1);
-	if (optopt && optopt < CONFIG_OPTS_LONG_BASE && !e)
-		return config_error(ctx, -EINVAL, "unknown option \"-%c\"", optopt);
-	return config_error(ctx, -EINVAL, "unknown or ambiguous option \"%s\"", arg);
-}
-
 int
 config_parse(struct config *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
@@ -1082,16 +739,16 @@ config_parse(struct config *cfg, int argc, char **argv, FILE *out, char *err, si
 	config_init(cfg);
 	if (err && errlen)
 		err[0] = '\0';
-	config_getopt_tables(longopts, shortopts);
+	config_cli_getopt_tables(longopts, shortopts);
 	optind = 0; /* glibc: 0 re-initialises getopt completely, so we can be called again */
 	opterr = 0;
 	while (rc == 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		const struct config_opts_entry *e = config_lookup_val(c);
+		const struct config_opts_entry *e = config_cli_lookup_val(c);
 
 		if (c == 1)
 			rc = config_error(&ctx, -EINVAL, "unexpected argument \"%s\"", optarg);
 		else if (c == '?' || c == ':' || !e)
-			rc = config_getopt_error(&ctx, c, argv);
+			rc = config_cli_getopt_error(&ctx, c, argv);
 		else
 			rc = e->parse(&ctx, e, optarg);
 	}
@@ -1104,124 +761,4 @@ config_parse(struct config *cfg, int argc, char **argv, FILE *out, char *err, si
 	if (rc != 0)
 		config_done(cfg);
 	return rc;
-}
-
-/* nameserver lines into servers; unparsable lines are skipped, as resolvers do. */
-static int
-config_resolv_lines(FILE *f, struct config_server **out, size_t *n)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	int rc = 0;
-
-	while (rc == 0 && *n < CONFIG_RESOLV_MAX && getline(&line, &cap, f) >= 0) {
-		char *save = NULL, *key = strtok_r(line, " \t\r\n", &save);
-		char *addr = key ? strtok_r(NULL, " \t\r\n", &save) : NULL;
-		struct config_server *slot;
-		struct config_sockaddr sa;
-
-		if (!addr || strcmp(key, "nameserver") != 0 || config_parse_ip(addr, 53, &sa) < 0)
-			continue;
-		if (!(slot = config_append((void **)out, n, sizeof(*slot)))) {
-			rc = -ENOMEM;
-			break;
-		}
-		slot->kind = CONFIG_SERVER_ADDR;
-		slot->addr = sa;
-		slot->from_resolv = true;
-	}
-	if (rc == 0 && ferror(f))
-		rc = -EIO;
-	free(line);
-	return rc;
-}
-
-int
-config_read_resolv(struct config *cfg, const char *path, char *err, size_t errlen)
-{
-	struct config_ctx ctx = {.cfg = cfg, .err = err, .errlen = errlen};
-	struct config_server *fresh = NULL, *merged;
-	size_t n_fresh = 0, n = 0;
-	FILE *f = fopen(path, "re");
-	int rc;
-
-	if (!f) {
-		rc = -errno;
-		return config_error(&ctx, rc, "cannot read resolv-file \"%s\": %s", path,
-				    strerror(-rc));
-	}
-	rc = config_resolv_lines(f, &fresh, &n_fresh);
-	fclose(f);
-	if (rc < 0) {
-		free(fresh);
-		return config_error(&ctx, rc, "cannot read resolv-file \"%s\": %s", path,
-				    strerror(-rc));
-	}
-	/* Keep the configured servers in order, drop the old resolv ones, append the new. */
-	merged = malloc((cfg->n_servers + n_fresh + 1) * sizeof(*merged));
-	if (!merged) {
-		free(fresh);
-		return config_error(&ctx, -ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < cfg->n_servers; i++) {
-		if (cfg->servers[i].from_resolv)
-			config_strv_free(cfg->servers[i].domains, cfg->servers[i].n_domains);
-		else
-			merged[n++] = cfg->servers[i];
-	}
-	if (n_fresh)
-		memcpy(merged + n, fresh, n_fresh * sizeof(*fresh));
-	free(fresh);
-	free(cfg->servers);
-	cfg->servers = merged;
-	cfg->n_servers = n + n_fresh;
-	return (int)n_fresh;
-}
-
-/* "-p, --port=PORT" and the like, the left column of --help. */
-static void
-config_help_left(const struct config_opts_entry *e, char *buf, size_t len)
-{
-	int n;
-
-	if (e->short_name)
-		n = snprintf(buf, len, "  -%c, --%s", e->short_name, e->name);
-	else
-		n = snprintf(buf, len, "      --%s", e->name);
-	if (n < 0 || (size_t)n >= len || !e->metavar)
-		return;
-	snprintf(buf + n, len - (size_t)n, e->arg == CONFIG_OPTS_OPTIONAL ? "[=%s]" : "=%s",
-		 e->metavar);
-}
-
-void
-config_print_help(FILE *out)
-{
-	char left[96];
-
-	fprintf(out, "Usage: kubemasq [OPTION]...\n"
-		     "A caching DNS forwarder for Kubernetes that takes dnsmasq's options.\n"
-		     "Conf files hold the same options by long name: name[=value].\n\n");
-	for (size_t i = 0; i < config_opts_count; i++) {
-		const struct config_opts_entry *e = &config_opts_table[i];
-
-		config_help_left(e, left, sizeof(left));
-		fprintf(out, "%-42s %s", left, e->help);
-		if (e->def)
-			fprintf(out, " (default: %s)", e->def);
-		fputc('\n', out);
-	}
-}
-
-void
-config_print_version(FILE *out)
-{
-	fprintf(out, "kubemasq version %s\n", KUBEMASQ_VERSION);
-	fprintf(out, "Compile time options: IPv6 GNU-getopt "
-#ifdef KUBEMASQ_WITH_KUBE
-		     "kube"
-#else
-		     "no-kube"
-#endif
-		     "\n");
 }
