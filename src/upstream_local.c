@@ -4,25 +4,23 @@
  * --address=/dom/IP (A and AAAA records for the zone and below, NODATA for the other types and
  * for a family with no address, TTL --local-ttl, AA set) and the NXDOMAIN forms (--address=/dom/
  * and local-only --server=/dom/), which resolve() refuses with -ENXIO so the caller answers at
- * once. Accepted queries wait in a short queue that one libevent event drains, because the
- * upstream contract forbids completing a request before resolve() returns.
+ * once. Accepted queries are answered in resolve() and delivered from the event loop by
+ * upstream_defer.c, because the upstream contract forbids completing a request before resolve()
+ * returns.
  */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-
-#include <event2/event.h>
 
 #include "config.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
+#include "upstream_defer.h"
 #include "upstream_local.h"
 
 /* A reply is built in UPSTREAM_LOCAL_BUF bytes: header and the longest question take 271, which
@@ -32,19 +30,9 @@
 /* Local answers cost nothing to make, but each accepted query holds an item until the loop runs. */
 #define UPSTREAM_LOCAL_MAX_PENDING 4096
 
-struct upstream_local_item {
-	TAILQ_ENTRY(upstream_local_item) link;
-	struct upstream_req *req;
-};
-
-TAILQ_HEAD(upstream_local_queue, upstream_local_item);
-
 struct upstream_local {
 	struct upstream base;
-	struct event *ev;	/* drains `queue`; NULL for NXDOMAIN zones, which never queue */
-	struct upstream_local_queue queue;
-	unsigned n_pending;
-	bool draining;		/* inside upstream_local_drain(): it re-arms itself when done */
+	struct upstream_defer defer;	/* zeroed for NXDOMAIN zones, which never queue */
 	uint32_t ttl;
 	bool log_queries;
 	bool nxdomain;
@@ -100,7 +88,12 @@ upstream_local_add(struct upstream_local *l, const struct config_address *a, boo
 	return -EINVAL;
 }
 
-static void upstream_local_drain(evutil_socket_t fd, short what, void *arg);
+/* The queue's items are bare upstream_defer_items, malloc'd by resolve(). */
+static void
+upstream_local_release(void *ctx UNUSED, struct upstream_defer_item *item)
+{
+	free(item);
+}
 
 /* -EINVAL for a bad address or a missing event base, -E2BIG for more than
  * UPSTREAM_LOCAL_MAX_PER_FAMILY addresses of one family, -ENOMEM. */
@@ -119,17 +112,13 @@ upstream_local_create(struct upstream **out, struct event_base *base, const void
 	if (!l)
 		return -ENOMEM;
 	l->base.ops = &upstream_local_ops;
-	TAILQ_INIT(&l->queue);
 	l->ttl = a->ttl;
 	l->log_queries = a->log_queries;
 	for (size_t i = 0; i < a->n_addresses && rc == 0; i++)
 		rc = upstream_local_add(l, a->addresses[i], &saw_nx);
 	l->nxdomain = l->n4 == 0 && l->n6 == 0 && (a->n_addresses == 0 || saw_nx);
-	if (rc == 0 && !l->nxdomain) {
-		l->ev = base ? event_new(base, -1, 0, upstream_local_drain, l) : NULL;
-		if (!l->ev)
-			rc = base ? -ENOMEM : -EINVAL;
-	}
+	if (rc == 0 && !l->nxdomain)
+		rc = upstream_defer_init(&l->defer, base, upstream_local_release, l);
 	if (rc < 0) {
 		free(l);
 		return rc;
@@ -142,18 +131,12 @@ static void
 upstream_local_free(struct upstream *u)
 {
 	struct upstream_local *l;
-	struct upstream_local_item *it;
 
 	if (!u)
 		return;
 	l = upstream_local_from(u);
 	/* The contract says nothing is pending; forget stragglers rather than leak them. */
-	while ((it = TAILQ_FIRST(&l->queue))) {
-		TAILQ_REMOVE(&l->queue, it, link);
-		free(it);
-	}
-	if (l->ev)
-		event_free(l->ev);
+	upstream_defer_done(&l->defer);
 	free(l);
 }
 
@@ -184,9 +167,11 @@ upstream_local_log_answer(const struct upstream_local *l, const struct upstream_
 	}
 }
 
-/* Build the answer for req and complete it; req may be freed by done(), so it is the last use. */
-static void
-upstream_local_answer(const struct upstream_local *l, struct upstream_req *req)
+/* The answer for req, as a malloc'd copy in *out; *out stays NULL when it cannot be written
+ * (done() then gets -EIO). Returns 0 or -ENOMEM. */
+static int
+upstream_local_answer(const struct upstream_local *l, const struct upstream_req *req,
+		      uint8_t **out, size_t *out_len)
 {
 	uint8_t buf[UPSTREAM_LOCAL_BUF];
 	struct dnsmsg_builder b;
@@ -209,42 +194,22 @@ upstream_local_answer(const struct upstream_local *l, struct upstream_req *req)
 		else
 			upstream_local_log(req, "NODATA");
 	}
+	*out = NULL;
+	*out_len = 0;
 	if (len < 0)
-		req->done(req, len, NULL, 0);
-	else
-		req->done(req, 0, buf, (size_t)len);
-}
-
-/* Answer what was queued before this run. What done() queues meanwhile waits for a zero timeout,
- * i.e. the next loop iteration, so a callback that keeps asking cannot starve the sockets. */
-static void
-upstream_local_drain(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
-{
-	static const struct timeval now = { 0, 0 };
-	struct upstream_local *l = arg;
-	unsigned n = l->n_pending;
-	struct upstream_local_item *it;
-
-	l->draining = true;
-	while (n-- > 0 && (it = TAILQ_FIRST(&l->queue))) {
-		struct upstream_req *req = it->req;
-
-		TAILQ_REMOVE(&l->queue, it, link);
-		l->n_pending--;
-		free(it);
-		req->priv = NULL;
-		upstream_local_answer(l, req);
-	}
-	l->draining = false;
-	if (!TAILQ_EMPTY(&l->queue) && event_add(l->ev, &now) < 0)
-		event_active(l->ev, EV_TIMEOUT, 0);	/* sooner beats never */
+		return 0;
+	if (!(*out = malloc((size_t)len)))
+		return -ENOMEM;
+	memcpy(*out, buf, (size_t)len);
+	*out_len = (size_t)len;
+	return 0;
 }
 
 static int
 upstream_local_resolve(struct upstream *u, struct upstream_req *req)
 {
 	struct upstream_local *l = upstream_local_from(u);
-	struct upstream_local_item *it;
+	struct upstream_defer_item *it;
 
 	l->queries++;
 	if (l->nxdomain) {
@@ -252,21 +217,19 @@ upstream_local_resolve(struct upstream *u, struct upstream_req *req)
 			upstream_local_log(req, "NXDOMAIN");
 		return -ENXIO;
 	}
-	if (l->n_pending >= UPSTREAM_LOCAL_MAX_PENDING) {
+	if (l->defer.n >= UPSTREAM_LOCAL_MAX_PENDING) {
 		l->failures++;
 		return -EBUSY;
 	}
-	it = malloc(sizeof(*it));
-	if (!it) {
+	it = calloc(1, sizeof(*it));
+	if (!it || upstream_local_answer(l, req, &it->reply, &it->len) < 0) {
+		free(it);
 		l->failures++;
 		return -ENOMEM;
 	}
 	it->req = req;
 	req->priv = it;
-	TAILQ_INSERT_TAIL(&l->queue, it, link);
-	l->n_pending++;
-	if (!l->draining)
-		event_active(l->ev, EV_TIMEOUT, 0);
+	upstream_defer_push(&l->defer, it);
 	return 0;
 }
 
@@ -274,15 +237,12 @@ static void
 upstream_local_cancel(struct upstream *u, struct upstream_req *req)
 {
 	struct upstream_local *l = upstream_local_from(u);
-	struct upstream_local_item *it = req->priv;
+	struct upstream_defer_item *it = req->priv;
 
 	if (!it)
 		return;
 	assert(it->req == req);
-	TAILQ_REMOVE(&l->queue, it, link);
-	l->n_pending--;
-	free(it);
-	req->priv = NULL;
+	upstream_defer_cancel(&l->defer, it);
 }
 
 /* Every --address zone is an instance of its own; /metrics sums them into one "local" line. */

@@ -2,10 +2,11 @@
 /*
  * answer.c - the kube resolver's answers: a question about the cluster zone or a reverse zone,
  * looked up in the store and written as a whole DNS reply per the two tables of KUBE_DNS.md
- * (services, headless endpoints, SRV with Additional records, PTR, ExternalName CNAMEs chased
- * inside the zone, pods in three modes, dns-version, the apex SOA and NS, and NXDOMAIN vs
- * NODATA with the zone's SOA in Authority). Where the spec is silent it does what CoreDNS's
- * kubernetes plugin does. Pure: no I/O, no clock, no allocation, no logging.
+ * (PTR, ExternalName CNAMEs chased inside the zone, pods in three modes, dns-version, the apex
+ * SOA and NS, and NXDOMAIN vs NODATA with the zone's SOA in Authority), with the address and
+ * SOA records the answers share. The names under `svc.<zone>` (services, headless endpoints,
+ * SRV with Additional records) are answer_svc.c's. Where the spec is silent it does what
+ * CoreDNS's kubernetes plugin does. Pure: no I/O, no clock, no allocation, no logging.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,74 +16,23 @@
 #include <sys/socket.h>
 
 #include "kube/answer.h"
+#include "kube/answer_impl.h"
 #include "kube/store.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 
-#define KUBE_ANSWER_MAX_REL	5 /* deepest cluster name: _port._proto.svc.ns.svc */
 #define KUBE_ANSWER_MAX_CHAIN	8 /* ExternalName CNAMEs followed inside the zone */
 #define KUBE_ANSWER_VERSION_TTL 28800
 #define KUBE_ANSWER_MAX_PTR	128 /* services one address can name in a reply */
-/* Open addressing over the records of one RRset: a 64 KiB message holds at most 4096 A/AAAA
- * records, so twice that keeps probes short. */
-#define KUBE_ANSWER_SET_SLOTS	8192
 #define KUBE_ANSWER_SOA_REFRESH 7200
 #define KUBE_ANSWER_SOA_RETRY	1800
 #define KUBE_ANSWER_SOA_EXPIRE	86400
-/* A zone name with a prefix such as `hostmaster.` (bounded by the config, not by us). */
-#define KUBE_ANSWER_NAME_BUF (DNS_MAX_NAME + 16)
 
 /* Split literals: a hex escape would swallow the letters a-f that follow it. */
 /* clang-format off */
 static const uint8_t kube_answer_in_addr[] = "\x07" "in-addr" "\x04" "arpa";
 static const uint8_t kube_answer_ip6[] = "\x03" "ip6" "\x04" "arpa";
 /* clang-format on */
-
-/* What a name turned out to be, once its answer records (if any) are written. */
-enum kube_answer_disp {
-	KUBE_ANSWER_POSITIVE,
-	KUBE_ANSWER_NODATA,
-	KUBE_ANSWER_NXDOMAIN,
-	KUBE_ANSWER_CNAME, /* a CNAME was written; target in kube_answer_ctx.next */
-};
-
-/* The Additional section an SRV answer asks for. */
-enum kube_answer_extra {
-	KUBE_ANSWER_EXTRA_NONE,
-	KUBE_ANSWER_EXTRA_CLUSTER,
-	KUBE_ANSWER_EXTRA_HEADLESS
-};
-
-/* The labels of a cluster name below the zone, counted from the zone: rel[0] is `svc`/`pod`. */
-struct kube_answer_labels {
-	unsigned n; /* may exceed KUBE_ANSWER_MAX_REL; then only n is meaningful */
-	const char *p[KUBE_ANSWER_MAX_REL];
-	size_t len[KUBE_ANSWER_MAX_REL];
-};
-
-/* Duplicate detection among the A/AAAA records of one RRset, by their offset in the reply. */
-struct kube_answer_set {
-	uint16_t gen;
-	uint16_t slot_gen[KUBE_ANSWER_SET_SLOTS];
-	uint16_t slot_off[KUBE_ANSWER_SET_SLOTS];
-};
-
-struct kube_answer_ctx {
-	const struct kube_store *s;
-	const struct kube_answer_config *cfg;
-	uint16_t qtype;
-	unsigned zone_labels;
-	uint16_t zone_off; /* the zone suffix of the question, for compression; 0: none */
-	struct dnsmsg_builder b;
-	const uint8_t *owner; /* the name being answered; NULL: the question */
-	size_t owner_len;
-	uint8_t names[2][DNS_MAX_NAME]; /* CNAME targets: the current owner and the next */
-	const uint8_t *next;		/* KUBE_ANSWER_CNAME: the target */
-	size_t next_len;
-	enum kube_answer_extra extra;
-	const struct kube_service *extra_svc;
-	struct kube_answer_set set;
-};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -92,7 +42,7 @@ kube_answer_label_is(const struct kube_answer_labels *l, unsigned i, const char 
 	return l->len[i] == strlen(s) && strncasecmp(l->p[i], s, l->len[i]) == 0;
 }
 
-static bool
+bool
 kube_answer_ns_exposed(const struct kube_answer_config *cfg, const char *ns, size_t len)
 {
 	if (cfg->n_namespaces == 0)
@@ -148,9 +98,9 @@ kube_answer_put_label(uint8_t *out, size_t pos, const char *s, size_t n)
  * the question's zone suffix when `compress` and the question has one. Returns the length, or
  * 0 when the name cannot exist (an empty or long label, over 255 bytes).
  */
-static size_t
-kube_answer_svc_name(const struct kube_answer_ctx *c, uint8_t *out, const char *label,
-		     const struct kube_service *svc, bool compress)
+size_t
+kube_answer_service_name(const struct kube_answer_ctx *c, uint8_t *out, const char *label,
+			 const struct kube_service *svc, bool compress)
 {
 	const char *parts[4] = {label, kube_service_name(svc), kube_service_namespace(svc), "svc"};
 	size_t pos = 0, full = c->cfg->zone_len;
@@ -195,7 +145,7 @@ kube_answer_zone_name(const struct kube_answer_ctx *c, uint8_t *out, const char 
 /* ---- records ------------------------------------------------------------------------------ */
 
 /* Start a new RRset. The table is cleared lazily: only answers with addresses pay for it. */
-static void
+void
 kube_answer_set_reset(struct kube_answer_set *set)
 {
 	if (set->gen == 0 || set->gen == UINT16_MAX) {
@@ -255,7 +205,7 @@ kube_answer_addr(struct kube_answer_ctx *c, enum dns_section section, const uint
 }
 
 /* The addresses of `ips` that the question's type asks for (all of them in Additional). */
-static unsigned
+unsigned
 kube_answer_addrs(struct kube_answer_ctx *c, enum dns_section section, const uint8_t *owner,
 		  size_t owner_len, const struct kube_ip *ips, size_t n)
 {
@@ -268,25 +218,10 @@ kube_answer_addrs(struct kube_answer_ctx *c, enum dns_section section, const uin
 	return count;
 }
 
-static bool
+bool
 kube_answer_ep_ready(const struct kube_endpoint *ep)
 {
 	return ep->ready && ep->n_ips > 0;
-}
-
-/* The ready endpoints' addresses of one group (all endpoints, or those of one label). */
-static unsigned
-kube_answer_ep_addrs(struct kube_answer_ctx *c, enum dns_section section, const uint8_t *owner,
-		     size_t owner_len, const struct kube_endpoint *eps, size_t n)
-{
-	unsigned count = 0;
-
-	for (size_t i = 0; i < n && !c->b.overflow; i++) {
-		if (kube_answer_ep_ready(&eps[i]))
-			count += kube_answer_addrs(c, section, owner, owner_len, eps[i].ips,
-						   eps[i].n_ips);
-	}
-	return count;
 }
 
 /* The SOA of the zone, in the answer (apex query) or the authority section (negative). */
@@ -315,284 +250,10 @@ kube_answer_soa_authority(struct kube_answer_ctx *c)
 	kube_answer_soa(c, DNS_SECTION_AUTHORITY, zone, len);
 }
 
-static void
-kube_answer_srv_rr(struct kube_answer_ctx *c, uint16_t weight, uint16_t port, const uint8_t *target,
-		   size_t target_len)
-{
-	uint8_t rdata[6 + DNS_MAX_NAME];
-
-	dnsmsg_put16(rdata, 0);
-	dnsmsg_put16(rdata + 2, weight);
-	dnsmsg_put16(rdata + 4, port);
-	/* RFC 2782: the target is never compressed. */
-	memcpy(rdata + 6, target, target_len);
-	dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, c->owner, c->owner_len, DNS_TYPE_SRV,
-			  DNS_CLASS_IN, c->cfg->ttl, rdata, 6 + target_len);
-}
-
-/* ---- services ----------------------------------------------------------------------------- */
-
-static bool
-kube_answer_has_ready(const struct kube_service *svc)
-{
-	const struct kube_endpoint *eps;
-	size_t n = kube_service_endpoints(svc, &eps);
-
-	for (size_t i = 0; i < n; i++) {
-		if (kube_answer_ep_ready(&eps[i]))
-			return true;
-	}
-	return false;
-}
-
-/* Does the service answer at all? Headless ones need a ready endpoint (spec), ClusterIP ones
- * too with --kube-ignore-empty-service. */
-static bool
-kube_answer_svc_live(const struct kube_answer_ctx *c, const struct kube_service *svc)
-{
-	if (kube_service_kind(svc) == KUBE_SERVICE_HEADLESS)
-		return kube_answer_has_ready(svc);
-	if (c->cfg->ignore_empty_service)
-		return kube_answer_has_ready(svc);
-	return true;
-}
-
-/* Endpoints eps[i..) sharing eps[i]'s label (the store keeps them consecutive): their count,
- * and in *ready whether one of them is ready. */
-static size_t
-kube_answer_label_group(const struct kube_endpoint *eps, size_t n, size_t i, bool *ready)
-{
-	size_t j = i;
-
-	*ready = false;
-	while (j < n && strcasecmp(eps[j].label, eps[i].label) == 0) {
-		*ready = *ready || kube_answer_ep_ready(&eps[j]);
-		j++;
-	}
-	return j - i;
-}
-
-static size_t
-kube_answer_ready_labels(const struct kube_service *svc)
-{
-	const struct kube_endpoint *eps;
-	size_t n = kube_service_endpoints(svc, &eps), labels = 0, g;
-	bool ready;
-
-	for (size_t i = 0; i < n; i += g) {
-		g = kube_answer_label_group(eps, n, i, &ready);
-		labels += ready;
-	}
-	return labels;
-}
-
-/* Distinct port numbers of the named ports matching `_port._proto` (NULL: every named port). */
-static size_t
-kube_answer_ports(const struct kube_service *svc, const char *port, size_t port_len,
-		  const char *proto, size_t proto_len, uint16_t *out)
-{
-	const struct kube_port *ports;
-	size_t n = kube_service_ports(svc, &ports), k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct kube_port *p = &ports[i];
-		size_t j;
-
-		if (!p->name || !p->name[0])
-			continue;
-		if (port && (strlen(p->name) != port_len || strncasecmp(p->name, port, port_len) ||
-			     !p->protocol || strlen(p->protocol) != proto_len ||
-			     strncasecmp(p->protocol, proto, proto_len)))
-			continue;
-		for (j = 0; j < k && out[j] != p->port; j++)
-			;
-		if (j == k)
-			out[k++] = p->port;
-	}
-	return k;
-}
-
-/* CoreDNS: every record weighs 100 / count, at least 1. */
-static uint16_t
-kube_answer_weight(size_t records)
-{
-	size_t w = records ? 100 / records : 100;
-
-	return (uint16_t)(w ? w : 1);
-}
-
-/* SRV records for the ports in ports[0..n): to the service name, or per ready endpoint label. */
-static unsigned
-kube_answer_srv(struct kube_answer_ctx *c, const struct kube_service *svc, const uint16_t *ports,
-		size_t nports)
-{
-	uint8_t target[DNS_MAX_NAME];
-	const struct kube_endpoint *eps;
-	size_t tlen, n, g;
-	bool ready;
-
-	c->extra_svc = svc;
-	if (kube_service_kind(svc) != KUBE_SERVICE_HEADLESS) {
-		c->extra = KUBE_ANSWER_EXTRA_CLUSTER;
-		tlen = kube_answer_svc_name(c, target, NULL, svc, false);
-		for (size_t p = 0; tlen && p < nports; p++)
-			kube_answer_srv_rr(c, kube_answer_weight(nports), ports[p], target, tlen);
-		return tlen ? (unsigned)nports : 0;
-	}
-	c->extra = KUBE_ANSWER_EXTRA_HEADLESS;
-	uint16_t weight = kube_answer_weight(kube_answer_ready_labels(svc) * nports);
-	unsigned count = 0;
-
-	n = kube_service_endpoints(svc, &eps);
-	for (size_t i = 0; i < n && !c->b.overflow; i += g) {
-		g = kube_answer_label_group(eps, n, i, &ready);
-		tlen = kube_answer_svc_name(c, target, eps[i].label, svc, false);
-		for (size_t p = 0; ready && tlen && p < nports; p++, count++)
-			kube_answer_srv_rr(c, weight, ports[p], target, tlen);
-	}
-	return count;
-}
-
-/* The Additional section of an SRV answer: every target's addresses. */
-static void
-kube_answer_extra(struct kube_answer_ctx *c)
-{
-	const struct kube_service *svc = c->extra_svc;
-	uint8_t owner[DNS_MAX_NAME];
-	const struct kube_endpoint *eps;
-	const struct kube_ip *ips;
-	size_t len, n, g;
-	bool ready;
-
-	if (c->extra == KUBE_ANSWER_EXTRA_CLUSTER) {
-		len = kube_answer_svc_name(c, owner, NULL, svc, true);
-		n = kube_service_ips(svc, &ips);
-		kube_answer_set_reset(&c->set);
-		if (len)
-			kube_answer_addrs(c, DNS_SECTION_ADDITIONAL, owner, len, ips, n);
-		return;
-	}
-	if (c->extra != KUBE_ANSWER_EXTRA_HEADLESS)
-		return;
-	n = kube_service_endpoints(svc, &eps);
-	for (size_t i = 0; i < n && !c->b.overflow; i += g) {
-		g = kube_answer_label_group(eps, n, i, &ready);
-		len = kube_answer_svc_name(c, owner, eps[i].label, svc, true);
-		kube_answer_set_reset(&c->set);
-		if (ready && len)
-			kube_answer_ep_addrs(c, DNS_SECTION_ADDITIONAL, owner, len, eps + i, g);
-	}
-}
-
-static enum kube_answer_disp
+enum kube_answer_disp
 kube_answer_positive(unsigned records)
 {
 	return records ? KUBE_ANSWER_POSITIVE : KUBE_ANSWER_NODATA;
-}
-
-/* `<svc>.<ns>.svc.<zone>` of a ClusterIP or headless service. */
-static enum kube_answer_disp
-kube_answer_service(struct kube_answer_ctx *c, const struct kube_service *svc)
-{
-	uint16_t ports[KUBE_MAX_PORTS];
-	const struct kube_endpoint *eps;
-	const struct kube_ip *ips;
-	size_t n;
-
-	if (c->qtype == DNS_TYPE_SRV) {
-		n = kube_answer_ports(svc, NULL, 0, NULL, 0, ports);
-		return kube_answer_positive(kube_answer_srv(c, svc, ports, n));
-	}
-	kube_answer_set_reset(&c->set);
-	if (kube_service_kind(svc) == KUBE_SERVICE_HEADLESS) {
-		n = kube_service_endpoints(svc, &eps);
-		return kube_answer_positive(kube_answer_ep_addrs(c, DNS_SECTION_ANSWER, c->owner,
-								 c->owner_len, eps, n));
-	}
-	n = kube_service_ips(svc, &ips);
-	return kube_answer_positive(
-		kube_answer_addrs(c, DNS_SECTION_ANSWER, c->owner, c->owner_len, ips, n));
-}
-
-/* `<label>.<svc>.<ns>.svc.<zone>`: the ready endpoints with that label. */
-static enum kube_answer_disp
-kube_answer_endpoint(struct kube_answer_ctx *c, const struct kube_service *svc, const char *label,
-		     size_t label_len)
-{
-	const struct kube_endpoint *eps;
-	size_t n = kube_service_endpoints_by_label(svc, label, label_len, &eps);
-	bool ready = false;
-
-	for (size_t i = 0; i < n; i++)
-		ready = ready || kube_answer_ep_ready(&eps[i]);
-	if (!ready)
-		return KUBE_ANSWER_NXDOMAIN;
-	kube_answer_set_reset(&c->set);
-	return kube_answer_positive(
-		kube_answer_ep_addrs(c, DNS_SECTION_ANSWER, c->owner, c->owner_len, eps, n));
-}
-
-/* `_<port>._<proto>.<svc>.<ns>.svc.<zone>`. */
-static enum kube_answer_disp
-kube_answer_port(struct kube_answer_ctx *c, const struct kube_service *svc,
-		 const struct kube_answer_labels *l)
-{
-	uint16_t ports[KUBE_MAX_PORTS];
-	size_t n;
-
-	if (l->len[4] < 2 || l->p[4][0] != '_' || l->len[3] < 2 || l->p[3][0] != '_')
-		return KUBE_ANSWER_NXDOMAIN;
-	n = kube_answer_ports(svc, l->p[4] + 1, l->len[4] - 1, l->p[3] + 1, l->len[3] - 1, ports);
-	if (n == 0)
-		return KUBE_ANSWER_NXDOMAIN;
-	if (c->qtype != DNS_TYPE_SRV && c->qtype != DNS_TYPE_ANY)
-		return KUBE_ANSWER_NODATA;
-	return kube_answer_positive(kube_answer_srv(c, svc, ports, n));
-}
-
-/* An ExternalName: the CNAME, its target kept in c->next for the caller to follow. */
-static enum kube_answer_disp
-kube_answer_cname(struct kube_answer_ctx *c, const struct kube_service *svc)
-{
-	const char *ext = kube_service_external_name(svc);
-	uint8_t wire[DNS_MAX_NAME];
-	uint8_t *next = c->owner == c->names[0] ? c->names[1] : c->names[0];
-	int len = ext ? dnsmsg_name_from_text(ext, wire, sizeof(wire)) : -EINVAL;
-
-	/* The store should refuse such a name; a name that cannot be written has no data. */
-	if (len <= 1)
-		return KUBE_ANSWER_NODATA;
-	dnsmsg_name_lower(next, wire, (size_t)len);
-	dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, c->owner, c->owner_len, DNS_TYPE_CNAME,
-			  DNS_CLASS_IN, c->cfg->ttl, next, (size_t)len);
-	c->next = next;
-	c->next_len = (size_t)len;
-	return KUBE_ANSWER_CNAME;
-}
-
-/* Names under `svc.<zone>`: l->n is 2..5 and rel[0] is `svc`. */
-static enum kube_answer_disp
-kube_answer_svc_tree(struct kube_answer_ctx *c, const struct kube_answer_labels *l)
-{
-	const struct kube_service *svc;
-
-	if (!kube_answer_ns_exposed(c->cfg, l->p[1], l->len[1]))
-		return KUBE_ANSWER_NXDOMAIN;
-	if (l->n == 2)
-		return kube_store_has_namespace(c->s, l->p[1], l->len[1]) ? KUBE_ANSWER_NODATA
-									  : KUBE_ANSWER_NXDOMAIN;
-	svc = kube_store_service(c->s, l->p[1], l->len[1], l->p[2], l->len[2]);
-	if (!svc)
-		return KUBE_ANSWER_NXDOMAIN;
-	if (kube_service_kind(svc) == KUBE_SERVICE_EXTERNAL_NAME)
-		return l->n == 3 ? kube_answer_cname(c, svc) : KUBE_ANSWER_NXDOMAIN;
-	if (!kube_answer_svc_live(c, svc))
-		return KUBE_ANSWER_NXDOMAIN;
-	if (l->n == 3)
-		return kube_answer_service(c, svc);
-	if (l->n == 4)
-		return kube_answer_endpoint(c, svc, l->p[3], l->len[3]);
-	return kube_answer_port(c, svc, l);
 }
 
 /* ---- pods --------------------------------------------------------------------------------- */
@@ -739,7 +400,7 @@ kube_answer_zone(struct kube_answer_ctx *c, const struct dnsmsg_question *q,
 		rcode = d == KUBE_ANSWER_NXDOMAIN ? DNS_RCODE_NXDOMAIN : DNS_RCODE_NOERROR;
 		kube_answer_soa_authority(c);
 	} else if (d == KUBE_ANSWER_POSITIVE) {
-		kube_answer_extra(c);
+		kube_answer_svc_extra(c);
 	}
 	int r = dnsmsg_builder_finish(&c->b);
 	if (r < 0)
@@ -880,7 +541,7 @@ kube_answer_reverse(struct kube_answer_ctx *c, const struct dnsmsg_question *q, 
 	if (n == 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		len = kube_answer_svc_name(c, target, ptrs[i].label, ptrs[i].svc, false);
+		len = kube_answer_service_name(c, target, ptrs[i].label, ptrs[i].svc, false);
 		if (len)
 			dnsmsg_builder_rr(&c->b, DNS_SECTION_ANSWER, NULL, 0, DNS_TYPE_PTR,
 					  DNS_CLASS_IN, c->cfg->ttl, target, len);

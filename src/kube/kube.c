@@ -11,7 +11,7 @@
  * file read or a LIST page they are collected first, so one page costs at most a few cache
  * walks, while a watch event's changes are dropped at once.
  * Answers are delivered from the event loop (the upstream contract forbids completing inside
- * resolve()) through a queue drained by one event, as upstream_local.c does. An ExternalName
+ * resolve()) through upstream_defer.c, as upstream_local.c does. An ExternalName
  * whose target lies outside the zone takes a second stage: the target is asked through the
  * router (the forwarders), and its answer records are appended after the CNAME (kube_merge.c).
  */
@@ -33,6 +33,7 @@
 #include "config.h"
 #include "filestat.h"
 #include "router.h"
+#include "upstream_defer.h"
 #include "kube/answer.h"
 #include "kube/api.h"
 #include "kube/auth.h"
@@ -46,14 +47,12 @@
 #define KUBE_SMALL_BUF	 4096 /* first try of kube_answer(); 65535 after -ENOSPC */
 #define KUBE_CHANGES_MAX 64   /* names collected during one read; more: drop the whole zones */
 
-/* One accepted request, on `ready` (answer waiting for the loop) or `waiting` (stage 2). */
+/* One accepted request, on the defer queue (answer waiting for the loop) or `waiting`
+ * (stage 2). d.reply is the answer, or stage 1's CNAME reply. */
 struct kube_pending {
-	TAILQ_ENTRY(kube_pending) link;
+	struct upstream_defer_item d;
+	TAILQ_ENTRY(kube_pending) link; /* on `waiting` */
 	struct kube_upstream *k;
-	struct upstream_req *req; /* the client's; borrowed until done() or cancel() */
-	uint8_t *reply;		  /* malloc'd: the answer, or stage 1's CNAME reply */
-	size_t len;
-	bool queued;		 /* on `ready` */
 	bool sub_active;	 /* on `waiting`: `sub` is with another upstream */
 	struct upstream_req sub; /* stage 2: the ExternalName target */
 	uint8_t target[DNS_MAX_NAME];
@@ -79,13 +78,10 @@ struct kube_upstream {
 	struct kube_auth *auth;	 /* the API source */
 	struct kube_api *api;
 
-	struct event *drain_ev;
+	struct upstream_defer defer; /* answers waiting for the loop */
 	struct event *poll_ev;
-	struct kube_queue ready;
 	struct kube_queue waiting;
-	unsigned n_ready;
-	unsigned n_pending;
-	bool draining;
+	unsigned n_pending; /* accepted: on the defer queue or `waiting` */
 
 	struct filestat fs; /* the file when last read */
 	bool synced;	    /* a read has succeeded */
@@ -255,78 +251,30 @@ kube_upstream_reload(struct upstream *u)
 
 /* --- delivery --- */
 
+/* upstream_defer's release: the item is done with, completed or dropped. */
 static void
-kube_item_free(struct kube_upstream *k, struct kube_pending *it)
+kube_item_release(void *ctx, struct upstream_defer_item *item)
 {
-	free(it->reply);
-	free(it);
+	struct kube_upstream *k = ctx;
+
+	free(container_of(item, struct kube_pending, d));
 	k->n_pending--;
-}
-
-/* Complete the client's request; it may be freed by done(), so this is the last use. */
-static void
-kube_complete(struct kube_upstream *k, struct kube_pending *it)
-{
-	struct upstream_req *req = it->req;
-	uint8_t *reply = it->reply;
-	size_t len = it->len;
-
-	it->reply = NULL;
-	req->priv = NULL;
-	kube_item_free(k, it);
-	if (reply)
-		req->done(req, 0, reply, len);
-	else
-		req->done(req, -EIO, NULL, 0);
-	free(reply);
-}
-
-/* Answer what was queued before this run; what done() queues meanwhile waits for the next
- * loop iteration, so a callback that keeps asking cannot starve the sockets. */
-static void
-kube_drain(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
-{
-	static const struct timeval now = {0, 0};
-	struct kube_upstream *k = arg;
-	unsigned n = k->n_ready;
-	struct kube_pending *it;
-
-	k->draining = true;
-	while (n-- > 0 && (it = TAILQ_FIRST(&k->ready))) {
-		TAILQ_REMOVE(&k->ready, it, link);
-		it->queued = false;
-		k->n_ready--;
-		kube_complete(k, it);
-	}
-	k->draining = false;
-	if (!TAILQ_EMPTY(&k->ready) && event_add(k->drain_ev, &now) < 0)
-		event_active(k->drain_ev, EV_TIMEOUT, 0); /* sooner beats never */
-}
-
-static void
-kube_enqueue(struct kube_upstream *k, struct kube_pending *it)
-{
-	TAILQ_INSERT_TAIL(&k->ready, it, link);
-	it->queued = true;
-	k->n_ready++;
-	if (!k->draining)
-		event_active(k->drain_ev, EV_TIMEOUT, 0);
 }
 
 /* --- stage 2: an ExternalName target through the router --- */
 
-/* Replace it->reply (the CNAME) with the merged answer; on failure leave NULL: SERVFAIL. */
+/* Replace it->d.reply (the CNAME) with the merged answer; on failure leave NULL: SERVFAIL. */
 static void
 kube_external_finish(struct kube_pending *it, int status, const uint8_t *reply, size_t len)
 {
 	uint8_t *merged = NULL;
 	size_t mlen = 0;
 
-	if (kube_merge(it->req, it->reply, it->len, status, reply, len, &merged, &mlen) < 0)
+	if (kube_merge(it->d.req, it->d.reply, it->d.len, status, reply, len, &merged, &mlen) < 0)
 		merged = NULL;
-	free(it->reply);
-	it->reply = merged;
-	it->len = mlen;
+	free(it->d.reply);
+	it->d.reply = merged;
+	it->d.len = mlen;
 }
 
 static void
@@ -338,7 +286,8 @@ kube_sub_done(struct upstream_req *sub, int status, const uint8_t *reply, size_t
 	TAILQ_REMOVE(&k->waiting, it, link);
 	it->sub_active = false;
 	kube_external_finish(it, status, reply, len);
-	kube_complete(k, it); /* from the loop: the client's resolve() returned long ago */
+	/* from the loop: the client's resolve() returned long ago */
+	upstream_defer_complete(&k->defer, &it->d);
 }
 
 static void
@@ -351,10 +300,10 @@ kube_external_start(struct kube_upstream *k, struct kube_pending *it,
 	it->sub = (struct upstream_req){
 		.q = {.qname = it->target,
 		      .qname_len = (uint16_t)res->target_len,
-		      .qtype = it->req->q.qtype,
-		      .qclass = it->req->q.qclass},
-		.cd = it->req->cd,
-		.do_bit = it->req->do_bit,
+		      .qtype = it->d.req->q.qtype,
+		      .qclass = it->d.req->q.qclass},
+		.cd = it->d.req->cd,
+		.do_bit = it->d.req->do_bit,
 		.done = kube_sub_done,
 	};
 	TAILQ_INSERT_TAIL(&k->waiting, it, link);
@@ -367,7 +316,7 @@ kube_external_start(struct kube_upstream *k, struct kube_pending *it,
 	TAILQ_REMOVE(&k->waiting, it, link);
 	it->sub_active = false;
 	kube_external_finish(it, -EIO, NULL, 0);
-	kube_enqueue(k, it);
+	upstream_defer_push(&k->defer, &it->d);
 }
 
 /* --- resolve --- */
@@ -450,15 +399,15 @@ kube_resolve(struct upstream *u, struct upstream_req *req)
 		return -ENOMEM;
 	}
 	it->k = k;
-	it->req = req;
-	it->reply = reply;
-	it->len = len;
+	it->d.req = req;
+	it->d.reply = reply;
+	it->d.len = len;
 	req->priv = it;
 	k->n_pending++;
 	if (res.status == KUBE_ANSWER_EXTERNAL)
 		kube_external_start(k, it, &res);
 	else
-		kube_enqueue(k, it);
+		upstream_defer_push(&k->defer, &it->d);
 	return 0;
 }
 
@@ -489,17 +438,13 @@ kube_cancel(struct upstream *u, struct upstream_req *req)
 
 	if (!it)
 		return;
-	assert(it->req == req);
-	if (it->queued) {
-		TAILQ_REMOVE(&k->ready, it, link);
-		k->n_ready--;
-	} else if (it->sub_active) {
+	assert(it->d.req == req);
+	if (it->sub_active) {
 		TAILQ_REMOVE(&k->waiting, it, link);
 		if (it->sub.owner)
 			upstream_cancel(it->sub.owner, &it->sub);
 	}
-	req->priv = NULL;
-	kube_item_free(k, it);
+	upstream_defer_cancel(&k->defer, &it->d);
 }
 
 /* --- life --- */
@@ -522,20 +467,13 @@ kube_free(struct upstream *u)
 		return;
 	k = kube_from(u);
 	/* The contract says nothing is pending; forget stragglers rather than leak them. */
-	while ((it = TAILQ_FIRST(&k->ready))) {
-		TAILQ_REMOVE(&k->ready, it, link);
-		it->req->priv = NULL;
-		kube_item_free(k, it);
-	}
+	upstream_defer_done(&k->defer);
 	while ((it = TAILQ_FIRST(&k->waiting))) {
 		TAILQ_REMOVE(&k->waiting, it, link);
 		if (it->sub.owner)
 			upstream_cancel(it->sub.owner, &it->sub);
-		it->req->priv = NULL;
-		kube_item_free(k, it);
+		upstream_defer_cancel(&k->defer, &it->d);
 	}
-	if (k->drain_ev)
-		event_free(k->drain_ev);
 	if (k->poll_ev)
 		event_free(k->poll_ev);
 	kube_api_free(k->api); /* before the store and the credentials it borrows */
@@ -596,10 +534,10 @@ static int
 kube_events(struct kube_upstream *k, struct event_base *base)
 {
 	struct timeval tv = {.tv_sec = KUBE_POLL_MS / 1000, .tv_usec = KUBE_POLL_MS % 1000 * 1000};
+	int rc = upstream_defer_init(&k->defer, base, kube_item_release, k);
 
-	k->drain_ev = event_new(base, -1, 0, kube_drain, k);
-	if (!k->drain_ev)
-		return -ENOMEM;
+	if (rc < 0)
+		return rc;
 	if (!k->path)
 		return 0;
 	k->poll_ev = event_new(base, -1, EV_PERSIST, kube_poll, k);
@@ -657,7 +595,6 @@ kube_create(struct upstream **out, struct event_base *base, const void *args)
 		return -ENOMEM;
 	k->base.ops = &kube_upstream_ops;
 	k->router = a->router;
-	TAILQ_INIT(&k->ready);
 	TAILQ_INIT(&k->waiting);
 	k->rl_skip = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);
 	k->rl_err = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 5);
