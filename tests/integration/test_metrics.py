@@ -18,7 +18,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 
 import dns.flags
 import dns.message
@@ -28,7 +27,7 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from conftest import TOP, free_port, query, stop_process, wait_until
+from conftest import TOP, free_port, missing_tool, query, stop_process, wait_until
 from scripted_upstream import ScriptedAnswer, make_answer
 
 DEMO = TOP / "conf" / "demo-cluster.json"
@@ -414,7 +413,7 @@ class Dnsmasq:
     def __init__(self, tmp, upstream_port):
         exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         if not os.access(exe, os.X_OK):
-            pytest.skip("dnsmasq is not installed")
+            missing_tool("dnsmasq (dnsmasq-base) is not installed")
         self.port = free_port()
         self.log = tmp / "dnsmasq.log"
         self.proc = subprocess.Popen(
