@@ -59,7 +59,7 @@ api_rand(uint32_t lo, uint32_t hi)
 
 /* 0.8 s doubling to 30 s, then jitter in [0.5, 1.0] of it so collections and replicas that
  * failed together do not come back together. */
-static msec_t
+msec_t
 api_backoff_ms(unsigned attempt)
 {
 	msec_t d = API_BACKOFF_FIRST_MS;

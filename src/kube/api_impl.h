@@ -89,6 +89,8 @@ struct kube_api {
 };
 
 /* Close the current request (from the loop) and run `next` after `delay` ms. */
+/* The delay before retry number `attempt` (1, 2, ...): see API_BACKOFF_*. */
+msec_t api_backoff_ms(unsigned attempt);
 void api_schedule(struct api_coll *c, enum api_next next, msec_t delay);
 
 /* A failure: logged (the first of an outage as "lost", the others rate-limited); back off,

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "kube/api_framer.h"
+#include "kube/api_impl.h"
 #include "kube/snapshot.h"
 #include "kube/store.h"
 
@@ -85,6 +86,28 @@ t_check_events(const struct t_sink *s)
 	assert_int_equal(s->n, 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_string_equal(s->obj[i], t_events[i]);
+}
+
+/* The back-off: 0.8 s doubling to 30 s, with jitter (here [half, whole] of it). */
+static void
+test_backoff(void **state)
+{
+	(void)state;
+	for (unsigned attempt = 1; attempt <= 12; attempt++) {
+		msec_t d = MIN((msec_t)API_BACKOFF_FIRST_MS << (attempt - 1), API_BACKOFF_MAX_MS);
+		msec_t lo = UINT64_MAX, hi = 0;
+
+		for (int i = 0; i < 200; i++) {
+			msec_t b = api_backoff_ms(attempt);
+
+			lo = MIN(lo, b);
+			hi = MAX(hi, b);
+		}
+		assert_true(lo >= d / 2 && hi <= d);
+		assert_true(hi - lo >= d / 8);	/* jitter: 200 draws spread over the range */
+	}
+	assert_int_equal(API_BACKOFF_FIRST_MS, 800);
+	assert_int_equal(API_BACKOFF_MAX_MS, 30000);
 }
 
 static void
@@ -282,6 +305,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_whole_and_separators),
 		cmocka_unit_test(test_split_everywhere),
 		cmocka_unit_test(test_byte_by_byte),
