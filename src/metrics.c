@@ -45,6 +45,8 @@
 #define METRICS_MAX_HEADERS	8192
 #define METRICS_MAX_BODY	1024
 #define METRICS_TIMEOUT_S	10
+#define METRICS_DEADLINE_MS	30000	/* a connection's whole life: evhttp's timeout is per read,
+					 * so a client trickling header lines would keep its slot */
 
 struct metrics {
 	struct event_base *base;
@@ -52,6 +54,7 @@ struct metrics {
 	struct metrics_sources src;
 	struct event *sweep; /* gives back freed connections while any is held */
 	struct bufferevent *conns[METRICS_MAX_CONNECTIONS]; /* held references */
+	msec_t born[METRICS_MAX_CONNECTIONS];		     /* when each was accepted */
 	unsigned n_conns;
 	uint64_t refused_conns;
 	struct log_ratelimit rl_refused;
@@ -484,6 +487,24 @@ metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 
 /* --- HTTP --- */
 
+/* Send and free `b` (may be NULL). libevent 2.1 would send the body on HEAD too: a HEAD reply
+ * gets the headers, Content-Length included, and nothing after them. */
+static void
+metrics_send(struct evhttp_request *req, int code, const char *reason, struct evbuffer *b)
+{
+	char len[24];
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu", b ? evbuffer_get_length(b) : (size_t)0);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+		evhttp_send_reply(req, code, reason, NULL);
+	} else {
+		evhttp_send_reply(req, code, reason, b);
+	}
+	if (b)
+		evbuffer_free(b);
+}
+
 static void
 metrics_reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
 {
@@ -493,8 +514,7 @@ metrics_reply_text(struct evhttp_request *req, int code, const char *reason, con
 			  "text/plain; charset=utf-8");
 	if (b)
 		evbuffer_add_printf(b, "%s\n", text);
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
+	metrics_send(req, code, reason, b);
 }
 
 static void
@@ -503,14 +523,14 @@ metrics_serve_metrics(struct metrics *m, struct evhttp_request *req)
 	struct evbuffer *b = evbuffer_new();
 
 	if (!b || metrics_format(&m->src, b) < 0) {
-		evbuffer_free(b);
+		if (b)	/* evbuffer_free(NULL) is not safe */
+			evbuffer_free(b);
 		metrics_reply_text(req, 500, "Internal Server Error", "out of memory");
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
+	metrics_send(req, 200, "OK", b);
 }
 
 static void
@@ -549,12 +569,21 @@ metrics_sweep(struct metrics *m)
 {
 	bufferevent_event_cb eventcb;
 
+	msec_t now = time_now_ms();
+
 	for (size_t i = 0; i < METRICS_MAX_CONNECTIONS; i++) {
 		if (!m->conns[i])
 			continue;
 		bufferevent_getcb(m->conns[i], NULL, NULL, &eventcb, NULL);
-		if (eventcb)
+		if (eventcb) {
+			evutil_socket_t fd = bufferevent_getfd(m->conns[i]);
+
+			/* past its deadline: evhttp sees the end and frees it; a later sweep
+			 * drops our reference */
+			if (now - m->born[i] > METRICS_DEADLINE_MS && fd >= 0)
+				shutdown(fd, SHUT_RDWR);
 			continue;
+		}
 		bufferevent_decref(m->conns[i]);
 		m->conns[i] = NULL;
 		m->n_conns--;
@@ -609,6 +638,7 @@ metrics_new_bev(struct event_base *base, void *arg)
 		for (i = 0; m->conns[i]; i++)
 			;
 		m->conns[i] = bev;
+		m->born[i] = time_now_ms();
 		m->n_conns++;
 		evtimer_add(m->sweep, &second);
 		return bev;

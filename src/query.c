@@ -277,11 +277,14 @@ query_log_reply(const char *what, const uint8_t *pkt, size_t len, uint16_t qtype
 						  : "NODATA");
 }
 
-/* The client's size limit for this answer. */
+/* The size limit for this answer: TCP's, or the client's EDNS size capped by ours
+ * (--edns-packet-max), so that a spoofed query asking for 65000 bytes cannot make us a
+ * 100-fold amplifier. */
 static size_t
-query_max_len(const struct dnsmsg_query *dq, const struct query_origin *o)
+query_max_len(const struct query_engine *qe, const struct dnsmsg_query *dq,
+	      const struct query_origin *o)
 {
-	return o->tcp ? 65535 : dq->udp_size;
+	return o->tcp ? 65535 : MIN(dq->udp_size, MAX(512u, qe->cfg->edns_packet_max));
 }
 
 /*
@@ -297,7 +300,7 @@ query_fit(struct query_engine *qe, const struct dnsmsg_query *dq, const struct q
 	int r;
 
 	out[2] = (uint8_t)((out[2] & ~0x01) | (dq->rd ? 0x01 : 0));
-	if (len + opt > query_max_len(dq, o)) {
+	if (len + opt > query_max_len(qe, dq, o)) {
 		len = dnsmsg_truncate(out, dq->question_end);
 		qe->stats->truncated++;
 	}
@@ -379,8 +382,10 @@ query_chaos(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_
 				     .cache_size = qe->cfg->cache_size, .router = qe->router };
 	int r = chaos_answer(&src, dq, lname, out, cap);
 
-	if (r <= 0)
-		return 0;
+	if (r == -ENOENT || r == 0)
+		return 0;	/* not a statistics name: forwarded, as dnsmasq does */
+	if (r < 0)	/* ours, but the answer could not be built: not forwarded either */
+		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
 	qe->stats->answered_locally++;	/* counted after the answer, as dnsmasq's hits.bind */
 	qe->stats->chaos++;
 	stats_answered(qe->stats, out[3] & 0x0f, 0);

@@ -337,6 +337,16 @@ def test_bad_requests_get_4xx_and_dns_goes_on(kubemasq, scripted):
     status = http_get(k.mport, "/metrics", headers={"X-Big": "a" * 20000})[0]
     assert 400 <= status < 500
     assert http_get(k.mport, "/health", method="HEAD")[0] == 200
+    # HEAD: the headers, Content-Length included, and not one byte after them
+    with socket.create_connection(("127.0.0.1", k.mport), timeout=5) as c:
+        c.sendall(b"HEAD /metrics HTTP/1.0\r\n\r\n")
+        raw = b""
+        while chunk := c.recv(65536):
+            raw += chunk
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0], raw[:200]
+    assert int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1)) > 1000
+    assert rest == b""
     assert http_get(k.mport, "/metrics?debug=1")[0] == 200
     assert k.udp(query("after.example.", "A")).rcode() == dns.rcode.NOERROR
     assert http_get(k.mport, "/health")[0] == 200
@@ -358,8 +368,10 @@ def test_connections_are_capped(kubemasq, scripted):
                 except ConnectionResetError:
                     n += 1
             return n
-        n = wait_until(closed_by_server, 3, 0.05, "connections over the cap to be closed")
-        assert 0 < n < 40
+        # exactly the 24 over the cap of 16 go, the 16 within it stay open
+        wait_until(lambda: closed_by_server() == 40 - 16, 3, 0.05,
+                   "the 24 connections over the cap to be closed")
+        assert closed_by_server() == 24
         assert k.udp(query("busy.example.", "A")).rcode() == dns.rcode.NOERROR
     finally:
         for s in idle:
@@ -506,7 +518,31 @@ def test_chaos_edns_and_case(kubemasq, scripted):
     assert r.question[0].name.to_text() == "HiTs.BiNd."
     assert r.flags & dns.flags.AA
     assert r.answer[0].ttl == 0 and r.answer[0].rdclass == dns.rdataclass.CH
-    assert int(r.answer[0][0].strings[0]) >= 0
+    # as dnsmasq, an answer counts after it is sent: the first hits.bind reads 0, the next 1
+    assert int(r.answer[0][0].strings[0]) == 0
+    r = dns.query.udp(q, "127.0.0.1", port=k.port, timeout=3)
+    assert int(r.answer[0][0].strings[0]) == 1
+
+
+def test_udp_answer_capped_by_edns_packet_max(kubemasq, scripted):
+    """A client advertising 65000 bytes gets at most --edns-packet-max over UDP (TC=1 beyond):
+    otherwise a spoofed 40-byte query could draw a 4 KB servers.bind answer at its victim."""
+    up = scripted(upstream_script)
+    # 150 servers, never asked: servers.bind alone makes the big answer
+    servers = [f"--server=127.0.{i // 250}.{i % 250 + 2}#{up.port}" for i in range(150)]
+    q = dns.message.make_query("servers.bind.", "TXT", rdclass=dns.rdataclass.CH, use_edns=0,
+                               payload=65000)
+    k = kubemasq(["--no-resolv", *servers])
+    r = dns.query.udp(q, "127.0.0.1", port=k.port, timeout=3)
+    assert r.flags & dns.flags.TC and not r.answer
+    full = dns.query.tcp(q, "127.0.0.1", port=k.port, timeout=3)
+    strings = full.answer[0][0].strings
+    assert len(full.to_wire()) > 1232 and len(strings) == 150
+    k2 = kubemasq(["--no-resolv", "--edns-packet-max=65000", *servers])
+    r = dns.query.udp(q, "127.0.0.1", port=k2.port, timeout=3)
+    assert not r.flags & dns.flags.TC
+    # the same servers (their counters differ: each daemon's readiness probe went to one)
+    assert [t.split()[0] for t in r.answer[0][0].strings] == [t.split()[0] for t in strings]
 
 
 def test_local_answers_counted_as_one_upstream(kubemasq, scripted):
