@@ -182,9 +182,7 @@ api_close(struct api_coll *c)
 		evhttp_connection_free(c->conn); /* frees a pending request without callbacks */
 	c->conn = NULL;
 	c->ssl = NULL;
-	c->req = NULL;
 	c->aborted = false;
-	c->got_bytes = false;
 	c->streaming = false;
 	c->err = EVREQ_HTTP_REQUEST_CANCEL; /* none yet */
 	kube_api_framer_reset(&c->framer);
@@ -305,7 +303,8 @@ api_request(struct api_coll *c)
 	c->watch_started = time(NULL);
 	if (evhttp_make_request(c->conn, req, EVHTTP_REQ_GET, path) < 0)
 		return -EIO; /* libevent has disposed of req */
-	c->req = req;
+	/* api_done may already have run inside evhttp_make_request (a failed connect), which
+	 * scheduled the next step; the guard is then deleted by that step's closer */
 	api_timer(c->guard, API_HEADER_TIMEOUT_S * 1000);
 	return 0;
 }
@@ -481,7 +480,7 @@ api_list_complete(struct api_coll *c)
 static void
 api_list_items(struct api_coll *c, const json_t *items)
 {
-	char why[256];
+	char why[256] = "";
 	json_t *item;
 	size_t i;
 
@@ -509,7 +508,8 @@ api_list_page(struct api_coll *c, struct evhttp_request *req)
 
 	evbuffer_drain(b, len);
 	if (!root || !json_is_object(meta) ||
-	    (items && !json_is_array(items) && !json_is_null(items)) ||
+	    !json_is_array(items) || /* the API server always sends one, [] when empty: a 200
+				     * without it (a misrouted proxy) must not empty the store */
 	    (!(cont && *cont) && !(rv && *rv && strlen(rv) < sizeof(c->rv))) ||
 	    (cont && strlen(cont) >= sizeof(c->cont))) {
 		a->bad_events++;
@@ -538,21 +538,32 @@ api_list_page(struct api_coll *c, struct evhttp_request *req)
 	json_decref(root);
 }
 
-/* The watch ended with a 200: watch again from the last resourceVersion. A stream that ends at
- * once with nothing in it waits a second, so a misbehaving server cannot make us spin. */
+/*
+ * Watch again from the last resourceVersion: after a normal end, a drop between events (a
+ * proxy's idle timeout, a restarting server), or a stream past API_MAX_WATCH_BODY. None of them
+ * is a failure, so no back-off; but a watch that lived under a second waits one first, so a
+ * server or proxy that answers and hangs up at once cannot make us reconnect in a loop.
+ */
+static void
+api_watch_resume(struct api_coll *c, const char *why)
+{
+	bool brief = time(NULL) - c->watch_started < 1;
+
+	c->api->watch_restarts++;
+	log_debug("kube: %s: %s; watching again from %s", c->name, why, c->rv);
+	api_schedule(c, API_NEXT_WATCH, brief ? 1000 : 0);
+}
+
+/* The watch ended with a 200. */
 static void
 api_watch_end(struct api_coll *c)
 {
-	struct kube_api *a = c->api;
-	bool empty = !c->got_bytes && time(NULL) - c->watch_started < 1;
-
 	if (c->framer.len) {
 		api_bad(c, true, "watch stream ended inside an object");
 		api_fail(c, API_NEXT_WATCH, "truncated watch event");
 		return;
 	}
-	a->watch_restarts++;
-	api_schedule(c, API_NEXT_WATCH, empty ? 1000 : 0);
+	api_watch_resume(c, "watch ended");
 }
 
 static void
@@ -564,18 +575,13 @@ api_done(struct evhttp_request *req, void *arg)
 
 	if (c->aborted)
 		return;
-	c->req = NULL; /* libevent frees it */
 	event_del(c->guard);
 	code = req ? evhttp_request_get_response_code(req) : 0;
-	if (code == 0 && c->state == API_WATCHING && c->streaming && !c->framer.len &&
-	    (c->got_bytes || time(NULL) - c->watch_started >= 1) &&
-	    c->err != EVREQ_HTTP_DATA_TOO_LONG) {
-		/* A watch that was streaming and got cut between events (a proxy's idle timeout,
-		 * a restarting server): resume from the last resourceVersion at once, as after a
-		 * normal end; if the server is really gone, that attempt fails and backs off. */
-		log_debug("kube: %s: watch dropped; resuming from %s", c->name, c->rv);
-		c->api->watch_restarts++;
-		api_schedule(c, API_NEXT_WATCH, 0);
+	if (code == 0 && c->state == API_WATCHING && c->streaming && !c->framer.len) {
+		/* cut between events; if the server is really gone, the next attempt fails and
+		 * backs off */
+		api_watch_resume(c, c->err == EVREQ_HTTP_DATA_TOO_LONG ? "watch stream at its cap"
+								       : "watch dropped");
 		return;
 	}
 	if (code == 0 && c->state == API_WATCHING && c->framer.len) {

@@ -58,7 +58,6 @@ struct api_coll {
 	bool synced;		       /* first LIST done */
 	bool ok;		       /* the last response was a success */
 	bool aborted;		       /* the current request is abandoned: ignore its callbacks */
-	bool got_bytes;		       /* the current watch received something */
 	bool streaming;		       /* the current request got a 200 */
 	unsigned attempt;	       /* failures in a row */
 	enum evhttp_request_error err; /* from libevent's error callback */
@@ -67,7 +66,6 @@ struct api_coll {
 	char cont[API_CONTINUE_MAX];
 	struct evhttp_connection *conn;
 	SSL *ssl; /* owned by the connection's bufferevent */
-	struct evhttp_request *req;
 	struct event *step;   /* the next action, after a delay or at once */
 	struct event *guard;  /* connect + headers deadline */
 	struct event *closer; /* closes an abandoned connection at once, whatever the delay */

@@ -175,7 +175,6 @@ api_watch_chunk(struct evhttp_request *req, void *arg)
 			       evbuffer_get_length(b)); /* an error body: only its status counts */
 		return;
 	}
-	c->got_bytes = true;
 	while (rc == 0 && evbuffer_get_length(b)) {
 		size_t used = 0;
 
