@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -188,6 +189,14 @@ api_close(struct api_coll *c)
 	kube_api_framer_reset(&c->framer);
 }
 
+static bool
+api_host_is_ip(const char *host)
+{
+	struct in6_addr a6;
+
+	return evutil_inet_pton(AF_INET, host, &a6) == 1 || evutil_inet_pton(AF_INET6, host, &a6) == 1;
+}
+
 /* A new connection to the server (TLS when the URL says https). */
 static int
 api_connect(struct api_coll *c, unsigned timeout_s)
@@ -214,7 +223,7 @@ api_connect(struct api_coll *c, unsigned timeout_s)
 		return -ENOMEM;
 	}
 	c->conn = evhttp_connection_base_bufferevent_new(
-		base, NULL, bev, kube_auth_host(a->cfg.auth), kube_auth_port(a->cfg.auth));
+		base, a->dns, bev, kube_auth_host(a->cfg.auth), kube_auth_port(a->cfg.auth));
 	if (!c->conn) {
 		bufferevent_free(bev);
 		c->ssl = NULL;
@@ -624,6 +633,8 @@ kube_api_free(struct kube_api *a)
 			event_free(c->closer);
 		kube_api_framer_done(&c->framer);
 	}
+	if (a->dns)	/* after the connections that use it */
+		evdns_base_free(a->dns, 0);
 	free(a);
 }
 
@@ -641,6 +652,11 @@ kube_api_new(struct kube_api **out, const struct kube_api_config *cfg)
 	a->rl_bad = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 5);
 	a->rl_fail = (struct log_ratelimit)LOG_RATELIMIT_INIT(5000, 3);
 	a->n_coll = cfg->pods ? 4 : 3;
+	if (!api_host_is_ip(kube_auth_host(cfg->auth)) &&
+	    !(a->dns = evdns_base_new(cfg->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+							 EVDNS_BASE_DISABLE_WHEN_INACTIVE)))
+		log_warn("kube: cannot set up an asynchronous resolver for %s; its lookups will "
+			 "block", kube_auth_host(cfg->auth));
 	for (size_t i = 0; i < a->n_coll; i++) {
 		struct api_coll *c = &a->coll[i];
 

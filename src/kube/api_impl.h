@@ -84,11 +84,16 @@ struct kube_api {
 	struct metrics_hist programming;
 	struct log_ratelimit rl_bad;
 	struct log_ratelimit rl_fail;
+	/* the server's name resolved on the loop: without it libevent calls a blocking
+	 * getaddrinfo() inside evhttp_make_request, stalling every DNS answer (and waiting on
+	 * ourselves when resolv.conf names this daemon); NULL for an IP literal */
+	struct evdns_base *dns;
 };
 
-/* Close the current request (from the loop) and run `next` after `delay` ms. */
 /* The delay before retry number `attempt` (1, 2, ...): see API_BACKOFF_*. */
 msec_t api_backoff_ms(unsigned attempt);
+
+/* Close the current request (from the loop) and run `next` after `delay` ms. */
 void api_schedule(struct api_coll *c, enum api_next next, msec_t delay);
 
 /* A failure: logged (the first of an outage as "lost", the others rate-limited); back off,

@@ -119,6 +119,17 @@ def test_servfail_until_first_sync(kubemasq, kubeapi):
     k.wait_log(r"kube: synced cluster\.local from the API server http://127\.0\.0\.1:\d+", 2)
 
 
+def test_api_server_by_name(kubemasq, kubeapi):
+    """A URL naming its host (as EKS, GKE and AKS kubeconfigs do) is resolved on the event
+    loop, through /etc/hosts here: no blocking lookup, no packet off this machine."""
+    api = kubeapi(objects=cluster())
+    k = start(kubemasq, api, url=f"http://localhost:{api.port}")
+    wait_synced(k)
+    assert "asynchronous resolver" not in k.log_text()
+    api.apply(service("default", "by-name", "10.96.7.7"))
+    wait_answer(k, name("by-name"), (dns.rcode.NOERROR, ["10.96.7.7"]))
+
+
 def test_paged_list(kubemasq, kubeapi):
     objs = cluster() + [service("default", f"s{i}", f"10.96.1.{i}") for i in range(20)]
     api = kubeapi(objects=objs, page_size=3)
