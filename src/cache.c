@@ -41,6 +41,11 @@
  * it to the head, because the move writes the two neighbours - two more cache misses per hit
  * among a million entries. A marked record that reaches the tail moves to the head once.
  *
+ * Renewal: an entry from a source that reports its changes (the kube store) is not dropped when
+ * it expires if the source has not changed since it was stored: the source would build the same
+ * reply, so the entry is stamped anew and served (cache_put_renewable). One timestamp per cache
+ * (the last change) decides it, so it costs no bytes per entry and nothing on an unexpired hit.
+ *
  * Eviction: expired entries first, then the LRU tail. Finding every expired entry would need a
  * second ordering (8 bytes per entry), so the search is bounded: the CACHE_SWEEP least recently
  * used entries, then the chains of CACHE_SWEEP buckets at a rotating cursor; an unexpired LRU
@@ -82,6 +87,7 @@
 
 #define CACHE_F_NEG 0x4
 #define CACHE_F_REF 0x8		/* hit since it last reached the LRU tail: a second chance */
+#define CACHE_F_RENEW 0x10	/* from a source that reports its changes (cache_put_renewable) */
 
 struct cache_rec {
 	uint32_t lru_prev, lru_next;	/* handles; NIL at the ends */
@@ -92,7 +98,7 @@ struct cache_rec {
 	uint16_t len;			/* image length */
 	uint16_t n_offs;		/* TTL offsets */
 	uint8_t qname_len;
-	uint8_t flags;			/* CACHE_F_DO, CACHE_F_CD, CACHE_F_NEG */
+	uint8_t flags;			/* CACHE_F_DO, CACHE_F_CD, CACHE_F_NEG, ... */
 	uint16_t offs[];		/* then the image */
 };
 _Static_assert(sizeof(struct cache_rec) == 28, "record header layout");
@@ -114,6 +120,7 @@ struct cache {
 	uint64_t key[2];		/* SipHash key (kubemasq/hash.h) */
 	msec_t epoch;
 	bool have_epoch;
+	msec_t changed_at;		/* the last cache_note_change() */
 	uint32_t *buckets;
 	uint32_t mask;
 	union cache_chunk *chunks;
@@ -121,7 +128,7 @@ struct cache {
 	uint32_t chunk_target;
 	uint32_t lru_head, lru_tail;
 	uint32_t sweep;
-	uint64_t entries, negative, hits, misses, insertions, evictions, expired;
+	uint64_t entries, negative, hits, misses, insertions, evictions, expired, renewed;
 	struct cache_class cls[CACHE_NCLASSES];
 };
 
@@ -395,11 +402,30 @@ cache_drop(struct cache *c, uint32_t h)
 
 /* ---- time ------------------------------------------------------------------------------ */
 
+static inline msec_t
+cache_stored_at(const struct cache *c, const struct cache_rec *r)
+{
+	return c->epoch + (msec_t)r->t_insert * 1000 + r->t_insert_ms;
+}
+
+/* Record r stored (or renewed) now. */
+static void
+cache_stamp(struct cache *c, struct cache_rec *r, msec_t now)
+{
+	if (!c->have_epoch) {
+		c->epoch = now;
+		c->have_epoch = true;
+	}
+	msec_t rel = now > c->epoch ? now - c->epoch : 0;
+	r->t_insert = rel / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(rel / 1000);
+	r->t_insert_ms = (uint16_t)(rel % 1000);
+}
+
 /* Whole seconds since record r was stored. */
 static uint32_t
 cache_elapsed(const struct cache *c, const struct cache_rec *r, msec_t now)
 {
-	msec_t at = c->epoch + (msec_t)r->t_insert * 1000 + r->t_insert_ms;
+	msec_t at = cache_stored_at(c, r);
 
 	if (now <= at)
 		return 0;
@@ -411,6 +437,15 @@ static bool
 cache_expired(const struct cache *c, const struct cache_rec *r, msec_t now)
 {
 	return cache_elapsed(c, r, now) >= r->lifetime;
+}
+
+/* May an expired record be renewed rather than dropped? Only one whose source reports its
+ * changes, stored after the last change it reported (a change in the same millisecond counts
+ * as later: the reply may predate it). */
+static bool
+cache_renewable(const struct cache *c, const struct cache_rec *r)
+{
+	return (r->flags & CACHE_F_RENEW) && cache_stored_at(c, r) > c->changed_at;
 }
 
 /* ---- table size ------------------------------------------------------------------------ */
@@ -632,11 +667,16 @@ cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 		return -ENOENT;
 	}
 	struct cache_rec *r = cache_rec(c, h);
-	if (cache_expired(c, r, now)) {
-		cache_drop(c, h);
-		c->expired++;
-		c->misses++;
-		return -ENOENT;
+	if (unlikely(cache_expired(c, r, now))) {
+		if (!cache_renewable(c, r)) {
+			cache_drop(c, h);
+			c->expired++;
+			c->misses++;
+			return -ENOENT;
+		}
+		/* The source would build this very reply again: keep it, counting down anew. */
+		cache_stamp(c, r, now);
+		c->renewed++;
 	}
 	if (cap < r->len)
 		return -ENOSPC;
@@ -717,13 +757,7 @@ static void
 cache_fill(struct cache *c, struct cache_rec *r, const struct cache_key *key, const uint8_t *reply,
 	   size_t len, const uint16_t *offs, unsigned n_offs, msec_t now)
 {
-	if (!c->have_epoch) {
-		c->epoch = now;
-		c->have_epoch = true;
-	}
-	msec_t rel = now > c->epoch ? now - c->epoch : 0;
-	r->t_insert = rel / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(rel / 1000);
-	r->t_insert_ms = (uint16_t)(rel % 1000);
+	cache_stamp(c, r, now);
 	r->len = (uint16_t)len;
 	r->n_offs = (uint16_t)n_offs;
 	r->qname_len = (uint8_t)key->qname_len;
@@ -749,9 +783,9 @@ cache_raise_ttls(struct cache_rec *r, uint32_t min)
 	}
 }
 
-int
-cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
-	  msec_t now)
+static int
+cache_store(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+	    msec_t now, uint8_t rec_flags)
 {
 	uint16_t offs[CACHE_MAX_OFFS];	/* 12 KiB: every TTL a 64 KiB message can hold */
 	struct dnsmsg_ttl_info info;
@@ -775,7 +809,7 @@ cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, si
 	cache_fill(c, rec, key, reply, len, offs, info.n_offs, now);
 	if (!negative && c->lim.min_ttl != 0)
 		cache_raise_ttls(rec, c->lim.min_ttl);
-	rec->flags = key->flags | (negative ? CACHE_F_NEG : 0);
+	rec->flags = key->flags | rec_flags | (negative ? CACHE_F_NEG : 0);
 	rec->lifetime = lifetime;
 	uint32_t *head = &c->buckets[hash & c->mask];
 	rec->hnext = *head;
@@ -786,6 +820,27 @@ cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, si
 	c->insertions++;
 	cache_resize(c);
 	return 0;
+}
+
+int
+cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+	  msec_t now)
+{
+	return cache_store(c, key, reply, len, now, 0);
+}
+
+int
+cache_put_renewable(struct cache *c, const struct cache_key *key, const uint8_t *reply,
+		    size_t len, msec_t now)
+{
+	return cache_store(c, key, reply, len, now, CACHE_F_RENEW);
+}
+
+void
+cache_note_change(struct cache *c, msec_t now)
+{
+	if (now > c->changed_at)
+		c->changed_at = now;
 }
 
 /* ---- whole-cache operations ------------------------------------------------------------ */
@@ -919,6 +974,7 @@ cache_get_stats(const struct cache *c, struct cache_stats *out)
 		.insertions = c->insertions,
 		.evictions = c->evictions,
 		.expired = c->expired,
+		.renewed = c->renewed,
 	};
 }
 

@@ -52,7 +52,8 @@ void cache_free(struct cache *c);	/* NULL-safe */
  * question name spelled as `client_qname` (same length as key->qname), every TTL reduced by the
  * seconds since insertion and capped by max_client_ttl, and returns its length; the entry
  * becomes most recently used.
- * -ENOENT on a miss or an expired entry (which is then freed), -ENOSPC when cap is too small.
+ * -ENOENT on a miss or an expired entry (which is then freed, unless cache_put_renewable()
+ * stored it and it is renewed), -ENOSPC when cap is too small.
  * Allocates nothing.
  */
 int cache_get(struct cache *c, const struct cache_key *key, msec_t now, uint16_t id,
@@ -86,6 +87,18 @@ int cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash
 int cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
 	      msec_t now);
 
+/*
+ * cache_put() for a reply from a source that reports every change of its data through
+ * cache_note_change() (the kube store, through the upstream `changed` hook): when such an entry
+ * has expired and nothing changed since it was stored, the next lookup renews it in place - a
+ * hit, its TTLs counting down again from the stored ones, exactly what the source would answer
+ * anew - instead of dropping it. Entries stored before the last change expire as usual (the
+ * source's invalidations drop the affected ones at once anyway). Same returns as cache_put().
+ */
+int cache_put_renewable(struct cache *c, const struct cache_key *key, const uint8_t *reply,
+			size_t len, msec_t now);
+/* A renewable source changed at `now`: its entries stored until then are no longer renewed. */
+void cache_note_change(struct cache *c, msec_t now);
 /* Drop every entry whose name is `name` or below it (uncompressed wire name, any case).
  * Returns the number dropped. Walks every entry: O(entries), 3-10 ms per million entries on
  * the 2-core test machine (printed by test_cache's test_invalidate_1m). */
@@ -104,6 +117,7 @@ struct cache_stats {
 	uint64_t insertions;
 	uint64_t evictions;		/* unexpired entries evicted for room ("re-used") */
 	uint64_t expired;		/* entries dropped because their TTL ran out */
+	uint64_t renewed;		/* expired renewable entries renewed on a hit */
 };
 
 void cache_get_stats(const struct cache *c, struct cache_stats *out);

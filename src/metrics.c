@@ -274,6 +274,9 @@ metrics_format_cache(struct metrics_out *o, const struct cache *cache)
 		       "Unexpired entries evicted to make room.", cs.evictions);
 	metrics_single(o, "kubemasq_cache_expired_total", "counter",
 		       "Entries dropped because their TTL ran out.", cs.expired);
+	metrics_single(o, "kubemasq_cache_renewed_total", "counter",
+		       "Expired kube answers served again because the cluster had not changed.",
+		       cs.renewed);
 	metrics_single(o, "kubemasq_cache_entries", "gauge", "Entries in the cache.", cs.entries);
 	metrics_single(o, "kubemasq_cache_negative_entries", "gauge",
 		       "NXDOMAIN and NODATA entries in the cache.", cs.negative_entries);

@@ -98,7 +98,11 @@ query_engine_new(struct event_base *base, const struct config *cfg, struct route
 	qe->stats = stats;
 	qe->rl_forward_max = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
 	qe->rl_waiters = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
-	qe->hooks = (struct upstream_hooks){ .invalidate = query_engine_invalidate, .ctx = qe };
+	qe->hooks = (struct upstream_hooks){
+		.invalidate = query_engine_invalidate,
+		.changed = query_engine_changed,
+		.ctx = qe,
+	};
 	return qe;
 }
 
@@ -188,6 +192,15 @@ query_engine_invalidate(void *ctx, const uint8_t *name, size_t len)
 	}
 	if (dropped)
 		log_debug("invalidated %zu cached answers", dropped);
+}
+
+void
+query_engine_changed(void *ctx)
+{
+	struct query_engine *qe = ctx;
+
+	if (qe && qe->cache)
+		cache_note_change(qe->cache, time_now_ms());
 }
 
 const struct upstream_hooks *
@@ -507,7 +520,7 @@ query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	if (r < DNS_HDR_LEN || (size_t)r + 11 > cap)
 		return 0;
 	if (qe->cache)
-		cache_put(qe->cache, &key, qe->buf, (size_t)r, time_now_ms());
+		cache_put_renewable(qe->cache, &key, qe->buf, (size_t)r, time_now_ms());
 	if (unlikely(qe->cfg->max_ttl != 0))
 		query_cap_ttls(qe->buf, (size_t)r, qe->cfg->max_ttl);
 	memcpy(out, qe->buf, (size_t)r);

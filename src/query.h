@@ -104,7 +104,12 @@ size_t query_handle_prepared(struct query_engine *qe, const struct query_prep *p
  */
 void query_engine_invalidate(void *qe, const uint8_t *name, size_t len);
 
-/* The hooks to give upstreams ({query_engine_invalidate, qe}); valid as long as the engine. */
+/* The change hook of struct upstream_hooks (ctx is the engine; NULL-safe): renewable cached
+ * replies stored until now are no longer renewed (cache_note_change). */
+void query_engine_changed(void *qe);
+
+/* The hooks to give upstreams ({query_engine_invalidate, query_engine_changed, qe}); valid as
+ * long as the engine. */
 const struct upstream_hooks *query_engine_hooks(struct query_engine *qe);
 
 /* Queries waiting on upstreams (for statistics and shutdown). */

@@ -70,7 +70,10 @@ struct upstream_ops {
 	/* Answer at once, with no I/O and nothing left pending, into out[0..cap): the reply's
 	 * length, or -EAGAIN when resolve() must take the request (it may still decline it
 	 * there). Lets an in-process source (the kube store) answer on the batched path of cache
-	 * hits. req->done is not called. May be NULL. */
+	 * hits. req->done is not called. May be NULL.
+	 * An upstream with answer() calls upstream_changed() whenever what it answers may have
+	 * changed: until then the cache renews these replies when they expire instead of asking
+	 * again (cache_put_renewable). */
 	int (*answer)(struct upstream *u, const struct upstream_req *req, uint8_t *out,
 		      size_t cap);
 	void (*cancel)(struct upstream *u, struct upstream_req *req);
@@ -90,9 +93,13 @@ struct upstream_ops {
  *   below it is dropped, and a reply for such a name that is in flight right now is sent to
  *   its waiters but not cached (the kube resolver calls it when the cluster changes). Cheap
  *   enough for watch events, not for every query: it walks the whole cache.
+ *   changed: what answer() returns may differ from now on (any change at all, whether or not
+ *   invalidate() names it); cached replies of answer() from before stop being renewed. Cheap:
+ *   it notes the time.
  */
 struct upstream_hooks {
 	void (*invalidate)(void *ctx, const uint8_t *name, size_t len);
+	void (*changed)(void *ctx);
 	void *ctx;
 };
 
@@ -127,4 +134,12 @@ upstream_invalidate(struct upstream *u, const uint8_t *name, size_t len)
 {
 	if (u->hooks && u->hooks->invalidate)
 		u->hooks->invalidate(u->hooks->ctx, name, len);
+}
+
+/* Report a change of what answer() returns (see struct upstream_hooks); a no-op without hooks. */
+static inline void
+upstream_changed(struct upstream *u)
+{
+	if (u->hooks && u->hooks->changed)
+		u->hooks->changed(u->hooks->ctx);
 }

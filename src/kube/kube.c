@@ -144,6 +144,15 @@ kube_changed(void *ctx, const uint8_t *name, size_t len)
 	memcpy(c->name, name, len);
 }
 
+/* Any change: cached answers from before it are no longer renewed (upstream.h, `changed`). */
+static void
+kube_moved(void *ctx)
+{
+	struct kube_upstream *k = ctx;
+
+	upstream_changed(&k->base);
+}
+
 static void
 kube_flush_changes(struct kube_upstream *k)
 {
@@ -584,7 +593,7 @@ static int
 kube_create(struct upstream **out, struct event_base *base, const void *args)
 {
 	const struct kube_upstream_args *a = args;
-	struct kube_store_config scfg = {.changed = kube_changed};
+	struct kube_store_config scfg = {.changed = kube_changed, .moved = kube_moved};
 	struct kube_upstream *k;
 	int rc;
 

@@ -293,6 +293,8 @@ void
 kube_store_bump(struct kube_store *s)
 {
 	s->serial++;
+	if (s->moved)
+		s->moved(s->ctx);
 }
 
 /* ---- namespaces --------------------------------------------------------------------------- */
@@ -644,6 +646,7 @@ kube_store_new(const struct kube_store_config *cfg)
 		return NULL;
 	}
 	s->changed = cfg->changed;
+	s->moved = cfg->moved;
 	s->ctx = cfg->ctx;
 	s->pod_names = cfg->endpoint_pod_names;
 	/* pure module: the SOA serial starts from a constant, not the clock */

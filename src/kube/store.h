@@ -81,11 +81,14 @@ struct kube_store;
 /* Called for every DNS name (lower-case wire format, absolute, under the cluster zone or a
  * reverse zone) whose answers may have changed. */
 typedef void kube_store_change_fn(void *ctx, const uint8_t *name, size_t len);
+/* Called after every change of the store at all (the SOA serial moved), named or not. */
+typedef void kube_store_moved_fn(void *ctx);
 
 struct kube_store_config {
 	const char *zone;		/* "cluster.local" */
 	bool endpoint_pod_names;	/* --kube-endpoint-pod-names: labels from targetRef */
 	kube_store_change_fn *changed;	/* may be NULL */
+	kube_store_moved_fn *moved;	/* may be NULL */
 	void *ctx;
 };
 

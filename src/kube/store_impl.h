@@ -125,6 +125,7 @@ struct kube_store {
 	struct kube_store_ptr_ent **ptab;	/* linear probing, at most 3/4 full */
 	size_t ptab_mask, ptab_used;
 	kube_store_change_fn *changed;
+	kube_store_moved_fn *moved;
 	void *ctx;
 	bool pod_names;
 	uint64_t key[2];

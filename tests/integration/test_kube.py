@@ -253,6 +253,42 @@ def test_rewrite_visible_and_cache_invalidated(kubemasq, upstream, public_dir):
                dns.rcode.NXDOMAIN, 4, 0.05, "the deleted service to go")
 
 
+def cache_counts(k):
+    """(expired, renewed) from the SIGUSR1 cache line."""
+    start_at = k.log_size()
+    k.signal(signal.SIGUSR1)
+    m = k.wait_log(r"kubemasq cache: .* expired (\d+), negative entries \d+, renewed (\d+)", 3,
+                   start_at)
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_unchanged_answers_renewed_changed_ones_not(kubemasq, upstream, public_dir):
+    """A kube answer that expires while the cluster stayed the same is served again from the
+    cache (renewed); after any change, one stored before it is built anew instead."""
+    snap = public_dir / "cluster.json"
+    write_snapshot(snap, cluster("10.96.0.1"))
+    k = start(kubemasq, upstream, snap, "--kube-ttl=1")
+    assert api_ips(k) == ["10.96.0.1"]             # built by the store, cached for 1 s
+
+    def renewed():
+        r = k.udp(query("api.default.svc.cluster.local.", "A"))
+        assert rdatas(r, "A") == ["10.96.0.1"] and r.answer[0].ttl <= 1
+        return cache_counts(k)[1] >= 1
+    wait_until(renewed, 5, 0.1, "the expired answer to be renewed")
+    assert cache_counts(k) == (0, 1)                # renewed, never dropped
+    # any change to the cluster, here a service added elsewhere
+    write_snapshot(snap, cluster("10.96.0.1", [service("default", "new", ["10.96.0.9"])]))
+    wait_until(lambda: api_ips(k, "new.default.svc.cluster.local.") == ["10.96.0.9"], 4, 0.05,
+               "the change")
+    _, renewed_before = cache_counts(k)
+
+    def dropped():
+        assert api_ips(k) == ["10.96.0.1"]
+        return cache_counts(k)[0] >= 1
+    wait_until(dropped, 5, 0.1, "the answer from before the change to expire")
+    assert cache_counts(k)[1] == renewed_before     # expired and built anew, not renewed
+
+
 def test_broken_rewrite_keeps_previous_state(kubemasq, upstream, public_dir):
     snap = public_dir / "cluster.json"
     write_snapshot(snap, cluster("10.96.0.1"))

@@ -256,6 +256,74 @@ test_expiry_exact(void **state)
 	cache_free(c);
 }
 
+/* cache_put_renewable: the reply of a source that reports its changes (the kube store). */
+static int
+t_put_renewable(struct cache *c, const struct t_reply *t, msec_t now)
+{
+	uint8_t buf[4096];
+	struct t_name n;
+	int len = t_build(buf, sizeof(buf), t);
+
+	t_name(&n, t->qname);
+	struct cache_key k = t_key(&n, t->qtype ? t->qtype : DNS_TYPE_A, 0);
+	return cache_put_renewable(c, &k, buf, (size_t)len, now);
+}
+
+static void
+test_renewal(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_reply kube = {.qname = "web.default.svc.cluster.local", .n_a = 1, .a_ttl = 5};
+	struct t_reply plain = {.qname = "example.com", .n_a = 1, .a_ttl = 5};
+	uint8_t out[512];
+
+	cache_note_change(c, T0);
+	assert_int_equal(t_put_renewable(c, &kube, T0 + 1), 0);
+	assert_int_equal(t_put(c, &plain, 0, T0 + 1), 0);
+	/* expired, nothing changed since: renewed, TTL counting down from 5 again */
+	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 5001,
+				 out, sizeof(out)), 1, 5);
+	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 7001,
+				 out, sizeof(out)), 1, 3);
+	/* an ordinary entry expires as ever */
+	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 5001, out, sizeof(out)),
+			 -ENOENT);
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.renewed, 1);
+	assert_int_equal(s.expired, 1);
+	assert_int_equal(s.hits, 2);
+	/* a change after the renewal (stamped T0 + 5001): unexpired, it is still served... */
+	cache_note_change(c, T0 + 6000);
+	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 9001,
+				 out, sizeof(out)), 1, 1);
+	/* ...but once expired it goes: the source may answer differently now */
+	assert_int_equal(t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 10001, out,
+			       sizeof(out)), -ENOENT);
+	s = t_stats(c);
+	assert_int_equal(s.renewed, 1);
+	assert_int_equal(s.expired, 2);
+	assert_int_equal(s.entries, 0);
+	/* a change in the very millisecond of the store counts as later */
+	assert_int_equal(t_put_renewable(c, &kube, T0 + 20000), 0);
+	cache_note_change(c, T0 + 20000);
+	assert_int_equal(t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 25000, out,
+			       sizeof(out)), -ENOENT);
+	/* a change noted with an older clock reading does not move the mark back */
+	assert_int_equal(t_put_renewable(c, &kube, T0 + 30000), 0);
+	cache_note_change(c, T0 + 100);
+	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 35000,
+				 out, sizeof(out)), 1, 5);
+	/* negative answers of such a source renew as well */
+	struct t_reply nx = {.qname = "nope.default.svc.cluster.local", .rcode = DNS_RCODE_NXDOMAIN,
+			     .soa = true, .soa_ttl = 5, .soa_min = 5};
+	assert_int_equal(t_put_renewable(c, &nx, T0 + 40000), 0);
+	assert_true(t_get(c, "nope.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 45000, out,
+			  sizeof(out)) > 0);
+	assert_int_equal(t_stats(c).renewed, 3);
+	cache_free(c);
+}
+
 static void
 test_ttl_clamps(void **state)
 {
@@ -1139,6 +1207,7 @@ main(void)
 		cmocka_unit_test(test_hit_id_and_spelling),
 		cmocka_unit_test(test_ttl_aging),
 		cmocka_unit_test(test_expiry_exact),
+		cmocka_unit_test(test_renewal),
 		cmocka_unit_test(test_ttl_clamps),
 		cmocka_unit_test(test_negative_soa),
 		cmocka_unit_test(test_negative_no_soa),
