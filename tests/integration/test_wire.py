@@ -7,6 +7,7 @@ import random
 import socket
 import struct
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.opcode
@@ -138,3 +139,35 @@ def test_thousand_garbage_datagrams_crash_nothing(daemon):
     r = daemon.tcp(query("multi.test.", "A"), timeout=5)
     assert len(rdatas(r)) == 5
     assert daemon.alive()
+
+
+def padded_query(name, size, qid):
+    """A valid A query with EDNS padding (option 12) making it exactly `size` bytes."""
+    base = query(name, "A", use_edns=0)
+    base.id = qid
+    bare = len(base.to_wire())
+    pad = size - bare - 4                      # option code + option length
+    assert pad >= 0
+    q = query(name, "A", use_edns=0, options=[dns.edns.GenericOption(12, b"\0" * pad)])
+    q.id = qid
+    wire = q.to_wire(max_size=65535)
+    assert len(wire) == size
+    return wire
+
+
+@pytest.mark.parametrize("size", [100, 511, 512, 513, 1500, 4096])
+def test_queries_of_every_size_up_to_4096(daemon, size):
+    """The front end receives the first 512 bytes of a datagram apart from the rest: queries on
+    either side of that line, and up to the 4096-byte limit, are answered alike."""
+    wire = padded_query("www.test.", size, 4000 + size)
+    resp = raw_udp(wire, daemon.port, timeout=2)
+    assert resp is not None, f"a {size}-byte query got no answer"
+    r = dns.message.from_wire(resp)
+    assert r.id == 4000 + size
+    assert rdatas(r) == ["192.0.2.10"]
+
+
+def test_query_over_4096_is_dropped(daemon):
+    wire = padded_query("www.test.", 4097, 77)
+    assert raw_udp(wire, daemon.port, timeout=0.5) is None
+    assert rdatas(daemon.udp(query("www.test.", "A"))) == ["192.0.2.10"]
