@@ -44,6 +44,7 @@ static const char *const chaos_labels[CHAOS_COUNT] = {
 
 /* Up to this much TXT data for servers.bind: a few dozen servers; the rest are left out. */
 #define CHAOS_TXT_MAX 4096
+#define CHAOS_TXT_MORE 48		/* room kept for "(N more servers not listed)" */
 
 static bool
 chaos_under(const uint8_t *lname, size_t len, const char *zone, size_t zlen)
@@ -82,35 +83,31 @@ static size_t
 chaos_servers(struct router *router, uint8_t *rdata)
 {
 	struct metrics_server_sum *sums = calloc(METRICS_MAX_SERVERS, sizeof(*sums));
-	size_t n, len = 0;
+	size_t n, len = 0, unlisted = 0;
+	bool full = false;
 	char line[128];
 
 	if (!sums)
 		return 0;
-	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, NULL);
+	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, &unlisted);
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(sums[i].upstream, "dns") != 0)
 			continue; /* dnsmasq lists its --server addresses only */
 		snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64, sums[i].server,
 			 sums[i].queries, sums[i].failures);
-		if (!chaos_txt_string(rdata, &len, line))
-			break;
+		/* keep room to say how many did not fit */
+		full = full || len + 1 + strlen(line) > CHAOS_TXT_MAX - CHAOS_TXT_MORE;
+		if (full)
+			unlisted++;
+		else
+			chaos_txt_string(rdata, &len, line);
 	}
 	free(sums);
+	if (unlisted) {
+		snprintf(line, sizeof(line), "(%zu more servers not listed)", unlisted);
+		chaos_txt_string(rdata, &len, line);
+	}
 	return len;
-}
-
-static uint64_t
-chaos_cachesize(const struct chaos_sources *src)
-{
-	struct cache_stats cs = {0};
-
-	if (!src->cache)
-		return 0;
-	if (src->cache_size)
-		return src->cache_size;
-	cache_get_stats(src->cache, &cs);
-	return cs.entries;
 }
 
 /* The TXT data of `which`; returns its length. */
@@ -140,7 +137,7 @@ chaos_rdata(const struct chaos_sources *src, int which, uint8_t *rdata)
 	else if (which == CHAOS_EVICTIONS)
 		v = cs.evictions;
 	else
-		v = chaos_cachesize(src);
+		v = stats_cache_size(src->cache, src->cache_size);
 	snprintf(num, sizeof(num), "%" PRIu64, v);
 	chaos_txt_string(rdata, &len, num);
 	return len;

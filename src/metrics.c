@@ -255,6 +255,8 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 		       "Answers that could not be sent.", s->send_errors);
 	metrics_single(o, "kubemasq_tcp_refused_total", "counter",
 		       "TCP connections closed at --tcp-max-connections.", s->tcp_refused);
+	metrics_single(o, "kubemasq_chaos_queries_total", "counter",
+		       "CHAOS statistics queries answered (hits.bind, servers.bind, ...).", s->chaos);
 }
 
 static void
@@ -365,13 +367,16 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 {
 	struct metrics_server_sum *sums = calloc(METRICS_MAX_SERVERS, sizeof(*sums));
 	char up[64], srv[160], labels[256];
-	size_t n;
+	size_t n, unlisted;
 
 	if (!sums) {
 		o->err = -ENOMEM;
 		return;
 	}
-	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, NULL);
+	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, &unlisted);
+	metrics_single(o, "kubemasq_upstream_servers_unlisted", "gauge",
+		       "Upstream servers over the cap of the per-server families, left out of them.",
+		       unlisted);
 	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_queries_total",
 				 "Requests sent to each upstream server, retries included.", true);
 	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_failures_total",
@@ -524,8 +529,13 @@ static void
 metrics_serve_metrics(struct metrics *m, struct evhttp_request *req)
 {
 	struct evbuffer *b = evbuffer_new();
+	struct metrics_out o = {.b = b, .err = -ENOMEM};
 
-	if (!b || metrics_format(&m->src, b) < 0) {
+	if (b && (o.err = metrics_format(&m->src, b)) == 0)	/* then this port's own figure */
+		metrics_single(&o, "kubemasq_metrics_connections_refused_total", "counter",
+			       "Connections to this port refused over its connection cap.",
+			       m->refused_conns);
+	if (o.err < 0) {
 		if (b)	/* evbuffer_free(NULL) is not safe */
 			evbuffer_free(b);
 		metrics_reply_text(req, 500, "Internal Server Error", "out of memory");

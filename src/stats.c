@@ -136,6 +136,19 @@ stats_dump_cache(const struct cache *cache)
 		log_info("cache dump: %" PRIu64 " more entries not shown", d.left_out);
 }
 
+uint64_t
+stats_cache_size(const struct cache *cache, unsigned cache_size)
+{
+	struct cache_stats cs;
+
+	if (!cache)
+		return 0;
+	if (cache_size)
+		return cache_size;
+	cache_get_stats(cache, &cs);
+	return cs.entries;
+}
+
 void
 stats_report(const struct stats *s, const struct cache *cache, unsigned cache_size,
 	     bool dump_cache, struct router *router)
@@ -147,7 +160,7 @@ stats_report(const struct stats *s, const struct cache *cache, unsigned cache_si
 	log_info("time %lu", (unsigned long)time(NULL));
 	log_info("cache size %u, %" PRIu64 "/%" PRIu64
 		 " cache insertions re-used unexpired cache entries.",
-		 !cache ? 0 : cache_size ? cache_size : (unsigned)cs.entries, cs.evictions,
+		 (unsigned)stats_cache_size(cache, cache_size), cs.evictions,
 		 cs.insertions);
 	log_info("queries forwarded %" PRIu64 ", queries answered locally %" PRIu64, s->forwarded,
 		 s->answered_locally + s->cache_hits);
@@ -160,9 +173,9 @@ stats_report(const struct stats *s, const struct cache *cache, unsigned cache_si
 		 cs.negative_entries, cs.renewed);
 	log_info("kubemasq queries: udp %" PRIu64 ", tcp %" PRIu64 ", coalesced %" PRIu64
 		 ", refused over dns-forward-max %" PRIu64 ", servfail %" PRIu64
-		 ", truncated %" PRIu64,
+		 ", truncated %" PRIu64 ", chaos %" PRIu64,
 		 s->queries_udp, s->queries_tcp, s->coalesced, s->refused_forward_max, s->servfail,
-		 s->truncated);
+		 s->truncated, s->chaos);
 	log_info("kubemasq errors: formerr %" PRIu64 ", notimp %" PRIu64 ", badvers %" PRIu64
 		 ", dropped %" PRIu64 ", send errors %" PRIu64 ", tcp refused %" PRIu64
 		 ", tcp idle closed %" PRIu64,

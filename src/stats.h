@@ -111,6 +111,10 @@ stats_now_us(void)
 const char *stats_qtype_label(enum stats_qtype slot);
 const char *stats_rcode_label(unsigned slot);
 
+/* dnsmasq's "cache size" figure (SIGUSR1, cachesize.bind): the --cache-size given, or without
+ * an entry cap the entries held; 0 when caching is off (cache NULL). */
+uint64_t stats_cache_size(const struct cache *cache, unsigned cache_size);
+
 /* Log the report (SIGUSR1): dnsmasq's cache and forwarding lines, each upstream's server
  * lines, then kubemasq's totals; with dump_cache (--log-queries) one line per cache entry
  * after them (format in stats.c). `cache` may be NULL. */

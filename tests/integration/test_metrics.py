@@ -15,6 +15,7 @@ import http.client
 import math
 import os
 import re
+import signal
 import shutil
 import socket
 import subprocess
@@ -50,6 +51,9 @@ FAMILIES = {
     "kubemasq_upstream_duration_seconds": "histogram",
     "kubemasq_inflight_queries": "gauge",
     "kubemasq_forward_rejections_total": "counter",
+    "kubemasq_chaos_queries_total": "counter",
+    "kubemasq_metrics_connections_refused_total": "counter",
+    "kubemasq_upstream_servers_unlisted": "gauge",
 }
 KUBE_FAMILIES = {
     "kubemasq_kube_objects": "gauge",
@@ -378,6 +382,7 @@ def test_connections_are_capped(kubemasq, scripted):
         for s in idle:
             s.close()
     wait_until(lambda: http_get(k.mport, "/health")[0] == 200, 5, 0.1, "HTTP served again")
+    assert value(scrape(k.mport), "kubemasq_metrics_connections_refused_total") == 24
 
 
 @pytest.mark.parametrize("addr", ["127.0.0.1", "localhost:9153", "127.0.0.1:0", "::1:9153",
@@ -503,6 +508,9 @@ def test_chaos_counts_move_and_other_classes_forward(kubemasq, scripted):
     # a CHAOS name outside bind. and server. goes to the upstream, as in dnsmasq
     chaos(k.port, "foo.example.")
     assert up.count("foo.example.", "TXT") == 1
+    start_at = k.log_size()
+    k.signal(signal.SIGUSR1)
+    k.wait_log(r"kubemasq queries: .* chaos 4$", 3, start_at)    # hits and misses, twice each
     # cache off: cachesize.bind is 0, as dnsmasq --cache-size=0
     k2 = kubemasq([f"--server=127.0.0.1#{up.port}", "--cache-size=0"])
     assert chaos_value(k2.port, "cachesize") == ["0"]
@@ -560,3 +568,24 @@ def test_local_answers_counted_as_one_upstream(kubemasq, scripted):
     assert moved == 3
     assert value(after, "kubemasq_answered_locally_total") - \
         value(before, "kubemasq_answered_locally_total") == 3
+
+
+def test_servers_over_the_caps_are_counted_not_hidden(kubemasq, scripted):
+    """300 servers: /metrics lists 256 and says 44 are left out; servers.bind lists what fits
+    in its 4 KB and says how many more there are."""
+    up = scripted(upstream_script)
+    servers = [f"--server=127.0.{i // 250}.{i % 250 + 2}#{up.port}" for i in range(299)]
+    k = start(kubemasq, scripted, "--no-resolv", *servers)        # start() adds the 300th
+    fams = scrape(k.mport)
+    listed = fams["kubemasq_upstream_queries_total"]["samples"]
+    assert len(listed) == 256
+    assert value(fams, "kubemasq_upstream_servers_unlisted") == 300 - 256
+    q = dns.message.make_query("servers.bind.", "TXT", rdclass=dns.rdataclass.CH)
+    strings = [s.decode() for s in
+               dns.query.tcp(q, "127.0.0.1", port=k.port, timeout=3).answer[0][0].strings]
+    m = re.fullmatch(r"\((\d+) more servers not listed\)", strings[-1])
+    assert m, strings[-1]
+    assert len(strings) - 1 + int(m.group(1)) == 300
+    assert 50 < len(strings) - 1 < 256                          # cut by the 4 KB, not the 256
+    assert all(re.fullmatch(r"127\.0\.\d+\.\d+#\d+ \d+ \d+", s) for s in strings[:-1])
+    assert len(q.to_wire()) < 4096
