@@ -5,11 +5,12 @@
  * page inside kube_store_replace_begin/end, so a re-list never holds two copies of the cluster
  * and the old objects keep answering between pages; then a WATCH from the list's
  * resourceVersion whose chunked body is framed by JSON object. A normal end of the stream
- * watches again from the last resourceVersion; 410 (HTTP or an ERROR event) lists again; 401
- * re-reads the token; anything else (refused, 5xx, TLS, timeouts, garbage) backs off 0.8 s
- * doubling to 30 s with jitter. libevent callbacks only record what happened and schedule the
- * collection's step event: connections are freed and requests made from there, never from
- * inside libevent's own callbacks. The watch body's events are api_watch.c's.
+ * watches again from the last resourceVersion; 410 (HTTP or an ERROR event on a watch, or an
+ * expired continue token on a LIST page) lists again from the first page, at once unless it
+ * keeps happening; 401 re-reads the token; anything else (refused, 5xx, TLS, timeouts, garbage)
+ * backs off 0.8 s doubling to 30 s with jitter. libevent callbacks only record what happened
+ * and schedule the collection's step event: connections are freed and requests made from
+ * there, never from inside libevent's own callbacks. The watch body's events are api_watch.c's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -151,6 +152,36 @@ api_fail(struct api_coll *c, enum api_next next, const char *fmt, ...)
 				(double)delay / 1000.0);
 	}
 	api_schedule(c, next, delay);
+}
+
+/*
+ * A 410 is the protocol, not an outage: list again from the first page at once, with no
+ * back-off and no "lost" line. But a server that answers 410 again right after every re-list
+ * (or a LIST whose continue token always expires) would have us re-list in a loop, so past
+ * API_EXPIRED_AT_ONCE in a row each further one waits the back-off, growing; api_watch.c resets
+ * the count once a watch is under way. The link state is left alone: the server answers.
+ */
+void
+api_expired(struct api_coll *c, const char *what)
+{
+	struct kube_api *a = c->api;
+	msec_t delay;
+
+	c->rv[0] = '\0';
+	c->expired++;
+	if (c->expired <= API_EXPIRED_AT_ONCE) {
+		log_info("kube: %s: %s; listing again from the first page", c->name, what);
+		api_schedule(c, API_NEXT_LIST, 0);
+		return;
+	}
+	delay = api_backoff_ms(c->expired - API_EXPIRED_AT_ONCE);
+	snprintf(a->reason, sizeof(a->reason), "%s: 410 Gone %u times in a row", c->name,
+		 c->expired);
+	log_ratelimited(&a->rl_fail, LOG_WARNING,
+			"kube: %s: %s; 410 Gone %u times in a row without a watch getting under "
+			"way: backing off, listing again in %.1f s",
+			c->name, what, c->expired, (double)delay / 1000.0);
+	api_schedule(c, API_NEXT_LIST, delay);
 }
 
 void
@@ -388,7 +419,11 @@ api_headers(struct evhttp_request *req, void *arg)
 	event_del(c->guard);
 	if (evhttp_request_get_response_code(req) == 200) {
 		c->streaming = true;
-		api_success(c);
+		/* a LIST succeeds when its page is applied: a 200 whose body is refused (not a
+		 * list, no items) must count as a failure, back-off growing, not bring the link
+		 * "back" for a moment each time */
+		if (c->state == API_WATCHING)
+			api_success(c);
 	}
 	return 0;
 }
@@ -445,18 +480,24 @@ api_status_message(struct evhttp_request *req, char *out, size_t outlen)
 	json_decref(root);
 }
 
-/* A response other than 200: 410 lists again, 401 re-reads the token, the rest backs off. */
+/* A response other than 200: 410 on a watch or on a LIST page with a continue token lists
+ * again, 401 re-reads the token, the rest backs off. (A 410 on a first page would answer the
+ * same again: that backs off too.) */
 static void
 api_http_failure(struct api_coll *c, struct evhttp_request *req, int code)
 {
 	enum api_next next = c->state == API_WATCHING ? API_NEXT_WATCH : API_NEXT_LIST;
-	char msg[300];
+	char msg[300], what[API_RV_MAX + sizeof(msg) + 64];
 
-	if (code == 410 && c->state == API_WATCHING) {
-		log_info("kube: %s: watch from resourceVersion %s expired (410); listing again",
-			 c->name, c->rv);
-		c->rv[0] = '\0';
-		api_schedule(c, API_NEXT_LIST, 0);
+	if (code == 410 && (c->state == API_WATCHING || c->cont[0])) {
+		if (c->state == API_WATCHING) {
+			snprintf(what, sizeof(what), "watch from resourceVersion %s expired (410)",
+				 c->rv);
+		} else {
+			api_status_message(req, msg, sizeof(msg));
+			snprintf(what, sizeof(what), "LIST continue token expired (410%s)", msg);
+		}
+		api_expired(c, what);
 		return;
 	}
 	if (code == 401 && kube_auth_unauthorized(c->api->cfg.auth) && c->attempt < 3) {
@@ -501,7 +542,43 @@ api_list_items(struct api_coll *c, const json_t *items)
 	}
 }
 
-/* One LIST page: applied inside the replacement and freed before the next page is asked. */
+/* Whether a 200 LIST body can be applied; if not, `why` says what is wrong with it. A 200 that
+ * is no list (a misrouted proxy, a login page) must not touch the store. */
+static bool
+api_list_usable(const json_t *root, const json_error_t *je, char *why, size_t whylen)
+{
+	const json_t *meta = json_object_get(root, "metadata");
+	const char *cont = json_string_value(json_object_get(meta, "continue"));
+	const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+	bool last = !(cont && *cont);
+
+	if (!root)
+		snprintf(why, whylen, "not JSON: %s", je->text);
+	else if (!json_is_object(meta))
+		snprintf(why, whylen, "no \"metadata\" object");
+	else if (!json_is_array(json_object_get(root, "items")))
+		/* the API server always sends one, [] when empty: without it, applying the
+		 * page would empty the collection */
+		snprintf(why, whylen, "no \"items\" array");
+	else if (last && !(rv && *rv))
+		snprintf(why, whylen, "no metadata.resourceVersion");
+	else if (last && strlen(rv) >= API_RV_MAX)
+		snprintf(why, whylen, "metadata.resourceVersion over %d bytes", API_RV_MAX - 1);
+	else if (!last && strlen(cont) >= API_CONTINUE_MAX)
+		snprintf(why, whylen, "metadata.continue over %d bytes", API_CONTINUE_MAX - 1);
+	else
+		return true;
+	return false;
+}
+
+/*
+ * One LIST page: applied inside the replacement and freed before the next page is asked.
+ * A pass that is abandoned (a 410 on its continue token, a failure) is never ended: the next
+ * pass starts from the first page with a new replace_begin, which makes every object stale
+ * again, those the abandoned pass applied included. So the new pass's end removes exactly what
+ * it did not see (an object deleted meanwhile does not linger), and nothing goes before that
+ * end (what the new pass has not reached yet keeps answering).
+ */
 static void
 api_list_page(struct api_coll *c, struct evhttp_request *req)
 {
@@ -514,19 +591,17 @@ api_list_page(struct api_coll *c, struct evhttp_request *req)
 	const char *cont = json_string_value(json_object_get(meta, "continue"));
 	const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
 	bool first = !c->cont[0];
+	char why[JSON_ERROR_TEXT_LENGTH + 32];
 
 	evbuffer_drain(b, len);
-	if (!root || !json_is_object(meta) ||
-	    !json_is_array(items) || /* the API server always sends one, [] when empty: a 200
-				     * without it (a misrouted proxy) must not empty the store */
-	    (!(cont && *cont) && !(rv && *rv && strlen(rv) < sizeof(c->rv))) ||
-	    (cont && strlen(cont) >= sizeof(c->cont))) {
+	if (!api_list_usable(root, &je, why, sizeof(why))) {
 		a->bad_events++;
-		api_fail(c, API_NEXT_LIST, "LIST: not a usable list%s%s", root ? "" : ": ",
-			 root ? "" : je.text);
+		api_fail(c, API_NEXT_LIST, "LIST %s: not a usable list: %s; not applied",
+			 first ? "page" : "continued page", why);
 		json_decref(root);
 		return;
 	}
+	api_success(c);
 	if (a->cfg.batch)
 		a->cfg.batch(a->cfg.ctx, true);
 	if (first)
@@ -556,7 +631,11 @@ api_list_page(struct api_coll *c, struct evhttp_request *req)
 static void
 api_watch_resume(struct api_coll *c, const char *why)
 {
-	bool brief = time(NULL) - c->watch_started < 1;
+	time_t lived = time(NULL) - c->watch_started;
+	bool brief = lived < 1;
+
+	if (lived >= API_WATCH_SETTLED_S)
+		c->expired = 0; /* a quiet watch that ran: in sync, though it saw no event */
 
 	c->api->watch_restarts++;
 	log_debug("kube: %s: %s; watching again from %s", c->name, why, c->rv);

@@ -4,8 +4,10 @@
  * services, discovery.k8s.io/v1 endpointslices, and pods for --kube-pods=verified) a paged LIST
  * applied to the store page by page as a full replacement of that kind, then a WATCH from the
  * list's resourceVersion, resumed from the last event's resourceVersion when it ends, re-listed
- * on 410, retried with jittered back-off (0.8 s doubling to 30 s) on every other failure. The
- * store keeps serving the last state meanwhile. Watch bodies are framed by api_framer.h.
+ * from the first page on 410 (an expired watch or LIST continue token: at once, but with the
+ * back-off after three in a row before a watch gets under way), retried with jittered back-off
+ * (0.8 s doubling to 30 s) on every other failure. The store keeps serving the last state
+ * meanwhile. Watch bodies are framed by api_framer.h.
  */
 #pragma once
 

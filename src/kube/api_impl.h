@@ -41,6 +41,12 @@
 #define API_PATH_MAX	       (API_CONTINUE_MAX * 3 + 512)
 #define API_TRIGGER_ANNOTATION "endpoints.kubernetes.io/last-change-trigger-time"
 
+/* 410s (expired watch or continue token) in a row that re-list at once; past them each further
+ * one waits the back-off, growing, until a watch gets under way (an event or a bookmark, or a
+ * stream that lived API_WATCH_SETTLED_S) */
+#define API_EXPIRED_AT_ONCE 3
+#define API_WATCH_SETTLED_S 10
+
 enum api_state { API_IDLE, API_LISTING, API_WATCHING };
 
 /* What a finished (or aborted) request asks the step event to do next. */
@@ -60,6 +66,7 @@ struct api_coll {
 	bool aborted;		       /* the current request is abandoned: ignore its callbacks */
 	bool streaming;		       /* the current request got a 200 */
 	unsigned attempt;	       /* failures in a row */
+	unsigned expired;	       /* 410s in a row, see API_EXPIRED_AT_ONCE */
 	enum evhttp_request_error err; /* from libevent's error callback */
 	time_t watch_started;
 	char rv[API_RV_MAX];
@@ -99,6 +106,11 @@ void api_schedule(struct api_coll *c, enum api_next next, msec_t delay);
 /* A failure: logged (the first of an outage as "lost", the others rate-limited); back off,
  * then `next`. */
 void api_fail(struct api_coll *c, enum api_next next, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* A 410 Gone: the watch's resourceVersion or the LIST's continue token is too old, `what` says
+ * which (for the log). Lists again from the first page, at once for the first
+ * API_EXPIRED_AT_ONCE in a row, then after the back-off; never logged as an outage. */
+void api_expired(struct api_coll *c, const char *what);
 
 /* Bad input from the server: counted and logged, rate-limited; `fatal` says the connection is
  * being reset for it (the caller does that). */

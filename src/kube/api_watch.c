@@ -2,7 +2,8 @@
 /*
  * api_watch.c - the body of a WATCH: framed by JSON object (api_framer.h), each event applied
  * as it comes. ADDED and MODIFIED upsert through the snapshot's conversion, DELETED deletes,
- * BOOKMARK only moves the resourceVersion, an ERROR with code 410 lists again; unknown types,
+ * BOOKMARK only moves the resourceVersion, an ERROR with code 410 lists again (api_expired: at
+ * once, unless 410s keep coming before any watch gets under way); unknown types,
  * objects without metadata, malformed JSON or an object over the cap are counted and reset
  * the connection (the collection resumes from its last resourceVersion after a back-off).
  * EndpointSlice events also feed the programming-latency histogram from their
@@ -96,9 +97,10 @@ api_watch_error(struct api_coll *c, const json_t *obj)
 	const char *msg = json_string_value(json_object_get(obj, "message"));
 
 	if (code == 410) {
-		log_info("kube: %s: watch expired (%s); listing again", c->name, msg ? msg : "410");
-		c->rv[0] = '\0';
-		api_schedule(c, API_NEXT_LIST, 0);
+		char what[300];
+
+		snprintf(what, sizeof(what), "watch expired (%.250s)", msg ? msg : "410");
+		api_expired(c, what);
 		return 1;
 	}
 	api_fail(c, API_NEXT_WATCH, "watch ERROR event %lld: %s", (long long)code,
@@ -139,6 +141,7 @@ api_watch_event(struct api_coll *c, const json_t *ev)
 		api_watch_apply(c, type, obj);
 		a->events++;
 	}
+	c->expired = 0; /* the watch is under way: the list it started from was good */
 	snprintf(c->rv, sizeof(c->rv), "%s", rv);
 	a->last_sync = time(NULL);
 	return 0;

@@ -47,6 +47,17 @@ TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 HUGE_SIZE = 2 * 1024 * 1024 * 1024
 SNAPSHOT_CAP = 64          # continue tokens kept alive at once (each a list of references)
 LOG_CAP = 200000           # watch events retained for replay; older ones are compacted away
+REQUEST_LOG_CAP = 10000    # requests remembered for api.requests()
+INJECTIONS = ("garbage", "truncated", "huge", "unknown-event", "no-metadata", "error-500",
+              "reset", "expired", "no-items")
+# What kube-apiserver (storage/etcd3) answers a continue token older than the last compaction:
+# HTTP 410, reason Expired, this message. Newer servers append "..., or use the continue
+# token in this response to retrieve the remainder of the results" and put such an
+# (inconsistent) token in the Status's metadata; this server offers none, so it keeps the
+# older wording, which promises none.
+CONTINUE_EXPIRED_MSG = ("The provided continue parameter is too old to display a consistent "
+                        "list result. You can start a new list without the continue "
+                        "parameter.")
 
 
 def now_rfc3339(frac=True):
@@ -212,6 +223,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # -- responses --
 
+    def send_response(self, code, message=None):
+        if getattr(self, "req_entry", None) is not None:
+            self.req_entry["code"] = code
+        super().send_response(code, message)
+
     def send_body(self, code, body, ctype="application/json"):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
@@ -275,6 +291,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         q = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         if path.startswith("/_test/"):
             return self.api._control(self, method, path, q)
+        self.req_entry = self.api._log_request(method, path, q)
         self.api._count_path(path)
         self.api._wait_request_gate()
         if not self.api._authorized(self):
@@ -365,6 +382,7 @@ class KubeAPI:
         self._snapshots = collections.OrderedDict()
         self._watches = []
         self._injections = []
+        self._requests = collections.deque(maxlen=REQUEST_LOG_CAP)
         self._conns = set()
         self._stats = collections.Counter()
         self._by_path = collections.Counter()
@@ -520,6 +538,23 @@ class KubeAPI:
             d["watches_open"] = len(self._watches)
             d["resource_version"] = str(self._rv)
             return d
+
+    def _log_request(self, method, path, q):
+        """Remember a request (arrival time, method, path, query); its response code is filled
+        in when the response starts (None: none sent, e.g. dropped)."""
+        entry = {"t": time.monotonic(), "method": method, "path": path, "query": dict(q),
+                 "code": None}
+        with self._lock:
+            self._requests.append(entry)
+        return entry
+
+    def requests(self, path=None):
+        """The last REQUEST_LOG_CAP API requests (control endpoints excluded), oldest first,
+        optionally only those for `path`: dicts with t (time.monotonic() at arrival), method,
+        path, query (dict) and code (the response status, None if none was sent)."""
+        with self._lock:
+            return [dict(e, query=dict(e["query"])) for e in self._requests
+                    if path is None or e["path"] == path]
 
     def _track(self, sock, add):
         with self._lock:
@@ -680,17 +715,22 @@ class KubeAPI:
             time.sleep(delay)
         self._wait_gate()
 
-    def inject(self, kind, how, target="next", count=1):
+    def inject(self, kind, how, target="next", count=1, on_fire=None):
         """Make the next response(s) for a collection bad. how: garbage, truncated, huge,
-        unknown-event, no-metadata, error-500, reset (close without answering).
+        unknown-event, no-metadata, error-500, reset (close without answering), no-items (a
+        200 list without "items", as from a misrouted proxy), expired (a list page asked with
+        a continue token gets HTTP 410 Expired, as after a compaction; a watch gets an ERROR
+        event with a 410 Status and ends; first pages are left alone).
         target: "next" (next list or watch request), "list", "watch", or "open" (now, into
-        the currently open watches of that collection)."""
+        the currently open watches of that collection). on_fire: called (no arguments, from
+        the serving thread, before the response) each time one of them is served."""
         resource = resource_of(kind)
-        if how not in ("garbage", "truncated", "huge", "unknown-event", "no-metadata",
-                       "error-500", "reset"):
+        if how not in INJECTIONS:
             raise ValueError(f"unknown injection {how!r}")
         if how == "unknown-event" and target == "next":
             target = "watch"
+        if how == "no-items" and target == "next":
+            target = "list"
         with self._lock:
             if target == "open":
                 for w in self._watches:
@@ -698,16 +738,32 @@ class KubeAPI:
                         w.q.put(("inject", how))
                 return
             for _ in range(count):
-                self._injections.append((resource, how, target))
+                self._injections.append((resource, how, target, on_fire))
 
-    def _take_injection(self, resource, is_watch):
+    def clear_injections(self):
+        """Forget the injections not served yet; returns how many there were."""
         with self._lock:
-            for i, (res, how, target) in enumerate(self._injections):
-                if res == resource and target in ("next", "watch" if is_watch else "list"):
-                    del self._injections[i]
-                    self._stats["injected"] += 1
-                    return how
-        return None
+            n = len(self._injections)
+            self._injections.clear()
+            return n
+
+    def _take_injection(self, resource, is_watch, is_continue=False):
+        fire = None
+        with self._lock:
+            for i, (res, how, target, on_fire) in enumerate(self._injections):
+                if res != resource or target not in ("next", "watch" if is_watch else "list"):
+                    continue
+                if how == "expired" and not is_watch and not is_continue:
+                    continue
+                del self._injections[i]
+                self._stats["injected"] += 1
+                fire = on_fire
+                break
+            else:
+                return None
+        if fire is not None:
+            fire()
+        return how
 
     # -- requests --
 
@@ -760,7 +816,7 @@ class KubeAPI:
             limit = int(limit) if limit else 0
         except ValueError:
             return h.send_status(400, "BadRequest", f"invalid limit {limit!r}")
-        how = self._take_injection(resource, False)
+        how = self._take_injection(resource, False, bool(cont))
         if how is not None and self._serve_bad_list(h, how, gv, kind):
             return
         with self._lock:
@@ -769,10 +825,7 @@ class KubeAPI:
                 snap = self._resume_snapshot(cont)
                 if snap is None:
                     self._stats["expired_410"] += 1
-                    msg = ("The provided continue parameter is too old to display a consistent "
-                           "list result. You can start a new list without the continue "
-                           "parameter.")
-                    h.send_status(410, "Expired", msg)
+                    h.send_status(410, "Expired", CONTINUE_EXPIRED_MSG)
                     return
                 sid, rv, items, off = snap
             else:
@@ -835,6 +888,13 @@ class KubeAPI:
             h.drop()
         elif how == "no-metadata":
             h.send_body(200, head + b'{"spec":{"clusterIP":"10.0.0.1"}}]}')
+        elif how == "no-items":
+            h.send_body(200, b'{"kind":"%sList","apiVersion":"%s","metadata":'
+                        b'{"resourceVersion":"%s"}}' % (kind.encode(), gv.encode(),
+                                                        str(self._rv).encode()))
+        elif how == "expired":
+            self._count("expired_410")
+            h.send_status(410, "Expired", CONTINUE_EXPIRED_MSG)
         else:
             return False
         return True
@@ -894,6 +954,8 @@ class KubeAPI:
         how = self._take_injection(resource, True)
         if how in ("error-500", "reset"):
             return self._serve_bad_list(h, how, "", "")
+        if how == "expired":
+            return self._watch_expired(h, resource, rv_param)
         w = _Watch(resource, ns, bookmarks, h.request)
         too_old = self._open_watch(w, rv_param)
         if too_old and self._expire_as_status:
@@ -912,6 +974,21 @@ class KubeAPI:
             h.close_connection = True
         finally:
             self._close_watch(w)
+
+    def _watch_expired(self, h, resource, rv_param):
+        """An injected 410 on a watch: the ERROR event the real server sends when the
+        resourceVersion has been compacted away, then a clean end."""
+        w = _Watch(resource, None, False, h.request)
+        with self._lock:
+            self._stats["expired_410"] += 1
+            msg = f"too old resource version: {rv_param or 0} ({self._rv})"
+        ev = {"type": "ERROR", "object": status_json(410, "Expired", msg)}
+        try:
+            h.start_chunked()
+            self._send_events(h, w, [dumps(ev) + b"\n"])
+            h.end_chunked()
+        except OSError:
+            h.close_connection = True
 
     def _watch_loop(self, h, w, deadline):
         while True:
@@ -1056,6 +1133,10 @@ class KubeAPI:
             self.set_token(q.get("token") or None)
         elif op == "inject":
             self.inject(q["kind"], q["how"], q.get("target", "next"), int(q.get("count", 1)))
+        elif op == "clear_injections":
+            return {"ok": True, "cleared": self.clear_injections()}
+        elif op == "requests":
+            return {"requests": self.requests(q.get("path"))}
         elif op == "restart":
             secs = float(q.get("seconds", 0))
 
