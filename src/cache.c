@@ -30,6 +30,9 @@
  *                   + sum over chunks of (4 + per * class size).
  * A single-A reply for "h12345.bench.test" (51-byte image, 1 TTL) is 28 + 2 + 51 = 81 -> an
  * 84-byte slot, plus 4..8 bytes of bucket array: ~89 bytes per entry at 200,000 entries.
+ * With a budget of 256 MiB or more (the default is 1 GiB) chunks of up to 64 KiB take slots of
+ * 2 MiB arenas that become huge pages when full (cache_arena.h: 1.16x hit throughput at a
+ * million entries), and each arena held counts 2 MiB in place of its chunks' sizes.
  *
  * Time: the insert time is kept to the millisecond (seconds since the cache's epoch plus a
  * millisecond part) and the lifetime in seconds, so an entry expires exactly `lifetime`
@@ -66,6 +69,7 @@
 #include <sys/mman.h>
 
 #include "cache.h"
+#include "cache_arena.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/hash.h"
 
@@ -84,6 +88,7 @@
 #define CACHE_HUGE_PAGE (2u << 20)
 #define CACHE_MAX_BUDGET ((uint64_t)CACHE_MAX_CHUNKS * (CACHE_CHUNK_MAX / 2))
 #define CACHE_MAX_OFFS (DNS_MAX_UDP / 11 + 1) /* the smallest RR is 11 bytes */
+#define CACHE_ARENA_MIN_BUDGET (256u << 20) /* below, one arena's 2 MiB is too coarse a step */
 
 #define CACHE_F_NEG 0x4
 #define CACHE_F_REF 0x8		/* hit since it last reached the LRU tail: a second chance */
@@ -126,6 +131,8 @@ struct cache {
 	union cache_chunk *chunks;
 	uint32_t chunks_cap, chunks_used, free_id;
 	uint32_t chunk_target;
+	bool use_arenas;		/* chunks of up to a slot live in huge-page arenas */
+	struct cache_arenas arenas;
 	uint32_t lru_head, lru_tail;
 	uint32_t sweep;
 	uint64_t entries, negative, hits, misses, insertions, evictions, expired, renewed;
@@ -232,6 +239,13 @@ cache_chunk_prev(const struct cache *c, uint32_t id)
 	return prev;
 }
 
+/* Does a chunk of class idx take an arena slot (or its own malloc)? */
+static inline bool
+cache_in_arena(const struct cache *c, unsigned idx)
+{
+	return c->use_arenas && cache_chunk_size(c, idx) <= CACHE_ARENA_SLOT;
+}
+
 /* Bytes a new record of class idx needs beyond what is held: 0 if its class has a free slot. */
 static uint64_t
 cache_need(const struct cache *c, unsigned idx)
@@ -241,7 +255,10 @@ cache_need(const struct cache *c, unsigned idx)
 
 	if (k->last != CACHE_NIL && k->n_last < cache_class_per(c, idx))
 		return 0;
-	need = cache_chunk_size(c, idx);
+	if (cache_in_arena(c, idx))
+		need = cache_arena_has_free(&c->arenas) ? 0 : CACHE_ARENA_SIZE;
+	else
+		need = cache_chunk_size(c, idx);
 	if (c->free_id == CACHE_NIL && c->chunks_used == c->chunks_cap)
 		need += (uint64_t)c->chunks_cap * sizeof(*c->chunks);
 	return need;
@@ -272,6 +289,42 @@ cache_chunk_id(struct cache *c, uint32_t *id)
 	return 0;
 }
 
+/* Memory for a chunk of class idx, counted; returns the bytes it added or a negative errno. */
+static long
+cache_chunk_get(struct cache *c, unsigned idx, uint8_t **mem)
+{
+	long held;
+
+	if (cache_in_arena(c, idx)) {
+		held = cache_arena_take(&c->arenas, mem);
+	} else {
+		held = (long)cache_chunk_size(c, idx);
+		if ((*mem = malloc((size_t)held)) == NULL)
+			held = -ENOMEM;
+	}
+	if (held > 0) {
+		c->bytes += (uint64_t)held;
+		c->chunk_bytes += (uint64_t)held;
+	}
+	return held;
+}
+
+/* Give a chunk's memory back, uncounting what is no longer held. */
+static void
+cache_chunk_put(struct cache *c, unsigned idx, uint8_t *mem)
+{
+	size_t freed;
+
+	if (cache_in_arena(c, idx)) {
+		freed = cache_arena_give(&c->arenas, mem);
+	} else {
+		free(mem);
+		freed = cache_chunk_size(c, idx);
+	}
+	c->bytes -= freed;
+	c->chunk_bytes -= freed;
+}
+
 /* A slot for a record of class idx; the caller made room with cache_need(). */
 static int
 cache_alloc(struct cache *c, unsigned idx, uint32_t *h)
@@ -279,21 +332,19 @@ cache_alloc(struct cache *c, unsigned idx, uint32_t *h)
 	struct cache_class *k = &c->cls[idx];
 
 	if (k->last == CACHE_NIL || k->n_last == cache_class_per(c, idx)) {
-		size_t size = cache_chunk_size(c, idx);
-		uint8_t *mem = malloc(size);
+		uint8_t *mem;
 		uint32_t id;
-		if (mem == NULL)
+		long held = cache_chunk_get(c, idx, &mem);
+		if (held < 0)
 			return -ENOMEM;
 		if (cache_chunk_id(c, &id) < 0) {
-			free(mem);
+			cache_chunk_put(c, idx, mem);
 			return -ENOMEM;
 		}
 		memcpy(mem, &k->last, 4);
 		c->chunks[id].mem = mem;
 		k->last = id;
 		k->n_last = 0;
-		c->bytes += size;
-		c->chunk_bytes += size;
 	}
 	*h = cache_slot(idx, k->last, k->n_last++);
 	return 0;
@@ -308,14 +359,11 @@ cache_release_last(struct cache *c, unsigned idx)
 
 	if (--k->n_last != 0)
 		return;
-	size_t size = cache_chunk_size(c, idx);
 	k->last = cache_chunk_prev(c, id);
 	k->n_last = k->last == CACHE_NIL ? 0 : cache_class_per(c, idx);
-	free(c->chunks[id].mem);
+	cache_chunk_put(c, idx, c->chunks[id].mem);
 	c->chunks[id].next_free = c->free_id;
 	c->free_id = id;
-	c->bytes -= size;
-	c->chunk_bytes -= size;
 }
 
 /* ---- hash chains and LRU --------------------------------------------------------------- */
@@ -859,6 +907,9 @@ cache_new(const struct cache_limits *lim)
 	c->chunk_target = CACHE_CHUNK_MAX;
 	while (c->chunk_target > CACHE_CHUNK_MIN && c->chunk_target > c->lim.max_bytes / 256)
 		c->chunk_target /= 2;
+	c->use_arenas = c->chunk_target == CACHE_ARENA_SLOT &&
+			c->lim.max_bytes >= CACHE_ARENA_MIN_BUDGET;
+	cache_arenas_init(&c->arenas, (uint32_t)(c->lim.max_bytes / CACHE_ARENA_SIZE));
 	c->buckets = malloc(CACHE_MIN_BUCKETS * sizeof(*c->buckets));
 	c->chunks = malloc(CACHE_MIN_CHUNK_IDS * sizeof(*c->chunks));
 	if (c->buckets == NULL || c->chunks == NULL) {
@@ -883,12 +934,14 @@ cache_free_chunks(struct cache *c)
 		uint32_t id = c->cls[i].last;
 		while (id != CACHE_NIL) {
 			uint32_t prev = cache_chunk_prev(c, id);
-			free(c->chunks[id].mem);
+			if (!cache_in_arena(c, i))
+				free(c->chunks[id].mem);
 			id = prev;
 		}
 		c->cls[i].last = CACHE_NIL;
 		c->cls[i].n_last = 0;
 	}
+	cache_arenas_release(&c->arenas);	/* the arena chunks, all at once */
 }
 
 void
