@@ -4,8 +4,9 @@
  * table whose hash is SipHash-1-3 under a per-router random key; a query name is walked from the
  * full name towards the root, one probe per suffix, and each zone found offers the request to
  * its upstreams in binding order until one accepts or fails (an -ENOENT decline falls through,
- * also to shorter zones). The router also owns upstreams for freeing, each exactly once however
- * many zones it serves. Pure: no I/O, no clock, no logging.
+ * also to shorter zones). Suffixes longer than the deepest bound zone are not probed. The
+ * router also owns upstreams for freeing, each exactly once however many zones it serves.
+ * Pure: no I/O, no clock, no logging.
  */
 #include <assert.h>
 #include <errno.h>
@@ -43,6 +44,7 @@ struct router {
 	struct router_zone *zones;
 	struct router_owned *owned;
 	uint64_t key[2];
+	unsigned max_labels;	/* of the deepest bound zone: longer suffixes cannot match */
 	bool answers;	/* an upstream with an `answer` operation is bound: router_answer walks */
 };
 
@@ -143,7 +145,34 @@ router_zone_add(struct router *r, const uint8_t *name, size_t len)
 		free(z);
 		return NULL;
 	}
+	/* Zones only go when a bind fails; a stale maximum then merely costs a probe or two. */
+	if (dnsmsg_name_labels(name, len) > r->max_labels)
+		r->max_labels = dnsmsg_name_labels(name, len);
 	return z;
+}
+
+/*
+ * Where the suffix walk starts: a suffix with more labels than the deepest zone cannot be a
+ * zone, so its probe (a SipHash and a table lookup per label) is skipped. A name that does not
+ * end in a root label starts at 0: the walk then finds no zone and reports it as it always did.
+ */
+static size_t
+router_walk_start(const struct router *r, const uint8_t *name, size_t len)
+{
+	size_t off = 0;
+	unsigned n = 0, skip;
+
+	for (;; n++) {
+		if (off >= len)
+			return 0;
+		if (name[off] == 0)
+			break;
+		off += (size_t)name[off] + 1;
+	}
+	off = 0;
+	for (skip = n > r->max_labels ? n - r->max_labels : 0; skip > 0; skip--)
+		off += (size_t)name[off] + 1;
+	return off;
 }
 
 static int
@@ -220,13 +249,13 @@ int
 router_resolve(struct router *r, struct upstream_req *req)
 {
 	const uint8_t *name = req->q.qname;
-	size_t len = req->q.qname_len, off = 0;
+	size_t len = req->q.qname_len, off;
 
 	assert(r);
 	req->owner = NULL;
 	if (!name || len == 0 || len > DNS_MAX_NAME)
 		return -EINVAL;
-	for (;;) {
+	for (off = router_walk_start(r, name, len);;) {
 		struct router_zone *z = router_zone_find(r, name + off, len - off);
 
 		if (z) {
@@ -247,12 +276,12 @@ int
 router_answer(struct router *r, const struct upstream_req *req, uint8_t *out, size_t cap)
 {
 	const uint8_t *name = req->q.qname;
-	size_t len = req->q.qname_len, off = 0;
+	size_t len = req->q.qname_len, off;
 
 	assert(r);
 	if (!r->answers || !name || len == 0 || len > DNS_MAX_NAME)
 		return -EAGAIN;
-	for (;;) {
+	for (off = router_walk_start(r, name, len);;) {
 		const struct router_zone *z = router_zone_find(r, name + off, len - off);
 
 		if (z && z->n_ups) {

@@ -5,7 +5,7 @@
  * Zones are bound to upstreams; a query is offered first to the upstreams bound to the longest
  * zone containing its name, in binding order, then to those of shorter zones (fall-through when
  * an upstream declines with -ENOENT), ending at the root zone ".". Lookup costs one hash probe
- * per label of the query name. Pure: no I/O, no clock.
+ * per suffix of the query name no deeper than the deepest bound zone. Pure: no I/O, no clock.
  */
 #pragma once
 

@@ -509,6 +509,53 @@ test_router_bad_qname(void **state UNUSED)
 	router_free(r);
 }
 
+/* Suffixes deeper than every zone are skipped: a long name still finds its zone, a name deeper
+ * than every zone falls to the right shorter one, and a deeper zone bound later is found. */
+static void
+test_router_deep_names(void **state UNUSED)
+{
+	struct router *r = router_new();
+	struct upstream *root = test_router_dbl_new(0), *cl = test_router_dbl_new(0),
+			*arpa = test_router_dbl_new(0), *deep = test_router_dbl_new(-ENOENT), *owner;
+	char text[DNS_MAX_NAME * 2];
+	size_t pos = 0;
+
+	assert_non_null(r);
+	assert_int_equal(router_own(r, root), 0);
+	assert_int_equal(router_own(r, cl), 0);
+	assert_int_equal(router_own(r, arpa), 0);
+	assert_int_equal(router_own(r, deep), 0);
+	assert_int_equal(router_bind(r, ".", root), 0);
+	assert_int_equal(router_bind(r, "cluster.local", cl), 0);
+	assert_int_equal(router_bind(r, "in-addr.arpa", arpa), 0);
+	assert_int_equal(test_router_route(r, "_http._tcp.web.ns.svc.cluster.local", &owner), 0);
+	assert_ptr_equal(owner, cl);
+	assert_int_equal(test_router_route(r, "4.3.2.10.in-addr.arpa", &owner), 0);
+	assert_ptr_equal(owner, arpa);
+	assert_int_equal(test_router_route(r, "a.b.c.d.e.f.example.org", &owner), 0);
+	assert_ptr_equal(owner, root);
+	/* 122 labels, 255 bytes: the longest name there is */
+	for (unsigned i = 0; i < 120; i++)
+		pos += (size_t)snprintf(text + pos, sizeof(text) - pos, "x.");
+	snprintf(text + pos, sizeof(text) - pos, "cluster.local");
+	assert_int_equal(test_router_route(r, text, &owner), 0);
+	assert_ptr_equal(owner, cl);
+	text[pos - 1] = 'y';	/* now ends x.xycluster.local: not in the zone */
+	assert_int_equal(test_router_route(r, text, &owner), 0);
+	assert_ptr_equal(owner, root);
+
+	/* a zone deeper than any before: its names reach it, its declines fall through */
+	assert_int_equal(router_bind(r, "d.c.b.a.cluster.local", deep), 0);
+	assert_int_equal(test_router_route(r, "h.g.f.e.d.c.b.a.cluster.local", &owner), 0);
+	assert_ptr_equal(owner, cl);
+	assert_int_equal(test_router_calls(deep), 1);
+	assert_int_equal(test_router_route(r, "h.g.f.e.x.c.b.a.cluster.local", &owner), 0);
+	assert_ptr_equal(owner, cl);
+	assert_int_equal(test_router_calls(deep), 1);
+	router_free(r);
+	assert_int_equal(test_router_frees, 4);
+}
+
 /* Enough zones to make the table grow; each still routes to its own upstream. */
 static void
 test_router_many_zones(void **state UNUSED)
@@ -1010,6 +1057,7 @@ main(void)
 		cmocka_unit_test_setup(test_router_answer_now, test_router_setup),
 		cmocka_unit_test_setup(test_router_longest_match, test_router_setup),
 		cmocka_unit_test_setup(test_router_root_catches_all, test_router_setup),
+		cmocka_unit_test_setup(test_router_deep_names, test_router_setup),
 		cmocka_unit_test_setup(test_router_root_empty_text, test_router_setup),
 		cmocka_unit_test_setup(test_router_case_insensitive, test_router_setup),
 		cmocka_unit_test_setup(test_router_label_boundary, test_router_setup),
