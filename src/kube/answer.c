@@ -144,28 +144,30 @@ kube_answer_zone_name(const struct kube_answer_ctx *c, uint8_t *out, const char 
 
 /* ---- records ------------------------------------------------------------------------------ */
 
-/* Start a new RRset. The table is cleared lazily: only answers with addresses pay for it. */
+/* Start a new RRset: the list is emptied; the table gets a new generation if it is needed. */
 void
 kube_answer_set_reset(struct kube_answer_set *set)
 {
-	if (set->gen == 0 || set->gen == UINT16_MAX) {
-		memset(set->slot_gen, 0, sizeof(set->slot_gen));
-		set->gen = 1;
-	} else {
-		set->gen++;
-	}
+	set->n = 0;
 }
 
-/* Has this RRset (since the last reset) already got an address record with this rdata? If not,
- * remember the one about to be written at reply offset `off`. */
+/* Is the rdata of the record at reply offset `off` rdata[0..rdlen)? */
 static bool
-kube_answer_set_seen(struct kube_answer_ctx *c, const uint8_t *rdata, size_t rdlen, size_t off)
+kube_answer_set_same(const struct kube_answer_ctx *c, uint16_t off, const uint8_t *rdata,
+		     size_t rdlen)
+{
+	const uint8_t *seen = c->b.buf + off;
+
+	return dnsmsg_get16(seen - 2) == rdlen && memcmp(seen, rdata, rdlen) == 0;
+}
+
+/* The table's half of kube_answer_set_seen(). */
+static bool
+kube_answer_set_hashed(struct kube_answer_ctx *c, const uint8_t *rdata, size_t rdlen, size_t off)
 {
 	struct kube_answer_set *set = &c->set;
 	uint32_t h = 2166136261u;
 
-	if (set->gen == 0)
-		kube_answer_set_reset(set);
 	for (size_t i = 0; i < rdlen; i++)
 		h = (h ^ rdata[i]) * 16777619u;
 	for (unsigned probe = 0; probe < KUBE_ANSWER_SET_SLOTS; probe++) {
@@ -176,11 +178,51 @@ kube_answer_set_seen(struct kube_answer_ctx *c, const uint8_t *rdata, size_t rdl
 			set->slot_off[i] = (uint16_t)off;
 			return false;
 		}
-		const uint8_t *seen = c->b.buf + set->slot_off[i];
-		if (dnsmsg_get16(seen - 2) == rdlen && memcmp(seen, rdata, rdlen) == 0)
+		if (kube_answer_set_same(c, set->slot_off[i], rdata, rdlen))
 			return true;
 	}
 	return false; /* a full table cannot happen: a reply holds fewer records */
+}
+
+/* The RRset outgrew the list: move it into a fresh generation of the table. The records the
+ * list names were all written (a record that does not fit stops every later one). */
+static void
+kube_answer_set_spill(struct kube_answer_ctx *c)
+{
+	struct kube_answer_set *set = &c->set;
+
+	if (set->gen == 0 || set->gen == UINT16_MAX) {
+		memset(set->slot_gen, 0, sizeof(set->slot_gen));
+		set->gen = 1;
+	} else {
+		set->gen++;
+	}
+	for (unsigned i = 0; i < KUBE_ANSWER_SET_LIST; i++) {
+		const uint8_t *rdata = c->b.buf + set->list[i];
+
+		kube_answer_set_hashed(c, rdata, dnsmsg_get16(rdata - 2), set->list[i]);
+	}
+	set->n = KUBE_ANSWER_SET_LIST + 1;
+}
+
+/* Has this RRset (since the last reset) already got an address record with this rdata? If not,
+ * remember the one about to be written at reply offset `off`. */
+static bool
+kube_answer_set_seen(struct kube_answer_ctx *c, const uint8_t *rdata, size_t rdlen, size_t off)
+{
+	struct kube_answer_set *set = &c->set;
+
+	if (set->n <= KUBE_ANSWER_SET_LIST) {
+		for (unsigned i = 0; i < set->n; i++)
+			if (kube_answer_set_same(c, set->list[i], rdata, rdlen))
+				return true;
+		if (set->n < KUBE_ANSWER_SET_LIST) {
+			set->list[set->n++] = (uint16_t)off;
+			return false;
+		}
+		kube_answer_set_spill(c);
+	}
+	return kube_answer_set_hashed(c, rdata, rdlen, off);
 }
 
 /* One A/AAAA record for `ip` in `section`; returns 1 if it counts as a new record. */
@@ -590,6 +632,7 @@ kube_answer(const struct kube_store *s, const struct kube_answer_config *cfg,
 	c->next_len = 0;
 	c->extra = KUBE_ANSWER_EXTRA_NONE;
 	c->extra_svc = NULL;
+	c->set.n = 0;
 	c->set.gen = 0;
 	dnsmsg_builder_init(&c->b, out, cap, id, q, true, false, true, DNS_RCODE_NOERROR);
 	if (!in_zone) {

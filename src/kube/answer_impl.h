@@ -21,6 +21,8 @@ struct kube_endpoint;
 struct kube_service;
 
 #define KUBE_ANSWER_MAX_REL 5 /* deepest cluster name: _port._proto.svc.ns.svc */
+/* Most RRsets hold a few records: they are compared in a list, without touching the table. */
+#define KUBE_ANSWER_SET_LIST 16
 /* Open addressing over the records of one RRset: a 64 KiB message holds at most 4096 A/AAAA
  * records, so twice that keeps probes short. */
 #define KUBE_ANSWER_SET_SLOTS 8192
@@ -49,9 +51,13 @@ struct kube_answer_labels {
 	size_t len[KUBE_ANSWER_MAX_REL];
 };
 
-/* Duplicate detection among the A/AAAA records of one RRset, by their offset in the reply. */
+/* Duplicate detection among the A/AAAA records of one RRset, by their offset in the reply: the
+ * first KUBE_ANSWER_SET_LIST in `list`, then all of them in the table, whose 16 KiB of
+ * generations are cleared only by the first RRset of an answer that outgrows the list. */
 struct kube_answer_set {
-	uint16_t gen;
+	unsigned n;		/* records in `list`; KUBE_ANSWER_SET_LIST + 1: in the table */
+	uint16_t gen;		/* of the table's live slots; 0: not cleared in this answer */
+	uint16_t list[KUBE_ANSWER_SET_LIST];
 	uint16_t slot_gen[KUBE_ANSWER_SET_SLOTS];
 	uint16_t slot_off[KUBE_ANSWER_SET_SLOTS];
 };

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "kube/answer.h"
+#include "kube/answer_impl.h"
 #include "kube/store.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
@@ -1194,6 +1195,108 @@ test_duplicate_addresses_collapse(void **state)
 		   "10.0.0.77");
 }
 
+/* Write one RRset of ips[seq[0..n)] through kube_answer_addrs() (reset first); returns the
+ * records it counted. */
+static unsigned
+test_set_rrset(struct kube_answer_ctx *c, enum dns_section section, const struct kube_ip *ips,
+	       const unsigned *seq, size_t n)
+{
+	unsigned count = 0;
+
+	kube_answer_set_reset(&c->set);
+	for (size_t i = 0; i < n; i++)
+		count += kube_answer_addrs(c, section, NULL, 0, &ips[seq[i]], 1);
+	return count;
+}
+
+/* Read back the next `n` records: their rdata must be ips[want[0..n)] in that order. */
+static void
+test_set_expect(struct dnsmsg_iter *it, const struct kube_ip *ips, const unsigned *want,
+		size_t n)
+{
+	struct dnsmsg_rr rr;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct kube_ip *ip = &ips[want[i]];
+		size_t len = ip->family == AF_INET ? 4 : 16;
+
+		assert_int_equal(dnsmsg_iter_next(it, &rr), 0);
+		assert_int_equal(rr.rdlen, len);
+		assert_memory_equal(it->pkt + rr.rdata_off, ip->addr, len);
+	}
+}
+
+/* An RRset past KUBE_ANSWER_SET_LIST records moves to the hash table: duplicates found before
+ * the move, after it (of records first listed, then of records only hashed), across address
+ * families, and a fresh RRset after a big one counts every address again. */
+static void
+test_answer_set_list_then_table(void **state UNUSED)
+{
+	enum { N = 3 * KUBE_ANSWER_SET_LIST, V6 = N };
+	struct kube_answer_ctx *c = malloc(sizeof(*c));
+	uint8_t *pkt = malloc(DNS_MAX_UDP), name[DNS_MAX_NAME];
+	struct kube_ip ips[N + 2];
+	unsigned seq[2 * N + 8], want[N + 2], n = 0, w = 0;
+	char text[64];
+	int qlen = dnsmsg_name_from_text("big.default.svc.cluster.local", name, sizeof(name));
+	struct dnsmsg_question q = {name, (uint16_t)qlen, DNS_TYPE_A, DNS_CLASS_IN};
+	struct dnsmsg_iter it;
+
+	assert_non_null(c);
+	assert_non_null(pkt);
+	assert_true(qlen > 0);
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(text, sizeof(text), "10.1.%u.%u", i / 200, i % 200 + 1);
+		ips[i] = test_ip(text);
+	}
+	ips[V6] = test_ip("fd00::1");
+	ips[V6 + 1] = test_ip("fd00::1:0:0:0");
+	/* Distinct 0..N-1 in order, with duplicates between them: one while the list holds the
+	 * RRset, then ones of a listed and of a hashed address once the table holds it. */
+	for (unsigned i = 0; i < N; i++) {
+		seq[n++] = i;
+		want[w++] = i;
+		if (i == KUBE_ANSWER_SET_LIST / 2)
+			seq[n++] = 1;
+		if (i == KUBE_ANSWER_SET_LIST + 4) {
+			seq[n++] = 2;
+			seq[n++] = KUBE_ANSWER_SET_LIST + 2;
+		}
+	}
+	seq[n++] = N - 1;
+	seq[n++] = KUBE_ANSWER_SET_LIST;
+	seq[n++] = 0;
+
+	memset(c, 0x5a, sizeof(*c)); /* a dirty stack: the table must be cleared before use */
+	c->cfg = &test_cfg;
+	c->qtype = DNS_TYPE_A;
+	c->set.n = 0;
+	c->set.gen = 0;
+	dnsmsg_builder_init(&c->b, pkt, DNS_MAX_UDP, 1, &q, true, false, true, DNS_RCODE_NOERROR);
+	assert_int_equal(test_set_rrset(c, DNS_SECTION_ANSWER, ips, seq, n), N);
+	/* The same again in Additional (a new generation of the table), with AAAA duplicates. */
+	seq[n++] = V6;
+	seq[n++] = V6 + 1;
+	seq[n++] = V6;
+	want[w++] = V6;
+	want[w++] = V6 + 1;
+	assert_int_equal(test_set_rrset(c, DNS_SECTION_ADDITIONAL, ips, seq, n), N + 2);
+	/* A small RRset after big ones: back in the list, nothing remembered from before. */
+	assert_int_equal(test_set_rrset(c, DNS_SECTION_ADDITIONAL, ips, (const unsigned[]){5, 5, 6},
+					3),
+			 2);
+	assert_false(c->b.overflow);
+	assert_true(dnsmsg_builder_finish(&c->b) > 0);
+	assert_int_equal(dnsmsg_ancount(pkt), N);
+	assert_int_equal(dnsmsg_arcount(pkt), N + 2 + 2);
+	assert_int_equal(dnsmsg_iter_init(&it, pkt, c->b.len), 0);
+	test_set_expect(&it, ips, want, N);
+	test_set_expect(&it, ips, want, N + 2);
+	test_set_expect(&it, ips, (const unsigned[]){5, 6}, 2);
+	free(pkt);
+	free(c);
+}
+
 static void
 test_soa_serial_follows_store(void **state)
 {
@@ -1252,6 +1355,7 @@ main(void)
 		T(test_outside_zones_einval),
 		T(test_big_headless_enospc),
 		T(test_duplicate_addresses_collapse),
+		T(test_answer_set_list_then_table),
 		T(test_soa_serial_follows_store),
 		T(test_compression_points_into_question),
 #undef T
