@@ -79,11 +79,11 @@ struct kube_service {
 	struct kube_store_svc_desc *desc;	/* NULL while a placeholder */
 	struct kube_store_slice *slices;
 	struct kube_endpoint *eps;		/* merged, sorted by label then first IP */
-	size_t n_eps;
 	struct kube_ip *pool;			/* IPs of endpoints that lost some to dedup */
 	struct kube_port *uports;		/* union of the slices' named ports */
-	size_t n_uports;
 	const char *name;			/* inside key */
+	uint32_t n_eps;				/* the merge refuses more */
+	uint32_t n_uports;			/* <= KUBE_MAX_PORTS */
 	uint32_t gen;
 	uint16_t key_len;
 	char key[];				/* "ns\0name" */
@@ -183,10 +183,13 @@ kube_store_ip_cmp(const struct kube_ip *a, const struct kube_ip *b)
 	HASH_FIND_BYHASHVALUE(hh, head, key, len, kube_store_hash(s, key, len), out)
 
 /* obj = a new zeroed object whose flexible `key` holds key[0..len) and a NUL, added to table
- * `head`; NULL when out of memory (nothing added then). */
+ * `head`; NULL when out of memory (nothing added then). The key starts in the struct's tail
+ * padding rather than after it: with a key per object, those bytes add up. */
 #define KUBE_STORE_NEW(s, head, obj, key, len)                                                   \
 	do {                                                                                     \
-		(obj) = calloc(1, sizeof(*(obj)) + (len) + 1);                                   \
+		size_t sz_ = offsetof(__typeof__(*(obj)), key) + (len) + 1;                      \
+                                                                                                 \
+		(obj) = calloc(1, sz_ > sizeof(*(obj)) ? sz_ : sizeof(*(obj)));                  \
 		if (!(obj))                                                                      \
 			break;                                                                   \
 		memcpy((obj)->key, key, len);                                                    \

@@ -271,7 +271,8 @@ kube_store_slice_merge(const struct kube_service *svc, struct kube_store_slice_m
 		n_eps += sl->data->n_eps;
 		n_ips += sl->data->n_ips;
 	}
-	if (kube_store_slice_merge_ports(svc, m) < 0)
+	/* kube_service counts its endpoints in 32 bits; more would not fit in memory anyway */
+	if (n_eps > UINT32_MAX || kube_store_slice_merge_ports(svc, m) < 0)
 		return -ENOMEM;
 	if (!n_eps)
 		return 0;
@@ -318,10 +319,10 @@ kube_store_slice_merged_install(struct kube_service *svc, struct kube_store_slic
 	free(svc->pool);
 	free(svc->uports);
 	svc->eps = m->eps;
-	svc->n_eps = m->n_eps;
+	svc->n_eps = (uint32_t)m->n_eps;
 	svc->pool = m->pool;
 	svc->uports = m->uports;
-	svc->n_uports = m->n_uports;
+	svc->n_uports = (uint32_t)m->n_uports;
 	memset(m, 0, sizeof(*m));
 }
 

@@ -107,6 +107,21 @@ kube_store_svc_find(const struct kube_store *s, const char *key, size_t len)
 	return svc;
 }
 
+/* Every cluster query looks a service up, and a lookup costs a cache miss per item it walks in
+ * the bucket's chain. uthash adds buckets only once some chain reaches ten (two or three items
+ * per bucket on average), so this table adds them as soon as it holds more items than buckets:
+ * 16 bytes a bucket. A failed expansion only leaves longer chains. */
+static void
+kube_store_svc_spread(struct kube_store *s)
+{
+	UT_hash_table *t = s->svcs->hh.tbl;
+	int oomed = 0;
+
+	if (t->num_items > t->num_buckets)
+		HASH_EXPAND_BUCKETS(hh, t, oomed);
+	(void)oomed;
+}
+
 struct kube_service *
 kube_store_svc_get(struct kube_store *s, const char *key, size_t len)
 {
@@ -115,8 +130,10 @@ kube_store_svc_get(struct kube_store *s, const char *key, size_t len)
 	if (svc)
 		return svc;
 	KUBE_STORE_NEW(s, s->svcs, svc, key, len);
-	if (svc)
-		svc->name = svc->key + strlen(svc->key) + 1;
+	if (!svc)
+		return NULL;
+	svc->name = svc->key + strlen(svc->key) + 1;
+	kube_store_svc_spread(s);
 	return svc;
 }
 
