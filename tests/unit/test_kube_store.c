@@ -28,6 +28,7 @@
 
 struct test_ks_log {
 	unsigned calls;
+	unsigned moved;		/* kube_store_moved_fn calls */
 	size_t lens[TEST_KS_MAX_NAMES];
 	uint8_t names[TEST_KS_MAX_NAMES][256];
 };
@@ -44,6 +45,14 @@ test_ks_changed(void *ctx, const uint8_t *name, size_t len)
 		log->lens[log->calls] = len;
 	}
 	log->calls++;
+}
+
+static void
+test_ks_moved(void *ctx)
+{
+	struct test_ks_log *log = ctx;
+
+	log->moved++;
 }
 
 /* "a.b.c." -> wire; returns the length. */
@@ -103,7 +112,8 @@ static struct kube_store *
 test_ks_new(bool pod_names)
 {
 	struct kube_store_config cfg = { .zone = "cluster.local", .endpoint_pod_names = pod_names,
-					 .changed = test_ks_changed, .ctx = &test_ks_log };
+					 .changed = test_ks_changed, .moved = test_ks_moved,
+					 .ctx = &test_ks_log };
 	struct kube_store *s = kube_store_new(&cfg);
 
 	assert_non_null(s);
@@ -657,6 +667,36 @@ test_ks_pods(void **state)
 	kube_store_free(s);
 }
 
+/* Every change of any kind reports the serial moving (the cache stops renewing answers from
+ * before it); a write that changes nothing does not. */
+static void
+test_ks_moved_on_every_change(void **state)
+{
+	struct kube_store *s = test_ks_new(false);
+	struct kube_ip ip = test_ks_ip("10.7.0.1");
+	struct kube_pod_obj p = { .ns = "default", .name = "pod-a", .ips = &ip, .n_ips = 1 };
+	const char *const ips[] = { "10.1.0.1" };
+	uint32_t serial = kube_store_serial(s);
+	unsigned moved = 0;
+
+	(void)state;
+#define TEST_KS_MOVES(call, n)                                                                   	do {                                                                                     		assert_int_equal((call), 0);                                                     		moved += (n);                                                                    		assert_int_equal(test_ks_log.moved, moved);                                      		assert_true((n) == 0 ? kube_store_serial(s) == serial                            				     : kube_store_serial(s) != serial);                          		serial = kube_store_serial(s);                                                   	} while (0)
+	TEST_KS_MOVES(kube_store_upsert_namespace(s, "default"), 1);
+	TEST_KS_MOVES(kube_store_upsert_namespace(s, "default"), 0);
+	TEST_KS_MOVES(test_ks_add_svc(s, "default", "web", "10.96.0.5"), 1);
+	TEST_KS_MOVES(test_ks_add_svc(s, "default", "web", "10.96.0.5"), 0);
+	TEST_KS_MOVES(test_ks_add_svc(s, "default", "web", "10.96.0.6"), 1);
+	TEST_KS_MOVES(test_ks_add_slice(s, "default", "web-1", "web", ips, NULL, 1, -1), 1);
+	TEST_KS_MOVES(test_ks_add_slice(s, "default", "web-1", "web", ips, NULL, 1, 0), 1);
+	TEST_KS_MOVES(kube_store_upsert_pod(s, &p), 1);
+	TEST_KS_MOVES(kube_store_delete_pod(s, "default", "pod-a"), 1);
+	TEST_KS_MOVES(kube_store_delete_slice(s, "default", "web-1"), 1);
+	TEST_KS_MOVES(kube_store_delete_service(s, "default", "web"), 1);
+	TEST_KS_MOVES(kube_store_delete_namespace(s, "default"), 1);
+#undef TEST_KS_MOVES
+	kube_store_free(s);
+}
+
 /* ---- replace passes ----------------------------------------------------------------------- */
 
 static void
@@ -1096,6 +1136,7 @@ main(void)
 		cmocka_unit_test(test_ks_dedup_partial),
 		cmocka_unit_test(test_ks_headless_ports),
 		cmocka_unit_test(test_ks_pods),
+		cmocka_unit_test(test_ks_moved_on_every_change),
 		cmocka_unit_test(test_ks_replace),
 		cmocka_unit_test(test_ks_invalid),
 		cmocka_unit_test(test_ks_random),
