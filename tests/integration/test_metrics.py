@@ -16,6 +16,7 @@ import math
 import os
 import re
 import signal
+import time
 import shutil
 import socket
 import subprocess
@@ -591,3 +592,35 @@ def test_servers_over_the_caps_are_counted_not_hidden(kubemasq, scripted):
     assert 50 < len(strings) - 1 < 256                          # cut by the 4 KB, not the 256
     assert all(re.fullmatch(r"127\.0\.\d+\.\d+#\d+ \d+ \d+", s) for s in strings[:-1])
     assert len(q.to_wire()) < 4096
+
+
+def test_trickling_client_cut_at_the_deadline(kubemasq, scripted):
+    """evhttp's timeout is per read (10 s), so a client sending a header line every two seconds
+    would keep its slot for ever: every connection gets 30 s in all. The wait is the feature."""
+    k = start(kubemasq, scripted)
+    s = socket.create_connection(("127.0.0.1", k.mport))
+    t0 = time.monotonic()
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    closed_at = None
+    try:
+        while time.monotonic() - t0 < 40:
+            s.settimeout(2.0)
+            try:
+                if s.recv(1) == b"":
+                    closed_at = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed_at = time.monotonic() - t0
+                break
+            try:
+                s.sendall(b"X-Trickle: 1\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                closed_at = time.monotonic() - t0
+                break
+    finally:
+        s.close()
+    assert closed_at is not None, "still open after 40 s"
+    assert 29 <= closed_at <= 34, f"closed after {closed_at:.1f} s, deadline 30 s"
+    assert http_get(k.mport, "/health")[0] == 200
