@@ -89,10 +89,9 @@ chaos_servers(struct router *router, uint8_t *rdata)
 
 	if (!sums)
 		return 0;
-	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, &unlisted);
+	/* dnsmasq lists its --server addresses only */
+	n = metrics_collect_servers(router, "dns", sums, METRICS_MAX_SERVERS, &unlisted);
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(sums[i].upstream, "dns") != 0)
-			continue; /* dnsmasq lists its --server addresses only */
 		snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64, sums[i].server,
 			 sums[i].queries, sums[i].failures);
 		/* keep room to say how many did not fit */

@@ -292,6 +292,7 @@ metrics_format_cache(struct metrics_out *o, const struct cache *cache)
 /* --- upstream servers --- */
 
 struct metrics_collect {
+	const char *only;		/* upstream name, or NULL for all */
 	struct metrics_server_sum *out;
 	size_t cap, n, dropped;
 };
@@ -302,6 +303,8 @@ metrics_collect_one(void *ctx, const struct upstream_server_metrics *m)
 	struct metrics_collect *c = ctx;
 	struct metrics_server_sum *s = NULL;
 
+	if (c->only && strcmp(m->upstream, c->only) != 0)
+		return;
 	for (size_t i = 0; i < c->n && !s; i++)
 		if (strcmp(c->out[i].upstream, m->upstream) == 0 &&
 		    strcmp(c->out[i].server, m->server) == 0)
@@ -335,10 +338,10 @@ metrics_collect_upstream(struct upstream *u, void *ctx)
 }
 
 size_t
-metrics_collect_servers(struct router *router, struct metrics_server_sum *out, size_t cap,
-			size_t *dropped)
+metrics_collect_servers(struct router *router, const char *only,
+			struct metrics_server_sum *out, size_t cap, size_t *dropped)
 {
-	struct metrics_collect c = {.out = out, .cap = cap};
+	struct metrics_collect c = {.only = only, .out = out, .cap = cap};
 
 	if (router)
 		router_foreach(router, metrics_collect_upstream, &c);
@@ -373,7 +376,7 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 		o->err = -ENOMEM;
 		return;
 	}
-	n = metrics_collect_servers(router, sums, METRICS_MAX_SERVERS, &unlisted);
+	n = metrics_collect_servers(router, NULL, sums, METRICS_MAX_SERVERS, &unlisted);
 	metrics_single(o, "kubemasq_upstream_servers_unlisted", "gauge",
 		       "Upstream servers over the cap of the per-server families, left out of them.",
 		       unlisted);

@@ -72,12 +72,12 @@ struct metrics_server_sum {
 #define METRICS_MAX_SERVERS 256
 
 /*
- * Collect every upstream's servers (the `metrics` operation) into out[0..cap), merging
- * duplicates. Returns how many entries were filled; *dropped (may be NULL) gets how many
- * servers did not fit.
+ * Collect the servers of every upstream (the `metrics` operation), or only of the upstreams
+ * named `only` ("dns"; NULL: all), into out[0..cap), merging duplicates. Returns how many
+ * entries were filled; *dropped (may be NULL) gets how many server reports did not fit.
  */
-size_t metrics_collect_servers(struct router *router, struct metrics_server_sum *out, size_t cap,
-			       size_t *dropped);
+size_t metrics_collect_servers(struct router *router, const char *only,
+			       struct metrics_server_sum *out, size_t cap, size_t *dropped);
 
 /* Escape a label value for the text format (\\, \", \n) into buf; returns buf. */
 const char *metrics_escape_label(const char *value, char *buf, size_t cap);
