@@ -6,7 +6,7 @@
  * Why: a million cached answers spread over 84 MB of 4 KiB pages make every lookup a TLB miss
  * whose page walk itself misses the CPU caches (the page tables alone are 168 KB), and a host
  * without PCID flushes the TLB at every syscall. In 2 MiB pages the same records need 42 TLB
- * entries and a page table that stays cached: measured 1.16x hit throughput per core at a
+ * entries and a page table that stays cached: measured 1.19x hit throughput per core at a
  * million names (tests/bench/ab.sh). A malloc'd 64 KiB chunk also took 68 KiB (its own mmap
  * and header); a slot takes 64 KiB exactly.
  *
