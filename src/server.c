@@ -465,9 +465,9 @@ server_tcp_accept(struct evconnlistener *l UNUSED, evutil_socket_t fd, struct so
  * query, the other only sends. The kernel releases each sent datagram (at once on loopback)
  * through sock_wfree(), which wakes whoever waits on the sending socket for write space, and
  * epoll's entry on a watched socket always waits: every answer sent from it took the socket's
- * wait-queue lock and ran epoll's callback, 6% of the CPU time of a cache hit (perf, peers.sh
- * -m hit; 1.17x hits per core with a socket that only sends, tests/bench/README.md). Nobody
- * waits on the sending socket.
+ * wait-queue lock and ran epoll's callback: sock_wfree() and what it calls were 7% of a cache
+ * hit's CPU samples, 1.3% with a socket that only sends (perf, as the floor's; hits per core
+ * 1.17x and 1.02x in two A/B runs, tests/bench/README.md). Nobody waits on that socket.
  *
  * Both sockets join one SO_REUSEPORT group. A one-instruction program, "return 0", steers every
  * datagram to member 0, the receiving socket, which created the group; as the sending socket's
