@@ -4,14 +4,21 @@ watched one receives every query, the other only sends answers. These tests chec
 sees of that: every query is answered whatever its source port (the kernel would spread them
 over both sockets without the steering program, and the sending socket never reads), answers
 leave from the address and port the query went to, also on a wildcard listener, and a second
-daemon on the same port still fails to start instead of joining the group."""
+daemon on the same port still fails to start instead of joining the group.
+
+With one UDP address and nothing else in progress the daemon waits a little in recvmmsg for
+more queries before going back to its event loop (server_udp_may_wait): the last tests check
+that TCP, upstream answers and signals are still served around such waits."""
 
 import selectors
+import signal
 import socket
 import subprocess
+import threading
 import time
 
 import dns.message
+import dns.rcode
 import pytest
 
 from conftest import free_port, kubemasq_bin, query, rdatas, stop_process, wait_until
@@ -118,3 +125,47 @@ def test_the_sending_socket_drops_nothing_it_should_read(knotd, kubemasq, family
     ours = [row for row in rows if int(row[1].split(":")[1], 16) == k.port]
     assert len(ours) == 2, f"expected the listening and the sending socket, found {ours}"
     assert [int(row[-1]) for row in ours] == [0, 0], f"drops: {ours}"
+
+
+def test_tcp_right_after_a_udp_hit_is_answered(knotd, kubemasq):
+    """After answering a UDP query the daemon may wait for the next one, up to its receive
+    timeout: a TCP query sent meanwhile must be answered, not left until another UDP query."""
+    k = kubemasq([f"--server=127.0.0.1#{knotd.port}"])
+    k.udp(query("www.test.", "A"))
+    for _ in range(50):
+        assert rdatas(k.udp(query("www.test.", "A"))) == ["192.0.2.10"]
+        # a fresh connection each time: while one is open the daemon does not wait
+        assert rdatas(k.tcp(query("mail.test.", "A"), timeout=2.0)) == ["192.0.2.25"]
+
+
+def test_a_stream_of_hits_leaves_tcp_upstreams_and_signals_served(knotd, kubemasq):
+    k = kubemasq([f"--server=127.0.0.1#{knotd.port}"])
+    k.udp(query("www.test.", "A"))
+    stop = threading.Event()
+    answered = [0]
+
+    def hits():         # one client keeping the socket busy, a query in flight at a time
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2.0)
+            wire = query("www.test.", "A").to_wire()
+            while not stop.is_set():
+                s.sendto(wire, ("127.0.0.1", k.port))
+                s.recv(65535)
+                answered[0] += 1
+    t = threading.Thread(target=hits)
+    t.start()
+    try:
+        wait_until(lambda: answered[0] >= 100, 10, what="a stream of answered hits")
+        for i in range(20):
+            r = k.tcp(query("mail.test.", "A"), timeout=2.0)
+            assert rdatas(r) == ["192.0.2.25"]
+            r = k.udp(query(f"nx{i}.test.", "A"), timeout=2.0)     # forwarded: a miss
+            assert r.rcode() == dns.rcode.NXDOMAIN
+        start = k.log_size()
+        k.signal(signal.SIGUSR1)
+        k.wait_log(r"cache size", timeout=5, start=start)
+        assert t.is_alive(), "the stream of hits stopped: a query went unanswered"
+    finally:
+        stop.set()
+        t.join(timeout=5)
+    assert answered[0] > 100
