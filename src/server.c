@@ -284,8 +284,8 @@ server_udp_batch(struct server_udp *u, int n)
  * would go unread), no TCP connection, no query waiting on an upstream, and for at most
  * SERVER_UDP_WAIT_US of the wakeup. Whatever else arrives meanwhile (a TCP connection, an API
  * watch event, a timer) waits at most that plus the receive timeout, which the kernel rounds
- * up to a clock tick (4 ms at HZ=250), once, when the queries stop. A signal ends the wait
- * (socket calls with a timeout are not restarted).
+ * up to a clock tick (4 ms at HZ=250): about 5 ms per wakeup, and only when the queries stop
+ * or trickle in. A signal ends the wait (socket calls with a timeout are not restarted).
  */
 static bool
 server_udp_may_wait(const struct server_udp *u, uint64_t *since)
@@ -504,8 +504,8 @@ server_tcp_accept(struct evconnlistener *l UNUSED, evutil_socket_t fd, struct so
  * through sock_wfree(), which wakes whoever waits on the sending socket for write space, and
  * epoll's entry on a watched socket always waits: every answer sent from it took the socket's
  * wait-queue lock and ran epoll's callback: sock_wfree() and what it calls were 7% of a cache
- * hit's CPU samples, 1.3% with a socket that only sends (perf, as the floor's; hits per core
- * 1.17x and 1.02x in two A/B runs, tests/bench/README.md). Nobody waits on that socket.
+ * hit's CPU samples, and 1.3% (the floor's share) with a socket that only sends (perf; hits per
+ * core 1.17x and 1.02x in two A/B runs, tests/bench/README.md). Nobody waits on that socket.
  *
  * Both sockets join one SO_REUSEPORT group. A one-instruction program, "return 0", steers every
  * datagram to member 0, the receiving socket, which created the group; as the sending socket's
