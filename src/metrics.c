@@ -378,7 +378,8 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 	}
 	n = metrics_collect_servers(router, NULL, sums, METRICS_MAX_SERVERS, &unlisted);
 	metrics_single(o, "kubemasq_upstream_servers_unlisted", "gauge",
-		       "Upstream servers over the cap of the per-server families, left out of them.",
+		       "Upstream server reports (one per upstream and server) over the cap of the "
+		       "per-server families, left out of them.",
 		       unlisted);
 	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_queries_total",
 				 "Requests sent to each upstream server, retries included.", true);

@@ -153,24 +153,16 @@ router_zone_add(struct router *r, const uint8_t *name, size_t len)
 
 /*
  * Where the suffix walk starts: a suffix with more labels than the deepest zone cannot be a
- * zone, so its probe (a SipHash and a table lookup per label) is skipped. A name that does not
- * end in a root label starts at 0: the walk then finds no zone and reports it as it always did.
+ * zone, so its probe (a SipHash and a table lookup per label) is skipped. Only labels that lie
+ * inside `len` are counted and skipped, so a malformed name still ends the walk as before.
  */
 static size_t
 router_walk_start(const struct router *r, const uint8_t *name, size_t len)
 {
+	unsigned n = dnsmsg_name_labels(name, len);
 	size_t off = 0;
-	unsigned n = 0, skip;
 
-	for (;; n++) {
-		if (off >= len)
-			return 0;
-		if (name[off] == 0)
-			break;
-		off += (size_t)name[off] + 1;
-	}
-	off = 0;
-	for (skip = n > r->max_labels ? n - r->max_labels : 0; skip > 0; skip--)
+	for (unsigned skip = n > r->max_labels ? n - r->max_labels : 0; skip > 0; skip--)
 		off += (size_t)name[off] + 1;
 	return off;
 }
