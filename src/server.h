@@ -3,7 +3,8 @@
  * server.h - the DNS front end: UDP and TCP listeners on every listen address (or the
  * wildcard addresses, answering from the address each query came to), UDP in batches
  * (recvmmsg/sendmmsg), TCP with 2-byte framing, pipelining, answers in completion order, a cap
- * on connections and an idle timeout.
+ * on connections, flow control (reading pauses while a client's answers go unread), answers
+ * after a half-close, and an idle timeout that only progress puts off.
  */
 #pragma once
 
