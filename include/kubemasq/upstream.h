@@ -58,7 +58,7 @@ struct upstream_req {
  * ancestor `owner_labels` below it, so that an invalidation of a name that deep costs what it
  * drops instead of a walk of the whole cache (cache_watch in src/cache.h). Shallower names
  * still work, at the cost of a walk over the zone's answers. The deepest zone holding a name
- * decides its depth: the kube resolver declares ZONE, svc.ZONE (services: 2), pod.ZONE
+ * decides its depth: the kube resolver declares ZONE (1), svc.ZONE (services: 2), pod.ZONE
  * (namespaces of pods: 1), in-addr.arpa (4) and ip6.arpa (32).
  */
 struct upstream_watch {
