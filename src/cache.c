@@ -27,6 +27,7 @@
  *   across a batch is what keeps hit throughput from falling with the cache's size.
  *
  * Accounting: bytes = sizeof(struct cache) + 4 * buckets + 8 * chunk table capacity
+ *                   + 4 * owner buckets (once a zone is watched)
  *                   + sum over chunks of (4 + per * class size).
  * A single-A reply for "h12345.bench.test" (51-byte image, 1 TTL) is 28 + 2 + 51 = 81 -> an
  * 84-byte slot, plus 4..8 bytes of bucket array: ~89 bytes per entry at 200,000 entries.
@@ -56,12 +57,25 @@
  * in large ones the cursor walks the whole table over time, and expired entries that nobody
  * asks for drift to the LRU end anyway.
  *
- * Invalidation walks the slabs (sequential memory, no pointer chasing) and drops every record
- * whose qname is at or below the name: O(entries), about a millisecond per 100,000 entries.
- * An index that costs in proportion to what it drops (a name tree with per-entry sibling
- * links) needs 8-12 more bytes per entry, over 10% of the per-entry budget, and buys little
- * while invalidations are rare (kube watch events); it costs nothing on the hit path either
- * way. Revisit if invalidation rates grow.
+ * Invalidation (cache_invalidate) costs what it drops, not what the cache holds. An upstream
+ * that reports its changes (the kube resolver) declares the zones it reports them in
+ * (cache_watch): the cluster zone, its svc and pod subtrees, in-addr.arpa, ip6.arpa. Every entry
+ * whose name lies in a watched zone - whoever answered it - is "indexed": it lives in a second
+ * set of size classes whose records carry 8 more bytes after the image, the handles of the
+ * previous and next member of its owner group. The owner of a name is its ancestor `depth`
+ * labels below the deepest watched zone that holds it (the name itself when it is not that
+ * deep): svc.ns.svc.ZONE for everything about a service, ns.pod.ZONE for a namespace's pods, the
+ * full reverse name of an address. Groups hang off a second chained table (uint32_t heads,
+ * load 1 .. 1/4, keyed SipHash of the owner name; collisions share a list). Dropping a name at
+ * or below the owner depth reads one group; a shallower name (a namespace, a whole zone) walks
+ * the indexed classes only; a name outside every watched zone walks everything, as before.
+ * Ordinary forwarded entries keep their layout and size: nothing is added to them, nor to the
+ * hit path. Moving a record (cache_drop keeps classes dense) fixes its group neighbours as it
+ * fixes the LRU and hash links; the head of a group is found by hashing the owner again.
+ * Accounting adds 4 * owner buckets; an indexed record's size is its plain size rounded up to 4,
+ * plus 8. Forwarded answers in a watched zone are indexed too (a PTR of an address the cluster
+ * did not know, answered by a forwarder, must go when a Service takes that address: the kube
+ * resolver answers it from then on).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -89,10 +103,14 @@
 #define CACHE_MAX_BUDGET ((uint64_t)CACHE_MAX_CHUNKS * (CACHE_CHUNK_MAX / 2))
 #define CACHE_MAX_OFFS (DNS_MAX_UDP / 11 + 1) /* the smallest RR is 11 bytes */
 #define CACHE_ARENA_MIN_BUDGET (256u << 20) /* below, one arena's 2 MiB is too coarse a step */
+#define CACHE_MAX_WATCH 8		/* watched zones (the kube resolver declares 5) */
+#define CACHE_MIN_OWNERS 64u
+#define CACHE_MAX_LABELS 128		/* a 255-byte name has at most 127 labels */
 
 #define CACHE_F_NEG 0x4
 #define CACHE_F_REF 0x8		/* hit since it last reached the LRU tail: a second chance */
 #define CACHE_F_RENEW 0x10	/* from a source that reports its changes (cache_put_renewable) */
+#define CACHE_F_INDEXED 0x20	/* in a watched zone: in an indexed class, in an owner group */
 
 struct cache_rec {
 	uint32_t lru_prev, lru_next;	/* handles; NIL at the ends */
@@ -118,6 +136,14 @@ struct cache_class {
 	uint32_t n_last;		/* slots used in it */
 };
 
+/* A zone whose entries are indexed by owner (cache_watch). */
+struct cache_watch {
+	uint8_t zone[DNS_MAX_NAME];	/* lower-cased wire name */
+	uint8_t len;
+	uint8_t labels;			/* the zone's, root not counted */
+	uint8_t depth;			/* owner: the ancestor this many labels below the zone */
+};
+
 struct cache {
 	struct cache_limits lim;
 	uint64_t bytes;
@@ -136,7 +162,17 @@ struct cache {
 	uint32_t lru_head, lru_tail;
 	uint32_t sweep;
 	uint64_t entries, negative, hits, misses, insertions, evictions, expired, renewed;
-	struct cache_class cls[CACHE_NCLASSES];
+	/* Classes 0 .. CACHE_NCLASSES-1 hold plain records, the next CACHE_NCLASSES the indexed
+	 * ones (CACHE_F_INDEXED: 8 bytes of group links after the image). */
+	struct cache_class cls[2 * CACHE_NCLASSES];
+	/* The owner groups of the indexed records: heads of doubly linked lists, or NULL while no
+	 * zone is watched. */
+	uint32_t *owners;
+	uint32_t owner_mask;
+	uint64_t indexed;		/* records in the indexed classes */
+	uint64_t inval_reads;		/* records read by invalidations */
+	unsigned n_watch;
+	struct cache_watch watch[CACHE_MAX_WATCH];
 };
 
 /* The hash of a key: name, then type, class and flags as they appear after it. */
@@ -167,10 +203,32 @@ cache_image(struct cache_rec *r)
 	return (uint8_t *)(r->offs + r->n_offs);
 }
 
+/* Header, TTL offsets and image: a plain record's size. */
+static inline size_t
+cache_rec_base(const struct cache_rec *r)
+{
+	return sizeof(*r) + 2u * r->n_offs + r->len;
+}
+
+/* An indexed record's group links follow its image, 4-aligned: [0] previous, [1] next. */
+static inline size_t
+cache_indexed_size(size_t base)
+{
+	return (base + 3) / 4 * 4 + 8;
+}
+
 static inline size_t
 cache_rec_size(const struct cache_rec *r)
 {
-	return sizeof(*r) + 2u * r->n_offs + r->len;
+	size_t base = cache_rec_base(r);
+
+	return (r->flags & CACHE_F_INDEXED) ? cache_indexed_size(base) : base;
+}
+
+static inline uint32_t *
+cache_ilinks(struct cache_rec *r)
+{
+	return (uint32_t *)(void *)((uint8_t *)r + (cache_rec_base(r) + 3) / 4 * 4);
 }
 
 static inline uint32_t
@@ -193,9 +251,12 @@ cache_class_of(size_t size)
 	return 64 + (e - 8) * 8 + (q - 8) + 1;
 }
 
+/* The slot size of class idx (an indexed class, idx >= CACHE_NCLASSES, as its plain twin). */
 static size_t
 cache_class_size(unsigned idx)
 {
+	if (idx >= CACHE_NCLASSES)
+		idx -= CACHE_NCLASSES;
 	if (idx <= 64)
 		return (size_t)idx * 4;
 	unsigned k = idx - 65, e = 8 + k / 8, q = 8 + k % 8;
@@ -237,6 +298,15 @@ cache_chunk_prev(const struct cache *c, uint32_t id)
 
 	memcpy(&prev, c->chunks[id].mem, 4);
 	return prev;
+}
+
+/* The class of record r. */
+static inline unsigned
+cache_rec_class(const struct cache_rec *r)
+{
+	unsigned idx = cache_class_of(cache_rec_size(r));
+
+	return (r->flags & CACHE_F_INDEXED) ? idx + CACHE_NCLASSES : idx;
 }
 
 /* Does a chunk of class idx take an arena slot (or its own malloc)? */
@@ -407,7 +477,111 @@ cache_lru_push(struct cache *c, uint32_t h, struct cache_rec *r)
 	c->lru_head = h;
 }
 
-/* Point the three links that name record `from` at `to`, where it now lives. */
+/* ---- owner groups ---------------------------------------------------------------------- */
+
+/*
+ * The deepest watched zone that holds `name` (lower-cased, uncompressed), or NULL: none does, or
+ * the name is malformed. starts[] gets the offsets of the name's labels, *n their number.
+ */
+static const struct cache_watch *
+cache_watch_of(const struct cache *c, const uint8_t *name, size_t len, uint8_t *starts,
+	       unsigned *n)
+{
+	const struct cache_watch *best = NULL;
+	size_t pos = 0;
+
+	*n = 0;
+	if (c->n_watch == 0)
+		return NULL;
+	while (pos < len && name[pos] != 0) {
+		if (*n == CACHE_MAX_LABELS)
+			return NULL;
+		starts[(*n)++] = (uint8_t)pos;
+		pos += 1 + (size_t)name[pos];
+	}
+	if (pos + 1 != len)
+		return NULL;
+	for (unsigned i = 0; i < c->n_watch; i++) {
+		const struct cache_watch *w = &c->watch[i];
+		if (w->labels > *n || (best && best->labels >= w->labels))
+			continue;
+		size_t at = w->labels < *n ? starts[*n - w->labels] : w->labels == 0 ? pos : 0;
+		if (len - at == w->len && memcmp(name + at, w->zone, w->len) == 0)
+			best = w;
+	}
+	return best;
+}
+
+/* The offset of the owner in a name of n labels (starts[]) in watched zone w: its ancestor
+ * w->depth labels below the zone, or the name itself when it is not that deep. */
+static size_t
+cache_owner_off(const struct cache_watch *w, const uint8_t *starts, unsigned n)
+{
+	unsigned rel = n - w->labels;
+
+	return rel > w->depth ? starts[rel - w->depth] : 0;
+}
+
+static uint32_t *
+cache_owner_head(struct cache *c, const uint8_t *owner, size_t len)
+{
+	return &c->owners[(uint32_t)hash_siphash13(c->key, owner, len) & c->owner_mask];
+}
+
+/* The head of the group of indexed record r: its owner hashed again. */
+static uint32_t *
+cache_rec_owner_head(struct cache *c, struct cache_rec *r)
+{
+	const uint8_t *q = cache_image(r) + DNS_HDR_LEN;
+	uint8_t starts[CACHE_MAX_LABELS];
+	unsigned n;
+	const struct cache_watch *w = cache_watch_of(c, q, r->qname_len, starts, &n);
+	size_t off = w ? cache_owner_off(w, starts, n) : 0;	/* w: indexed records are watched */
+
+	return cache_owner_head(c, q + off, r->qname_len - off);
+}
+
+static void
+cache_group_push(struct cache *c, uint32_t *head, uint32_t h, struct cache_rec *r)
+{
+	uint32_t *l = cache_ilinks(r);
+
+	l[0] = CACHE_NIL;
+	l[1] = *head;
+	if (*head != CACHE_NIL)
+		cache_ilinks(cache_rec(c, *head))[0] = h;
+	*head = h;
+}
+
+static void
+cache_group_unlink(struct cache *c, struct cache_rec *r)
+{
+	uint32_t *l = cache_ilinks(r);
+
+	if (l[0] == CACHE_NIL)
+		*cache_rec_owner_head(c, r) = l[1];
+	else
+		cache_ilinks(cache_rec(c, l[0]))[1] = l[1];
+	if (l[1] != CACHE_NIL)
+		cache_ilinks(cache_rec(c, l[1]))[0] = l[0];
+}
+
+/* Point the group links that name indexed record r (moved) at `to`, where it now lives. */
+static void
+cache_group_relink(struct cache *c, uint32_t to, struct cache_rec *r)
+{
+	uint32_t *l = cache_ilinks(r);
+
+	if (l[0] == CACHE_NIL)
+		*cache_rec_owner_head(c, r) = to;
+	else
+		cache_ilinks(cache_rec(c, l[0]))[1] = to;
+	if (l[1] != CACHE_NIL)
+		cache_ilinks(cache_rec(c, l[1]))[0] = to;
+}
+
+/* Point the links that name record `from` at `to`, where it now lives: LRU neighbours, hash
+ * chain predecessor and, for an indexed record, its group neighbours. */
 static void
 cache_relink(struct cache *c, uint32_t from, uint32_t to, struct cache_rec *r)
 {
@@ -422,14 +596,17 @@ cache_relink(struct cache *c, uint32_t from, uint32_t to, struct cache_rec *r)
 	uint32_t *link = cache_link_of(c, from, cache_rec_hash(c, r));
 	if (link != NULL)
 		*link = to;
+	if (r->flags & CACHE_F_INDEXED)
+		cache_group_relink(c, to, r);
 }
 
-/* Drop record h: unlink it, then keep its class dense by moving the class's last record in. */
-static void
+/* Drop record h: unlink it, then keep its class dense by moving the class's last record in.
+ * Returns the handle that record had (h when h was the last). */
+static uint32_t
 cache_drop(struct cache *c, uint32_t h)
 {
 	struct cache_rec *r = cache_rec(c, h);
-	unsigned idx = cache_class_of(cache_rec_size(r));
+	unsigned idx = cache_rec_class(r);
 	struct cache_class *k = &c->cls[idx];
 	uint32_t last = cache_slot(idx, k->last, k->n_last - 1);
 
@@ -437,6 +614,10 @@ cache_drop(struct cache *c, uint32_t h)
 	if (link != NULL)
 		*link = r->hnext;
 	cache_lru_unlink(c, r);
+	if (r->flags & CACHE_F_INDEXED) {
+		cache_group_unlink(c, r);
+		c->indexed--;
+	}
 	c->entries--;
 	if (r->flags & CACHE_F_NEG)
 		c->negative--;
@@ -446,6 +627,7 @@ cache_drop(struct cache *c, uint32_t h)
 		cache_relink(c, last, h, r);
 	}
 	cache_release_last(c, idx);
+	return last;
 }
 
 /* ---- time ------------------------------------------------------------------------------ */
@@ -545,7 +727,37 @@ cache_rehash(struct cache *c, uint32_t n)
 	return 0;
 }
 
-/* Keep the load factor in 1/4..1, when the budget holds both arrays during the move. */
+/* The owner groups in a table of n heads: every indexed record pushed again. */
+static int
+cache_owner_rehash(struct cache *c, uint32_t n)
+{
+	uint32_t *t = malloc((size_t)n * sizeof(*t)), old_n = c->owner_mask + 1;
+
+	if (t == NULL)
+		return -ENOMEM;
+	memset(t, 0xff, (size_t)n * sizeof(*t));
+	free(c->owners);
+	c->owners = t;
+	c->owner_mask = n - 1;
+	for (unsigned idx = CACHE_NCLASSES; idx < 2 * CACHE_NCLASSES; idx++) {
+		if (c->cls[idx].last == CACHE_NIL)
+			continue;	/* class 0 (size 0) has no slots to count */
+		uint32_t per = cache_class_per(c, idx), used = c->cls[idx].n_last;
+		for (uint32_t id = c->cls[idx].last; id != CACHE_NIL; id = cache_chunk_prev(c, id)) {
+			for (uint32_t s = 0; s < used; s++) {
+				uint32_t h = cache_slot(idx, id, s);
+				struct cache_rec *r = cache_rec(c, h);
+				cache_group_push(c, cache_rec_owner_head(c, r), h, r);
+			}
+			used = per;
+		}
+	}
+	c->bytes = c->bytes - (uint64_t)old_n * sizeof(*t) + (uint64_t)n * sizeof(*t);
+	return 0;
+}
+
+/* Keep the load factor in 1/4..1, when the budget holds both arrays during the move; the same
+ * for the owner table and the indexed records. */
 static void
 cache_resize(struct cache *c)
 {
@@ -557,6 +769,15 @@ cache_resize(struct cache *c)
 	else if (c->entries < n / 4 && n > CACHE_MIN_BUCKETS &&
 		 c->bytes + n / 2 * sizeof(*c->buckets) <= c->lim.max_bytes)
 		(void)cache_rehash(c, (uint32_t)(n / 2));
+	if (c->owners == NULL)
+		return;
+	n = (uint64_t)c->owner_mask + 1;
+	if (c->indexed > n && n < (1u << 31) &&
+	    c->bytes + 2 * n * sizeof(*c->owners) <= c->lim.max_bytes)
+		(void)cache_owner_rehash(c, (uint32_t)(2 * n));
+	else if (c->indexed < n / 4 && n > CACHE_MIN_OWNERS &&
+		 c->bytes + n / 2 * sizeof(*c->owners) <= c->lim.max_bytes)
+		(void)cache_owner_rehash(c, (uint32_t)(n / 2));
 }
 
 /* ---- eviction -------------------------------------------------------------------------- */
@@ -836,8 +1057,10 @@ cache_store(struct cache *c, const struct cache_key *key, const uint8_t *reply, 
 	    msec_t now, uint8_t rec_flags)
 {
 	uint16_t offs[CACHE_MAX_OFFS];	/* 12 KiB: every TTL a 64 KiB message can hold */
+	uint8_t starts[CACHE_MAX_LABELS];
 	struct dnsmsg_ttl_info info;
 	uint32_t lifetime, h;
+	unsigned n_labels;
 	bool negative;
 	int r;
 
@@ -850,18 +1073,29 @@ cache_store(struct cache *c, const struct cache_key *key, const uint8_t *reply, 
 	uint32_t hash = cache_key_hash(c, key);
 	if ((h = cache_find(c, key, hash)) != CACHE_NIL)
 		cache_drop(c, h);
-	unsigned idx = cache_class_of(sizeof(struct cache_rec) + 2 * info.n_offs + len);
+	size_t size = sizeof(struct cache_rec) + 2 * info.n_offs + len;
+	const struct cache_watch *w = cache_watch_of(c, key->qname, key->qname_len, starts,
+						     &n_labels);
+	unsigned idx = w ? cache_class_of(cache_indexed_size(size)) + CACHE_NCLASSES
+			 : cache_class_of(size);
 	if ((r = cache_make_room(c, idx, now)) < 0 || (r = cache_alloc(c, idx, &h)) < 0)
 		return r;
 	struct cache_rec *rec = cache_rec(c, h);
 	cache_fill(c, rec, key, reply, len, offs, info.n_offs, now);
 	if (!negative && c->lim.min_ttl != 0)
 		cache_raise_ttls(rec, c->lim.min_ttl);
-	rec->flags = key->flags | rec_flags | (negative ? CACHE_F_NEG : 0);
+	rec->flags = key->flags | rec_flags | (negative ? CACHE_F_NEG : 0) |
+		     (w ? CACHE_F_INDEXED : 0);
 	rec->lifetime = lifetime;
 	uint32_t *head = &c->buckets[hash & c->mask];
 	rec->hnext = *head;
 	*head = h;
+	if (w) {
+		size_t off = cache_owner_off(w, starts, n_labels);
+		cache_group_push(c, cache_owner_head(c, key->qname + off, key->qname_len - off), h,
+				 rec);
+		c->indexed++;
+	}
 	cache_lru_push(c, h, rec);
 	c->entries++;
 	c->negative += negative;
@@ -920,7 +1154,7 @@ cache_new(const struct cache_limits *lim)
 	c->mask = CACHE_MIN_BUCKETS - 1;
 	c->chunks_cap = CACHE_MIN_CHUNK_IDS;
 	c->free_id = c->lru_head = c->lru_tail = CACHE_NIL;
-	for (unsigned i = 0; i < CACHE_NCLASSES; i++)
+	for (unsigned i = 0; i < 2 * CACHE_NCLASSES; i++)
 		c->cls[i].last = CACHE_NIL;
 	c->bytes = sizeof(*c) + CACHE_MIN_BUCKETS * sizeof(*c->buckets) +
 		   CACHE_MIN_CHUNK_IDS * sizeof(*c->chunks);
@@ -930,7 +1164,7 @@ cache_new(const struct cache_limits *lim)
 static void
 cache_free_chunks(struct cache *c)
 {
-	for (unsigned i = 0; i < CACHE_NCLASSES; i++) {
+	for (unsigned i = 0; i < 2 * CACHE_NCLASSES; i++) {
 		uint32_t id = c->cls[i].last;
 		while (id != CACHE_NIL) {
 			uint32_t prev = cache_chunk_prev(c, id);
@@ -953,6 +1187,7 @@ cache_free(struct cache *c)
 		cache_free_chunks(c);
 	free(c->chunks);
 	free(c->buckets);
+	free(c->owners);
 	free(c);
 }
 
@@ -965,10 +1200,15 @@ cache_clear(struct cache *c)
 	c->chunks_used = 0;
 	c->free_id = c->lru_head = c->lru_tail = CACHE_NIL;
 	memset(c->buckets, 0xff, ((size_t)c->mask + 1) * sizeof(*c->buckets));
-	c->entries = c->negative = 0;
+	c->entries = c->negative = c->indexed = 0;
 	c->insertions = c->evictions = 0;
 	if (c->mask + 1 > CACHE_MIN_BUCKETS)
 		(void)cache_rehash(c, CACHE_MIN_BUCKETS);
+	if (c->owners != NULL) {
+		memset(c->owners, 0xff, ((size_t)c->owner_mask + 1) * sizeof(*c->owners));
+		if (c->owner_mask + 1 > CACHE_MIN_OWNERS)
+			(void)cache_owner_rehash(c, CACHE_MIN_OWNERS);
+	}
 }
 
 /* Drop the matching records of one class, walking its chunks from the last slot down so a
@@ -987,6 +1227,7 @@ cache_invalidate_class(struct cache *c, unsigned idx, const uint8_t *name, size_
 		for (uint32_t s = n; s-- > 0;) {
 			uint32_t h = cache_slot(idx, id, s);
 			struct cache_rec *r = cache_rec(c, h);
+			c->inval_reads++;
 			if (dnsmsg_name_in_zone(cache_image(r) + DNS_HDR_LEN, r->qname_len, name,
 						name_len)) {
 				cache_drop(c, h);
@@ -999,19 +1240,112 @@ cache_invalidate_class(struct cache *c, unsigned idx, const uint8_t *name, size_
 	return dropped;
 }
 
+/* Drop the members of the group of `owner` that are at or below `name`. */
+static size_t
+cache_invalidate_group(struct cache *c, const uint8_t *owner, size_t owner_len,
+		       const uint8_t *name, size_t name_len)
+{
+	uint32_t h = *cache_owner_head(c, owner, owner_len);
+	size_t dropped = 0;
+
+	while (h != CACHE_NIL) {
+		struct cache_rec *r = cache_rec(c, h);
+		uint32_t next = cache_ilinks(r)[1];
+
+		c->inval_reads++;
+		if (dnsmsg_name_in_zone(cache_image(r) + DNS_HDR_LEN, r->qname_len, name,
+					name_len)) {
+			/* the class's last record moves into h: if that was the next, it is at h */
+			if (cache_drop(c, h) == next)
+				next = h;
+			dropped++;
+		}
+		h = next;
+	}
+	return dropped;
+}
+
+/* Are all the entries at or below `name` (n labels, in watched zone w) in one owner group? Not
+ * when the name is above the owner depth, nor when another watched zone lies below it. */
+static bool
+cache_one_group(const struct cache *c, const struct cache_watch *w, unsigned n,
+		const uint8_t *name, size_t len)
+{
+	if (n - w->labels < w->depth)
+		return false;
+	for (unsigned i = 0; i < c->n_watch; i++) {
+		const struct cache_watch *v = &c->watch[i];
+		if (v != w && v->labels > n && dnsmsg_name_in_zone(v->zone, v->len, name, len))
+			return false;
+	}
+	return true;
+}
+
 size_t
 cache_invalidate(struct cache *c, const uint8_t *name, size_t name_len)
 {
+	uint8_t lname[DNS_MAX_NAME], starts[CACHE_MAX_LABELS];
+	const struct cache_watch *w;
 	size_t dropped = 0;
+	unsigned n;
 
-	for (unsigned i = 0; i < CACHE_NCLASSES; i++)
-		dropped += cache_invalidate_class(c, i, name, name_len);
-	/* A put shrinks the table a step at a time; after a mass drop, shrink all the way now. */
-	for (uint32_t n = 0; n != c->mask + 1;) {
-		n = c->mask + 1;
+	if (name_len == 0 || name_len > DNS_MAX_NAME)
+		return 0;	/* nothing can be at or below it */
+	dnsmsg_name_lower(lname, name, name_len);
+	w = cache_watch_of(c, lname, name_len, starts, &n);
+	if (w && cache_one_group(c, w, n, lname, name_len)) {
+		size_t off = cache_owner_off(w, starts, n);
+		dropped = cache_invalidate_group(c, lname + off, name_len - off, lname, name_len);
+	} else {
+		/* In a watched zone everything at or below the name is indexed: walk only those. */
+		for (unsigned i = w ? CACHE_NCLASSES : 0; i < 2 * CACHE_NCLASSES; i++)
+			dropped += cache_invalidate_class(c, i, lname, name_len);
+	}
+	/* A put shrinks the tables a step at a time; after a mass drop, shrink all the way now. */
+	for (uint32_t b = 0, o = 0; b != c->mask || o != c->owner_mask;) {
+		b = c->mask;
+		o = c->owner_mask;
 		cache_resize(c);
 	}
 	return dropped;
+}
+
+int
+cache_watch(struct cache *c, const uint8_t *zone, size_t zone_len, unsigned depth)
+{
+	uint8_t lz[DNS_MAX_NAME];
+	unsigned labels = 0;
+	size_t pos = 0;
+
+	if (zone == NULL || zone_len == 0 || zone_len > DNS_MAX_NAME || depth >= CACHE_MAX_LABELS)
+		return -EINVAL;
+	for (; pos < zone_len && zone[pos] != 0; pos += 1 + (size_t)zone[pos])
+		labels++;
+	if (pos + 1 != zone_len)
+		return -EINVAL;
+	dnsmsg_name_lower(lz, zone, zone_len);
+	for (unsigned i = 0; i < c->n_watch; i++)
+		if (c->watch[i].len == zone_len && memcmp(c->watch[i].zone, lz, zone_len) == 0)
+			return -EEXIST;
+	if (c->n_watch == CACHE_MAX_WATCH)
+		return -ENOSPC;
+	if (c->owners == NULL) {
+		if ((c->owners = malloc(CACHE_MIN_OWNERS * sizeof(*c->owners))) == NULL)
+			return -ENOMEM;
+		memset(c->owners, 0xff, CACHE_MIN_OWNERS * sizeof(*c->owners));
+		c->owner_mask = CACHE_MIN_OWNERS - 1;
+		c->bytes += CACHE_MIN_OWNERS * sizeof(*c->owners);
+	}
+	/* Entries under the zone were filed by the rules before it: drop them (the groups they
+	 * are in are found by those rules), so that every entry in it is filed by the new ones. */
+	for (unsigned i = 0; i < 2 * CACHE_NCLASSES; i++)
+		(void)cache_invalidate_class(c, i, lz, zone_len);
+	struct cache_watch *w = &c->watch[c->n_watch++];
+	memcpy(w->zone, lz, zone_len);
+	w->len = (uint8_t)zone_len;
+	w->labels = (uint8_t)labels;
+	w->depth = (uint8_t)depth;
+	return 0;
 }
 
 void
@@ -1028,6 +1362,8 @@ cache_get_stats(const struct cache *c, struct cache_stats *out)
 		.evictions = c->evictions,
 		.expired = c->expired,
 		.renewed = c->renewed,
+		.indexed = c->indexed,
+		.invalidate_reads = c->inval_reads,
 	};
 }
 

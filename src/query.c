@@ -81,6 +81,22 @@ struct query_engine {
 	uint8_t out[QUERY_BUF_SIZE];	/* one client's rewritten copy */
 };
 
+/* The zones an upstream reports its changes in are indexed by the cache, so that its
+ * invalidations read what they drop (upstream_ops.watched). Without, they still work: slower. */
+static void
+query_watch_upstream(struct upstream *u, void *ctx)
+{
+	const struct upstream_watch *w = NULL;
+	size_t n = u->ops->watched ? u->ops->watched(u, &w) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int r = cache_watch(ctx, w[i].zone, w[i].zone_len, w[i].owner_labels);
+		if (r < 0 && r != -EEXIST)
+			log_warn("%s: cannot index a zone's cached answers: %s", u->ops->name,
+				 strerror(-r));
+	}
+}
+
 struct query_engine *
 query_engine_new(struct event_base *base, const struct config *cfg, struct router *router,
 		 struct cache *cache, struct stats *stats)
@@ -103,6 +119,8 @@ query_engine_new(struct event_base *base, const struct config *cfg, struct route
 		.changed = query_engine_changed,
 		.ctx = qe,
 	};
+	if (cache)
+		router_foreach(router, query_watch_upstream, cache);
 	return qe;
 }
 

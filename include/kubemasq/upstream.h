@@ -52,6 +52,21 @@ struct upstream_req {
 	void *priv;
 };
 
+/*
+ * A zone in which an upstream reports every change through upstream_invalidate(), with the
+ * depth of the names it reports there: the cache indexes the answers under the zone by their
+ * ancestor `owner_labels` below it, so that an invalidation of a name that deep costs what it
+ * drops instead of a walk of the whole cache (cache_watch in src/cache.h). Shallower names
+ * still work, at the cost of a walk over the zone's answers. The deepest zone holding a name
+ * decides its depth: the kube resolver declares ZONE (1), svc.ZONE (services: 2), pod.ZONE
+ * (namespaces of pods: 1), in-addr.arpa (4) and ip6.arpa (32).
+ */
+struct upstream_watch {
+	const uint8_t *zone;	/* uncompressed wire name; valid while the upstream lives */
+	size_t zone_len;
+	unsigned owner_labels;
+};
+
 /* One line of statistics, written without a trailing newline (SIGUSR1 and friends). */
 typedef void upstream_stats_fn(void *ctx, const char *line);
 
@@ -84,6 +99,11 @@ struct upstream_ops {
 	/* Prometheus figures (kubemasq/metrics.h): one call of `each` per server, the pointers
 	 * valid during the call only. May be NULL. */
 	void (*metrics)(struct upstream *u, upstream_metrics_fn *each, void *ctx);
+
+	/* The zones this upstream reports changes in (struct upstream_watch): their number, the
+	 * array in *out, valid while the upstream lives. Read once, when the query engine is
+	 * made. May be NULL: no zones. */
+	size_t (*watched)(struct upstream *u, const struct upstream_watch **out);
 };
 
 /*
@@ -92,7 +112,8 @@ struct upstream_ops {
  *   invalidate: every cached answer for `name` (uncompressed wire name, any case) or a name
  *   below it is dropped, and a reply for such a name that is in flight right now is sent to
  *   its waiters but not cached (the kube resolver calls it when the cluster changes). Cheap
- *   enough for watch events, not for every query: it walks the whole cache.
+ *   for names in the zones the upstream declares (upstream_ops.watched): it reads the cached
+ *   answers at or below the name; elsewhere it walks the whole cache.
  *   changed: what answer() returns may differ from now on (any change at all, whether or not
  *   invalidate() names it); cached replies of answer() from before stop being renewed. Cheap:
  *   it notes the time.

@@ -99,6 +99,10 @@ struct kube_upstream {
 	struct log_ratelimit rl_skip;
 	struct log_ratelimit rl_err;
 	uint8_t buf[KUBE_SMALL_BUF];
+
+	/* upstream_ops.watched: the zones of our change reports (kube_watched) */
+	struct upstream_watch watch[5];
+	uint8_t watch_sub[2][DNS_MAX_NAME]; /* svc.ZONE, pod.ZONE */
 };
 
 static const uint8_t kube_in_addr_arpa[] = "\7in-addr\4arpa"; /* with its NUL: 14 bytes */
@@ -664,6 +668,34 @@ kube_stats(struct upstream *u, upstream_stats_fn *line, void *ctx)
 	}
 }
 
+/*
+ * upstream_ops.watched: where the store's reports (kube_store_report*) fall, so that the cache
+ * finds what a report drops by owner: svc.ns.svc.ZONE (2 below svc.ZONE), ns.pod.ZONE (1 below
+ * pod.ZONE), the exact reverse names of addresses; namespaces (ns.svc.ZONE) and whole zones
+ * (kube_flush_changes) read every answer under the zones, and nothing else.
+ */
+static size_t
+kube_watched(struct upstream *u, const struct upstream_watch **out)
+{
+	struct kube_upstream *k = kube_from(u);
+	static const struct {
+		uint8_t label[4];
+		unsigned depth;
+	} sub[] = {{{3, 's', 'v', 'c'}, 2}, {{3, 'p', 'o', 'd'}, 1}};
+	size_t n = 0, zlen = k->acfg.zone_len;
+
+	k->watch[n++] = (struct upstream_watch){k->zone, zlen, 1};
+	for (size_t i = 0; i < ARRAY_SIZE(sub) && zlen + 4 <= DNS_MAX_NAME; i++) {
+		memcpy(k->watch_sub[i], sub[i].label, 4);
+		memcpy(k->watch_sub[i] + 4, k->zone, zlen);
+		k->watch[n++] = (struct upstream_watch){k->watch_sub[i], zlen + 4, sub[i].depth};
+	}
+	k->watch[n++] = (struct upstream_watch){kube_in_addr_arpa, sizeof(kube_in_addr_arpa), 4};
+	k->watch[n++] = (struct upstream_watch){kube_ip6_arpa, sizeof(kube_ip6_arpa), 32};
+	*out = k->watch;
+	return n;
+}
+
 const struct upstream_ops kube_upstream_ops = {
 	.name = "kube",
 	.create = kube_create,
@@ -672,6 +704,7 @@ const struct upstream_ops kube_upstream_ops = {
 	.answer = kube_answer_now,
 	.cancel = kube_cancel,
 	.stats = kube_stats,
+	.watched = kube_watched,
 };
 
 void

@@ -2,9 +2,11 @@
 /*
  * test_cache.c - unit tests of the answer cache: hits (ID, spelling, TTL aging), expiry,
  * TTL clamps, RFC 2308 negative caching, what is never cached, LRU and expired-first
- * eviction, the byte budget to the byte (the layout formula of cache.c), invalidation,
- * clearing, the client TTL cap (--max-ttl), and printed figures: bytes per entry, hit
- * throughput, invalidation cost at a million entries. Time is the `now` argument (a fake clock).
+ * eviction, the byte budget to the byte (the layout formula of cache.c), invalidation (by
+ * walking, and by owner group in watched zones, checked against a plain model under random
+ * puts, drops, moves and evictions), clearing, the client TTL cap (--max-ttl), and printed
+ * figures: bytes per entry, hit throughput, invalidation cost at a million entries. Time is the
+ * `now` argument (a fake clock).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,7 @@
 #define T_CHUNK 65536		/* chunk target for budgets of 16 MiB and more */
 #define T_MIN_BUCKETS 64
 #define T_MIN_IDS 8
+#define T_MIN_OWNERS 64		/* the owner table once a zone is watched */
 #define T_ARENA (2u << 20)	/* budgets from 256 MiB: chunks in 2 MiB arenas of 32 */
 #define T_MALLOC_BUDGET (128u << 20)	/* 64 KiB chunks, each its own malloc */
 
@@ -1274,6 +1277,590 @@ test_invalidate_1m(void **state)
 	cache_free(c);
 }
 
+/* ---- watched zones: invalidation by owner ---------------------------------------------- */
+
+/* What one group read may cost beyond its own members: other owners in its bucket (the table
+ * has about one owner per bucket, keyed at random: a few, never dozens). */
+#define T_GROUP_READS 60
+
+/* The zones the kube resolver declares (kube.c, kube_watched), with their owner depths. */
+static const struct {
+	const char *zone;
+	unsigned depth;
+} t_kube_zones[] = {
+	{"cluster.local", 1}, {"svc.cluster.local", 2}, {"pod.cluster.local", 1},
+	{"in-addr.arpa", 4},  {"ip6.arpa", 32},
+};
+
+static void
+t_watch_kube(struct cache *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(t_kube_zones); i++) {
+		struct t_name z;
+		t_name(&z, t_kube_zones[i].zone);
+		assert_int_equal(cache_watch(c, z.wire, z.len, t_kube_zones[i].depth), 0);
+	}
+}
+
+static bool
+t_watched(const struct t_name *n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(t_kube_zones); i++) {
+		struct t_name z;
+		t_name(&z, t_kube_zones[i].zone);
+		if (dnsmsg_name_in_zone(n->lower, n->len, z.lower, z.len))
+			return true;
+	}
+	return false;
+}
+
+static void
+t_put_name(struct cache *c, const char *name, uint16_t qtype, uint8_t flags)
+{
+	struct t_reply t = {.qname = name, .qtype = qtype, .n_a = 1, .a_ttl = 300};
+
+	assert_int_equal(t_put(c, &t, flags, T0), 0);
+}
+
+static bool
+t_hit_key(struct cache *c, const char *name, uint16_t qtype, uint8_t flags)
+{
+	uint8_t out[4096];
+
+	return t_get(c, name, qtype, flags, T0, out, sizeof(out)) > 0;
+}
+
+/* Invalidate `name`; returns what it dropped, *reads the entries it read. */
+static size_t
+t_inval(struct cache *c, const char *name, uint64_t *reads)
+{
+	struct t_name n;
+	uint64_t r0 = t_stats(c).invalidate_reads;
+
+	t_name(&n, name);
+	size_t dropped = cache_invalidate(c, n.wire, n.len);	/* any case: the wire spelling */
+	*reads = t_stats(c).invalidate_reads - r0;
+	return dropped;
+}
+
+static void
+test_watch_errors(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_name z;
+
+	t_name(&z, "Cluster.Local");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 3), 0);
+	t_name(&z, "cluster.local");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 2), -EEXIST);
+	assert_int_equal(cache_watch(c, z.wire, z.len - 1, 2), -EINVAL);	/* no root label */
+	assert_int_equal(cache_watch(c, z.wire, 0, 2), -EINVAL);
+	assert_int_equal(cache_watch(c, z.wire, z.len, 128), -EINVAL);
+	char name[32];
+	for (int i = 1; i < 8; i++) {
+		snprintf(name, sizeof(name), "z%d.test", i);
+		t_name(&z, name);
+		assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
+	}
+	t_name(&z, "z8.test");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 1), -ENOSPC);
+	cache_free(c);
+	/* entries cached under a zone before it is watched are dropped (filed by the old rules),
+	 * and so are those of a zone that a deeper watched zone takes over */
+	c = t_cache(NULL);
+	t_put_name(c, "a.b.zone.test", DNS_TYPE_A, 0);
+	t_put_name(c, "other.test", DNS_TYPE_A, 0);
+	t_name(&z, "zone.test");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
+	assert_int_equal(t_stats(c).entries, 1);
+	assert_true(t_hit(c, "other.test", T0));
+	t_put_name(c, "a.b.zone.test", DNS_TYPE_A, 0);
+	assert_int_equal(t_stats(c).indexed, 1);
+	t_name(&z, "b.zone.test");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
+	assert_int_equal(t_stats(c).entries, 1);
+	assert_int_equal(t_stats(c).indexed, 0);
+	cache_free(c);
+}
+
+/*
+ * A cluster change drops exactly what is at or below its name, found through the owner groups:
+ * a service's names (itself, its SRV and endpoint names) read one group; a name deeper than a
+ * service its own part of it; a namespace or a zone only the indexed entries; the thousands of
+ * external names are never read unless a name outside the watched zones is invalidated.
+ */
+static void
+test_watch_drops_by_owner(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	enum { EXT = 20000, NS = 4, SVC = 25 };
+	char name[128];
+	uint64_t reads;
+
+	t_watch_kube(c);
+	t_fill(c, EXT);
+	for (int ns = 0; ns < NS; ns++) {
+		for (int s = 0; s < SVC; s++) {
+			snprintf(name, sizeof(name), "s%d.ns%d.svc.cluster.local", s, ns);
+			for (uint8_t f = 0; f < 4; f++)
+				t_put_name(c, name, DNS_TYPE_A, f);
+			snprintf(name, sizeof(name), "_http._tcp.s%d.ns%d.svc.cluster.local", s, ns);
+			t_put_name(c, name, DNS_TYPE_SRV, 0);
+			snprintf(name, sizeof(name), "host.s%d.ns%d.svc.cluster.local", s, ns);
+			t_put_name(c, name, DNS_TYPE_A, 0);
+		}
+		snprintf(name, sizeof(name), "10-0-0-%d.ns%d.pod.cluster.local", ns, ns);
+		t_put_name(c, name, DNS_TYPE_A, 0);
+		snprintf(name, sizeof(name), "www.example.com.ns%d.svc.cluster.local", ns);
+		t_put_name(c, name, DNS_TYPE_A, 0);	/* a search-path miss */
+	}
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "%d.0.96.10.in-addr.arpa", i);
+		t_put_name(c, name, DNS_TYPE_PTR, 0);
+	}
+	t_put_name(c, "4.3.2.1.in-addr.arpa", DNS_TYPE_PTR, 0);	/* from a forwarder */
+	t_put_name(c, "s1.ns1.svc.cluster.local.other", DNS_TYPE_A, 0);
+	uint64_t indexed = (uint64_t)NS * SVC * 6 + NS * 2 + 17;
+	assert_int_equal(t_stats(c).indexed, indexed);
+	assert_int_equal(t_stats(c).entries, EXT + indexed + 1);
+
+	/* a service: its 6 entries, in its group alone (collisions aside: a handful) */
+	assert_int_equal(t_inval(c, "S7.ns2.svc.cluster.LOCAL", &reads), 6);
+	assert_true(reads >= 6 && reads <= T_GROUP_READS);
+	assert_false(t_hit_key(c, "s7.ns2.svc.cluster.local", DNS_TYPE_A, CACHE_F_CD));
+	assert_false(t_hit_key(c, "_http._tcp.s7.ns2.svc.cluster.local", DNS_TYPE_SRV, 0));
+	assert_true(t_hit(c, "s7.ns1.svc.cluster.local", T0));
+	assert_true(t_hit(c, "s17.ns2.svc.cluster.local", T0));
+	/* deeper than the owner: that name only, from the service's group */
+	assert_int_equal(t_inval(c, "host.s8.ns2.svc.cluster.local", &reads), 1);
+	assert_true(reads >= 6 && reads <= T_GROUP_READS);
+	assert_true(t_hit(c, "s8.ns2.svc.cluster.local", T0));
+	/* a name never cached, or a service nobody asked for: nothing, at once */
+	assert_int_equal(t_inval(c, "nope.ns2.svc.cluster.local", &reads), 0);
+	assert_true(reads <= T_GROUP_READS);
+	/* an address: the exact reverse name, whoever answered it */
+	assert_int_equal(t_inval(c, "5.0.96.10.in-addr.arpa", &reads), 1);
+	assert_true(reads <= T_GROUP_READS);
+	assert_int_equal(t_inval(c, "4.3.2.1.in-addr.arpa", &reads), 1);
+	assert_true(t_hit_key(c, "6.0.96.10.in-addr.arpa", DNS_TYPE_PTR, 0));
+	/* a namespace's pods: one group */
+	assert_int_equal(t_inval(c, "ns1.pod.cluster.local", &reads), 1);
+	assert_true(reads <= T_GROUP_READS);
+	/* a namespace's services: every indexed entry read, no external one */
+	uint64_t before = t_stats(c).indexed;
+	assert_int_equal(t_inval(c, "ns3.svc.cluster.local", &reads), SVC * 6 + 1);
+	assert_int_equal(reads, before);
+	assert_true(t_hit(c, "s3.ns0.svc.cluster.local", T0));
+	/* the whole zone (a flush after too many changes): the indexed entries only */
+	before = t_stats(c).indexed;
+	size_t rev = 15;
+	assert_int_equal(t_inval(c, "cluster.local", &reads), before - rev);
+	assert_int_equal(reads, before);
+	assert_int_equal(t_stats(c).indexed, rev);
+	assert_int_equal(t_inval(c, "in-addr.arpa", &reads), rev);
+	assert_int_equal(t_stats(c).indexed, 0);
+	/* the external names were never touched; outside the watched zones it is a full walk */
+	assert_int_equal(t_stats(c).entries, EXT + 1);
+	assert_true(t_hit(c, "h0000000.z000.bench.test", T0));
+	assert_true(t_hit(c, "s1.ns1.svc.cluster.local.other", T0));
+	assert_int_equal(t_inval(c, "z007.bench.test", &reads), EXT / 1000);
+	assert_int_equal(reads, EXT + 1);
+	cache_free(c);
+}
+
+/*
+ * The group walk survives its own moves: dropping a member moves its class's last record into
+ * the hole, and when that record is the next member the walk must follow it there.
+ */
+static void
+test_watch_group_moves(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	uint64_t reads;
+
+	t_watch_kube(c);
+	/* four records of one class (names of one length) */
+	t_put_name(c, "q.other.svc.cluster.local", DNS_TYPE_A, 0);	/* slot 0, stays */
+	t_put_name(c, "p.other.svc.cluster.local", DNS_TYPE_A, 0);	/* slot 1 */
+	t_put_name(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 0);	/* slot 2, group: [2] */
+	t_put_name(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 1);	/* slot 3, group: [3, 2] */
+	/* p goes: slot 3 moves to 1, so the group is [1, 2] and 2 is the class's last record */
+	assert_int_equal(t_inval(c, "p.other.svc.cluster.local", &reads), 1);
+	assert_int_equal(t_inval(c, "s.ns123.svc.cluster.local", &reads), 2);
+	assert_int_equal(t_stats(c).entries, 1);
+	assert_int_equal(t_stats(c).indexed, 1);
+	assert_false(t_hit_key(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 0));
+	assert_false(t_hit_key(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 1));
+	assert_true(t_hit(c, "q.other.svc.cluster.local", T0));
+	assert_int_equal(t_inval(c, "q.other.svc.cluster.local", &reads), 1);
+	assert_int_equal(t_stats(c).entries, 0);
+	cache_free(c);
+}
+
+/* A watched zone below the invalidated name has owners of its own: not one group then. */
+static void
+test_watch_nested(void **state)
+{
+	(void)state;
+	struct cache *c = t_cache(NULL);
+	struct t_name z;
+	uint64_t reads;
+
+	t_name(&z, "zone.test");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
+	t_name(&z, "deep.b.zone.test");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
+	t_put_name(c, "y.b.zone.test", DNS_TYPE_A, 0);		/* owner b.zone.test */
+	t_put_name(c, "x.deep.b.zone.test", DNS_TYPE_A, 0);	/* owner x.deep.b.zone.test */
+	t_put_name(c, "z.c.zone.test", DNS_TYPE_A, 0);		/* owner c.zone.test */
+	assert_int_equal(t_stats(c).indexed, 3);
+	assert_int_equal(t_inval(c, "b.zone.test", &reads), 2);
+	assert_true(t_hit(c, "z.c.zone.test", T0));
+	cache_free(c);
+}
+
+/* Exact bytes with indexed entries: the owner table and 8 bytes more per record, rounded. */
+static void
+test_bytes_exact_indexed(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = T_MALLOC_BUDGET};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.n_a = 1, .a_ttl = 300};
+	uint8_t buf[512];
+	char name[48];
+	uint64_t base = t_stats(c).bytes;
+	struct t_name z;
+
+	t_name(&z, "cluster.local");
+	assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
+	assert_int_equal(t_stats(c).bytes, base + T_MIN_OWNERS * 4);
+	base += T_MIN_OWNERS * 4;
+	t.qname = "h00000.cluster.local";
+	assert_int_equal(t_build(buf, sizeof(buf), &t), 54);
+	uint64_t slot = t_slot(T_REC_HDR + 2 + 54 + 8);	/* 84, 4-aligned already, + links */
+	assert_int_equal(slot, 92);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "h%05d.cluster.local", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+		uint64_t tables = i + 1 > 64 ? 2 * 64 * 4 : 0;	/* buckets and owners grew */
+		assert_int_equal(t_stats(c).bytes, t_expected(base, i + 1, slot, 64) + tables);
+	}
+	/* an odd image length is rounded up to 4 before the links: 28 + 2 + 57 -> 88 + 8 */
+	t.qname = "h0000.x-y.cluster.local";
+	int len = t_build(buf, sizeof(buf), &t);
+	assert_int_equal(len, 57);
+	uint64_t before = t_stats(c).bytes;
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_int_equal(t_stats(c).bytes, before + t_chunk(96));
+	/* plain entries beside them keep their plain size */
+	before = t_stats(c).bytes;
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "h%05d.bench.test", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	assert_int_equal(t_stats(c).bytes, before + t_chunk(84));
+	assert_int_equal(t_stats(c).indexed, 101);
+	/* dropping them returns everything; the owner table shrinks back to its minimum */
+	uint64_t reads;
+	assert_int_equal(t_inval(c, "cluster.local", &reads), 101);
+	assert_int_equal(t_inval(c, "bench.test", &reads), 10);
+	assert_int_equal(t_stats(c).bytes, base);
+	/* and cache_clear() leaves the owner table at its minimum too */
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "h%05d.cluster.local", i);
+		t.qname = name;
+		assert_int_equal(t_put(c, &t, 0, T0), 0);
+	}
+	cache_clear(c);
+	uint64_t ids = (t_stats(c).bytes - base) / 8 + T_MIN_IDS;
+	assert_int_equal(t_stats(c).bytes, base + (ids - T_MIN_IDS) * 8);
+	cache_free(c);
+}
+
+/* ---- the randomized model: every invalidation drops exactly what a plain list would ---- */
+
+#define T_MODEL_TYPES 3
+static const uint16_t t_model_types[T_MODEL_TYPES] = {DNS_TYPE_A, DNS_TYPE_AAAA, DNS_TYPE_TXT};
+
+struct t_model {
+	struct t_name *names;
+	bool *watched;
+	size_t n_names;
+	bool *present;			/* [name][type][flags] */
+	uint64_t count;
+};
+
+static size_t
+t_model_key(size_t name, unsigned type, unsigned flags)
+{
+	return (name * T_MODEL_TYPES + type) * 4 + flags;
+}
+
+static void
+t_model_names(struct t_model *m)
+{
+	char buf[160];
+	size_t cap = 1024, n = 0;
+
+	m->names = calloc(cap, sizeof(*m->names));
+	assert_non_null(m->names);
+#define T_ADD(...)                                                                               \
+	do {                                                                                     \
+		snprintf(buf, sizeof(buf), __VA_ARGS__);                                         \
+		assert_true(n < cap);                                                            \
+		t_name(&m->names[n++], buf);                                                     \
+	} while (0)
+	for (int ns = 0; ns < 3; ns++) {
+		for (int s = 0; s < 6; s++) {
+			T_ADD("s%d.n%d.svc.cluster.local", s, ns);
+			T_ADD("_p._tcp.s%d.n%d.svc.cluster.local", s, ns);
+			T_ADD("h%d.s%d.n%d.svc.cluster.local", s % 2, s, ns);
+		}
+		T_ADD("n%d.svc.cluster.local", ns);
+		T_ADD("n%d.pod.cluster.local", ns);
+		T_ADD("www.example.com.n%d.svc.cluster.local", ns);
+		for (int p = 0; p < 3; p++)
+			T_ADD("10-0-%d-%d.n%d.pod.cluster.local", ns, p, ns);
+	}
+	T_ADD("www.example.com.svc.cluster.local");
+	T_ADD("www.example.com.cluster.local");
+	T_ADD("cluster.local");
+	T_ADD("svc.cluster.local");
+	T_ADD("pod.cluster.local");
+	for (int i = 0; i < 12; i++)
+		T_ADD("%d.0.96.10.in-addr.arpa", i);
+	T_ADD("x.3.0.96.10.in-addr.arpa");
+	T_ADD("0.96.10.in-addr.arpa");
+	T_ADD("b.a.9.8.7.6.5.4.3.2.1.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	T_ADD("x.b.a.9.8.7.6.5.4.3.2.1.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	for (int e = 0; e < 30; e++) {
+		T_ADD("e%d.ext.test", e);
+		T_ADD("a.e%d.ext.test", e);
+	}
+	T_ADD("cluster.local.ext.test");
+	T_ADD("5.3.2.1.in-addr.arpa.ext.test");
+#undef T_ADD
+	m->n_names = n;
+	m->watched = calloc(n, sizeof(*m->watched));
+	m->present = calloc(n * T_MODEL_TYPES * 4, sizeof(*m->present));
+	assert_non_null(m->watched);
+	assert_non_null(m->present);
+	for (size_t i = 0; i < n; i++)
+		m->watched[i] = t_watched(&m->names[i]);
+	m->count = 0;
+}
+
+static void
+t_model_free(struct t_model *m)
+{
+	free(m->names);
+	free(m->watched);
+	free(m->present);
+}
+
+static uint64_t
+t_model_indexed(const struct t_model *m)
+{
+	uint64_t n = 0;
+
+	for (size_t k = 0; k < m->n_names * T_MODEL_TYPES * 4; k++)
+		n += m->present[k] && m->watched[k / (T_MODEL_TYPES * 4)];
+	return n;
+}
+
+/* Look every key up: a hit exactly for the keys the model holds, each with its own name. */
+static void
+t_model_check_all(struct cache *c, const struct t_model *m)
+{
+	uint8_t out[4096];
+
+	for (size_t i = 0; i < m->n_names; i++)
+		for (unsigned ty = 0; ty < T_MODEL_TYPES; ty++)
+			for (unsigned f = 0; f < 4; f++) {
+				struct cache_key k = t_key(&m->names[i], t_model_types[ty],
+							   (uint8_t)f);
+				int r = cache_get(c, &k, T0, 1, m->names[i].wire, out,
+						  sizeof(out));
+				assert_int_equal(r > 0, m->present[t_model_key(i, ty, f)]);
+				if (r > 0)
+					assert_memory_equal(out + DNS_HDR_LEN, m->names[i].wire,
+							    m->names[i].len);
+			}
+}
+
+/* Evictions are the cache's choice: the model drops the keys that no longer hit, and exactly
+ * as many went as the cache says it evicted. */
+static void
+t_model_evicted(struct cache *c, struct t_model *m, uint64_t evicted)
+{
+	uint8_t out[4096];
+	uint64_t gone = 0;
+
+	for (size_t i = 0; i < m->n_names; i++)
+		for (unsigned ty = 0; ty < T_MODEL_TYPES; ty++)
+			for (unsigned f = 0; f < 4; f++) {
+				size_t key = t_model_key(i, ty, f);
+				if (!m->present[key])
+					continue;
+				struct cache_key k = t_key(&m->names[i], t_model_types[ty],
+							   (uint8_t)f);
+				if (cache_get(c, &k, T0, 1, m->names[i].wire, out, sizeof(out)) > 0)
+					continue;
+				m->present[key] = false;
+				m->count--;
+				gone++;
+			}
+	assert_int_equal(gone, evicted);
+}
+
+/* `ops` random operations, `inval` in 100 of them invalidations; returns the evictions seen. */
+static uint64_t
+t_model_run(const struct cache_limits *lim, unsigned ops, unsigned inval, uint32_t seed)
+{
+	struct cache *c = t_cache(lim);
+	struct t_model m;
+	struct t_name extra[8];
+	const char *extra_text[] = {"ext.test", "in-addr.arpa", "ip6.arpa", "arpa",
+				    "10.in-addr.arpa", "nothing.cluster.local", "test", "local"};
+
+	uint64_t evicted = 0;
+
+	t_rng = seed;
+	t_model_names(&m);
+	t_watch_kube(c);
+	uint64_t empty = t_stats(c).bytes;
+	for (size_t i = 0; i < ARRAY_SIZE(extra); i++)
+		t_name(&extra[i], extra_text[i]);
+	for (unsigned op = 0; op < ops; op++) {
+		unsigned what = t_rand() % 100;
+		if (what < 97 - inval) {
+			size_t i = t_rand() % m.n_names;
+			unsigned ty = t_rand() % T_MODEL_TYPES, f = t_rand() % 4;
+			struct t_reply t = {.qname = NULL, .qtype = t_model_types[ty],
+					    .n_a = t_rand() % 9, .a_ttl = 300,
+					    .rcode = t_rand() % 10 == 0 ? DNS_RCODE_NXDOMAIN : 0};
+			uint8_t buf[4096];
+			if (t.rcode)
+				t.n_a = 0;
+			char text[256];
+			assert_true(dnsmsg_name_to_text(m.names[i].wire, m.names[i].len, 0, text,
+							sizeof(text)) > 0);
+			t.qname = text;
+			int len = t_build(buf, sizeof(buf), &t);
+			struct cache_key k = t_key(&m.names[i], t.qtype, (uint8_t)f);
+			uint64_t ev0 = t_stats(c).evictions;
+			assert_int_equal(cache_put(c, &k, buf, (size_t)len, T0), 0);
+			size_t key = t_model_key(i, ty, f);
+			if (!m.present[key])
+				m.count++;
+			m.present[key] = true;
+			uint64_t ev = t_stats(c).evictions - ev0;
+			evicted += ev;
+			if (ev) {	/* the new one is there: it was put after the room was made */
+				m.present[key] = false;
+				m.count--;
+				t_model_evicted(c, &m, ev);
+				m.present[key] = true;
+				m.count++;
+			}
+		} else if (what < 97) {
+			bool pick_extra = t_rand() % 5 == 0;
+			const struct t_name *n = pick_extra ? &extra[t_rand() % ARRAY_SIZE(extra)]
+							    : &m.names[t_rand() % m.n_names];
+			uint64_t want = 0;
+			for (size_t i = 0; i < m.n_names; i++) {
+				if (!dnsmsg_name_in_zone(m.names[i].lower, m.names[i].len, n->lower,
+							 n->len))
+					continue;
+				for (size_t k = t_model_key(i, 0, 0); k < t_model_key(i + 1, 0, 0);
+				     k++) {
+					want += m.present[k];
+					m.present[k] = false;
+				}
+			}
+			assert_int_equal(cache_invalidate(c, n->wire, n->len), want);
+			m.count -= want;
+		} else if (what < 98) {
+			t_model_check_all(c, &m);
+		} else if (t_rand() % 20 == 0) {
+			cache_clear(c);
+			memset(m.present, 0, m.n_names * T_MODEL_TYPES * 4);
+			m.count = 0;
+		}
+		struct cache_stats s = t_stats(c);
+		assert_int_equal(s.entries, m.count);
+		assert_true(s.bytes <= lim->max_bytes);
+		if (op % 64 == 0)
+			assert_int_equal(s.indexed, t_model_indexed(&m));
+	}
+	t_model_check_all(c, &m);
+	assert_int_equal(cache_invalidate(c, (const uint8_t *)"", 1), m.count);
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.entries, 0);
+	assert_int_equal(s.indexed, 0);
+	/* empty again: both tables at their minimum, no chunk held; only the chunk id table keeps
+	 * its capacity (a power of two, 8 bytes an id) */
+	uint64_t ids = (s.bytes - empty) / 8 + T_MIN_IDS;
+	assert_int_equal(s.bytes, empty + (ids - T_MIN_IDS) * 8);
+	assert_true((ids & (ids - 1)) == 0);
+	t_model_free(&m);
+	cache_free(c);
+	return evicted;
+}
+
+static void
+test_watch_model(void **state)
+{
+	(void)state;
+	/* no eviction: the model is exact */
+	struct cache_limits big = {.max_bytes = 64 << 20, .neg_ttl = 300};
+	assert_int_equal(t_model_run(&big, 30000, 30, 4242), 0);
+	/* a small budget and an entry cap: evictions (and their moves) between invalidations */
+	struct cache_limits small = {.max_bytes = 64 * 1024, .max_entries = 400, .neg_ttl = 300};
+	uint64_t evicted = t_model_run(&small, 20000, 3, 777);
+	assert_true(evicted > 1000);
+}
+
+/* The same million external names beside 1,000 services' names in a watched cluster zone: a
+ * service's change reads its own group (printed, and the reads asserted, not the time). */
+static void
+test_invalidate_1m_watched(void **state)
+{
+	(void)state;
+	const char *env = getenv("CACHE_INVALIDATE_ENTRIES");
+	uint64_t n = env ? strtoull(env, NULL, 10) : 1000000, reads;
+	struct cache *c = t_cache(NULL);
+	char name[96];
+	double t0, t1;
+
+	t_watch_kube(c);
+	t_fill(c, n);
+	for (int s = 0; s < 1000; s++) {
+		snprintf(name, sizeof(name), "s%d.ns%d.svc.cluster.local", s, s % 10);
+		for (uint8_t f = 0; f < 4; f++)
+			t_put_name(c, name, DNS_TYPE_A, f);
+		snprintf(name, sizeof(name), "_http._tcp.s%d.ns%d.svc.cluster.local", s, s % 10);
+		t_put_name(c, name, DNS_TYPE_SRV, 0);
+	}
+	t0 = t_now_s();
+	for (int s = 0; s < 100; s++) {
+		snprintf(name, sizeof(name), "s%d.ns%d.svc.cluster.local", s, s % 10);
+		assert_int_equal(t_inval(c, name, &reads), 5);
+		assert_true(reads <= T_GROUP_READS);
+	}
+	t1 = t_now_s();
+	assert_int_equal(t_stats(c).entries, n + 900 * 5);
+	print_message("cache: invalidate a service at %llu external entries: %.2f us each\n",
+		      (unsigned long long)n, (t1 - t0) * 1e6 / 100);
+	cache_free(c);
+}
+
 /* Hit throughput over 10,000 entries: printed, not asserted. */
 static void
 test_hit_rate(void **state)
@@ -1330,6 +1917,13 @@ main(void)
 		cmocka_unit_test(test_invalidate),
 		cmocka_unit_test(test_invalidate_details),
 		cmocka_unit_test(test_invalidate_1m),
+		cmocka_unit_test(test_invalidate_1m_watched),
+		cmocka_unit_test(test_watch_errors),
+		cmocka_unit_test(test_watch_drops_by_owner),
+		cmocka_unit_test(test_watch_group_moves),
+		cmocka_unit_test(test_watch_nested),
+		cmocka_unit_test(test_bytes_exact_indexed),
+		cmocka_unit_test(test_watch_model),
 		cmocka_unit_test(test_max_client_ttl),
 		cmocka_unit_test(test_hit_rate),
 		cmocka_unit_test(test_clear),
