@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The packaging holds together: the systemd unit passes `systemd-analyze verify` and keeps its
-hardening, its command lines parse with the real binary; the container recipe is a two-stage
+hardening, its command lines parse with the real binary, and the daemon speaks its Type=notify
+protocol (READY=1 once it answers, STOPPING=1 on SIGTERM) to a notify socket the test owns; the container recipe is a two-stage
 build that runs as non-root with the right ports, entrypoint and runtime libraries; the
 Debian package builds from a copy of the sources with dpkg-buildpackage (packaging/build-deb.sh),
 carries the binary, man page, unit, conf file and system user, and installs with dpkg into a
@@ -15,7 +16,10 @@ import pathlib
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -64,11 +68,14 @@ def unit_service():
 def test_unit_hardening():
     s = unit_service()["Service"]
     text = UNIT.read_text()
-    assert s["Type"] == "simple"
+    assert s["Type"] == "notify", "systemd must wait until kubemasq listens"
+    assert s.get("NotifyAccess", "main") == "main"
     assert s["User"] == "kubemasq" or s.get("DynamicUser") == "yes"
     assert s["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
     assert s["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
-    assert set(s["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
+    # AF_UNIX: the journal and the notify socket; AF_NETLINK: getifaddrs() for --interface
+    assert set(s["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX",
+                                                          "AF_NETLINK"}
     assert re.search(r"^SystemCallFilter=@system-service$", text, re.M)
     for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices",
                 "MemoryDenyWriteExecute", "LockPersonality", "RestrictNamespaces",
@@ -106,6 +113,66 @@ def test_unit_verifies(tmp_path):
     m = re.search(r"Overall exposure level for kubemasq\.service: ([0-9.]+)", r.stdout)
     assert m, r.stdout + r.stderr
     assert float(m.group(1)) <= 2.0, r.stdout
+
+
+# -- Type=notify: the sd_notify datagrams ----------------------------------------------------
+
+def notify_listener(tmp_path, abstract):
+    """A datagram socket in the role of systemd's notify socket: (socket, NOTIFY_SOCKET value).
+    Run as root, kubemasq has become `nobody` by the time it is ready: like
+    /run/systemd/notify, the socket is writable by everyone, in a folder anyone may traverse
+    (pytest's tmp_path sits below a folder only root may enter)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if abstract:
+        name = f"kubemasq-test-notify-{os.getpid()}-{time.monotonic_ns()}"
+        s.bind("\0" + name)
+        return s, "@" + name
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="kubemasq-notify-"))
+    folder.chmod(0o711)
+    path = folder / "notify"
+    s.bind(str(path))
+    path.chmod(0o666)
+    return s, str(path)
+
+
+def notify_recv(sock, timeout):
+    sock.settimeout(timeout)
+    return sock.recv(4096).decode()
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_notify_ready_when_answering_stopping_on_sigterm(kubemasq, tmp_path, monkeypatch,
+                                                          request, abstract):
+    sock, where = notify_listener(tmp_path, abstract)
+    if not abstract:
+        request.addfinalizer(lambda: shutil.rmtree(os.path.dirname(where)))
+    with sock:
+        monkeypatch.setenv("NOTIFY_SOCKET", where)
+        k = kubemasq(["--address=/notify.test/192.0.2.9"], ready=False)
+        try:
+            msg = notify_recv(sock, 10)
+        except socket.timeout:
+            pytest.fail(f"no READY=1 within 10 s; log:\n{k.log_text()}")
+        assert msg == "READY=1"
+        # at the moment systemd hears READY=1, DNS is answered: one try each, no retry loop
+        for send in (k.udp, k.tcp):
+            r = send(query("notify.test"), timeout=2)
+            assert [rd.address for rr in r.answer for rd in rr] == ["192.0.2.9"]
+        k.signal(signal.SIGTERM)
+        assert notify_recv(sock, 10) == "STOPPING=1"
+        assert k.proc.wait(timeout=10) == 0
+    assert "cannot tell the service manager" not in k.log_text()
+
+
+def test_notify_socket_unreachable_is_logged_and_harmless(kubemasq, tmp_path, monkeypatch):
+    """A NOTIFY_SOCKET nobody listens on: one warning naming it, and DNS is served all the
+    same (systemd would time the start out, which the warning explains)."""
+    gone = tmp_path / "nobody-listens"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(gone))
+    k = kubemasq(["--address=/notify.test/192.0.2.9"])
+    k.wait_log(rf"cannot tell the service manager READY=1 through NOTIFY_SOCKET={gone}")
+    r = k.udp(query("notify.test"))
+    assert [rd.address for rr in r.answer for rd in rr] == ["192.0.2.9"]
 
 
 # -- the container recipe --------------------------------------------------------------------
