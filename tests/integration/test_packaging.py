@@ -1,15 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The packaging holds together: the systemd unit passes `systemd-analyze verify` and keeps its
 hardening, its command lines parse with the real binary, and the daemon speaks its Type=notify
-protocol (READY=1 once it answers, STOPPING=1 on SIGTERM) to a notify socket the test owns; the container recipe is a two-stage
-build that runs as non-root with the right ports, entrypoint and runtime libraries; the
-Debian package builds from a copy of the sources with dpkg-buildpackage (packaging/build-deb.sh),
-carries the binary, man page, unit, conf file and system user, and installs with dpkg into a
+protocol (READY=1 once it answers, STOPPING=1 on SIGTERM) to a notify socket the test owns; the
+container recipe is a two-stage build whose runtime stage holds only the binary, its libraries
+and CA certificates, runs as non-root with the right ports, entrypoint and labels, and whose
+root file system, assembled here by the same script, runs the daemon in a chroot; the Debian
+package builds from a copy of the sources with dpkg-buildpackage (packaging/build-deb.sh),
+carries the binary, man page, unit, conf files and system user, and installs with dpkg into a
 throw-away root (never onto this machine), where its postinst creates the user and enables the
-unit and the installed binary starts with the installed conf and answers."""
+unit, and the installed binary with the installed conf answers on loopback only, beside
+systemd-resolved's 127.0.0.53."""
 
 import configparser
+import contextlib
 import gzip
+import ipaddress
 import json
 import os
 import pathlib
@@ -31,6 +36,7 @@ PKG = TOP / "packaging"
 UNIT = PKG / "kubemasq.service"
 DOCKERFILE = PKG / "Dockerfile"
 DEMO = TOP / "conf" / "demo-cluster.json"
+DEB_CONF = PKG / "debian" / "conf" / "kubemasq.conf"
 
 
 def run(*argv, timeout=30, **kw):
@@ -328,7 +334,8 @@ def test_deb_contents(deb):
     files = {line.split()[-1].lstrip(".") for line in listing.splitlines()}
     for f in ("/usr/sbin/kubemasq", "/usr/share/man/man8/kubemasq.8.gz",
               "/lib/systemd/system/kubemasq.service", "/etc/kubemasq/kubemasq.conf",
-              "/usr/lib/sysusers.d/kubemasq.conf", "/usr/share/doc/kubemasq/copyright"):
+              "/usr/lib/sysusers.d/kubemasq.conf", "/usr/share/doc/kubemasq/copyright",
+              "/usr/share/doc/kubemasq/examples/kubemasq.conf"):
         assert f in files, f"{f} is not in the package"
     assert re.search(r"^-rwxr-xr-x root/root .* \./usr/sbin/kubemasq$", listing, re.M)
     # nothing from a build or test tree
@@ -356,8 +363,11 @@ def test_deb_extracted_runs(deb, tmp_path):
     conf = root / "etc/kubemasq/kubemasq.conf"
     r = run(exe, "--test", f"--conf-file={conf}")
     assert r.returncode == 0, r.stderr
-    # the packaged conf is the annotated one, and its unit is the source tree's
-    assert conf.read_text() == (TOP / "conf" / "kubemasq.conf").read_text()
+    # the packaged conf is the package's loopback-only one; the annotated reference is among
+    # the examples; the unit is the source tree's
+    assert conf.read_text() == DEB_CONF.read_text()
+    example = root / "usr/share/doc/kubemasq/examples/kubemasq.conf"
+    assert example.read_text() == (TOP / "conf" / "kubemasq.conf").read_text()
     assert (root / "lib/systemd/system/kubemasq.service").read_text() == UNIT.read_text()
     man = gzip.decompress((root / "usr/share/man/man8/kubemasq.8.gz").read_bytes()).decode()
     assert man == (PKG / "kubemasq.8").read_text()
@@ -385,7 +395,9 @@ def test_deb_installs_and_starts(deb, tmp_path):
     """dpkg -i into a throw-away root (its own dpkg database; maintainer scripts run with
     DPKG_ROOT, outside a chroot: nothing on this machine changes): the postinst creates the
     kubemasq user and enables the unit there. Then the installed binary starts with the
-    installed conf, as its unit would but on a loopback port, answers, and stops cleanly."""
+    installed conf, as its unit would but on a free port, beside systemd-resolved's listeners
+    on 127.0.0.53 and 127.0.0.54 of that port: it answers on 127.0.0.1, opens no socket beyond
+    loopback, and stops cleanly."""
     if shutil.which("systemd-sysusers") is None:
         missing_tool("systemd-sysusers (systemd) is not installed")
     root = tmp_path / "root"
@@ -402,29 +414,95 @@ def test_deb_installs_and_starts(deb, tmp_path):
     assert re.search(r"^kubemasq:x:\d+:\d+:", (root / "etc/passwd").read_text(), re.M)
     wants = root / "etc/systemd/system/multi-user.target.wants/kubemasq.service"
     assert wants.is_symlink(), "the unit is not enabled"
-    exe, conf, port = root / "usr/sbin/kubemasq", root / "etc/kubemasq/kubemasq.conf", free_port()
-    p = subprocess.Popen([str(exe), f"--conf-file={conf}", "--keep-in-foreground",
-                          f"--port={port}", "--listen-address=127.0.0.1", "--no-resolv",
-                          "--address=/installed.test/192.0.2.7", "--log-facility=-"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        r = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and p.poll() is None:
-            try:
-                r = udp(query("installed.test"), port, timeout=0.5)
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                time.sleep(0.05)
-        assert r is not None, "the installed kubemasq did not answer"
-        assert [rd.address for rr in r.answer for rd in rr] == ["192.0.2.7"]
-    finally:
-        p.terminate()
-        out = p.communicate(timeout=10)[0]
+    exe, conf = root / "usr/sbin/kubemasq", root / "etc/kubemasq/kubemasq.conf"
+    # systemd-resolved's stub listeners, on the port the test gives kubemasq instead of 53
+    with resolved_stub() as port:
+        # the installed conf as the unit runs it; only the port differs, and a local name to
+        # ask for (no upstream: nothing leaves this machine)
+        p = subprocess.Popen([str(exe), "--keep-in-foreground", "--log-facility=-",
+                              f"--conf-file={conf}", f"--port={port}", "--no-resolv",
+                              "--address=/installed.test/192.0.2.7"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            r = None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and p.poll() is None:
+                try:
+                    r = udp(query("installed.test"), port, timeout=0.5)
+                    break
+                except Exception:  # noqa: BLE001 - not listening yet
+                    time.sleep(0.05)
+            assert r is not None, "the installed kubemasq did not answer on 127.0.0.1"
+            assert [rd.address for rr in r.answer for rd in rr] == ["192.0.2.7"]
+            socks = inet_sockets(p.pid)
+        finally:
+            p.terminate()
+            out = p.communicate(timeout=10)[0]
     assert p.returncode == 0, out
+    # it listens, on UDP and TCP, and only on loopback: nothing to answer the network with
+    assert {(proto, ip, lport) for proto, ip, lport, _ in socks if lport == port} >= {
+        ("udp", "127.0.0.1", port), ("tcp", "127.0.0.1", port)}, socks
+    outside = [s for s in socks if not ipaddress.ip_address(s[1]).is_loopback]
+    assert not outside, f"sockets open beyond loopback: {outside}"
 
 
-# -- the annotated conf file the package installs --------------------------------------------
+@contextlib.contextmanager
+def resolved_stub():
+    """What systemd-resolved holds: UDP and a listening TCP socket on 127.0.0.53 and 127.0.0.54,
+    on a free port (the test's stand-in for 53). Yields the port."""
+    for _ in range(20):
+        port, socks = free_port(), []
+        try:
+            for ip in ("127.0.0.53", "127.0.0.54"):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    socks.append(s)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind((ip, port))
+                    if kind == socket.SOCK_STREAM:
+                        s.listen()
+        except OSError:
+            for s in socks:
+                s.close()
+            continue
+        try:
+            yield port
+        finally:
+            for s in socks:
+                s.close()
+        return
+    raise RuntimeError("no port free on 127.0.0.53 and 127.0.0.54")
+
+
+def inet_sockets(pid):
+    """[(proto, local ip, local port, remote ip)] of the IP sockets process pid holds, from its
+    file descriptors and /proc/net/{udp,tcp}{,6}."""
+    inodes = set()
+    for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
+        m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd))
+        if m:
+            inodes.add(m.group(1))
+    out = []
+    for proto in ("udp", "tcp", "udp6", "tcp6"):
+        for line in pathlib.Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]:
+            f = line.split()
+            if f[9] in inodes:
+                (lip, lport), (rip, _) = (proc_net_addr(a) for a in f[1:3])
+                out.append((proto.rstrip("6"), lip, lport, rip))
+    return out
+
+
+def proc_net_addr(text):
+    """/proc/net's "0100007F:0035" (the address in host-order 32-bit words) -> ("127.0.0.1", 53)."""
+    hexip, hexport = text.split(":")
+    raw = b"".join(int(hexip[i:i + 8], 16).to_bytes(4, "little") for i in range(0, len(hexip), 8))
+    ip = ipaddress.ip_address(raw)
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip), int(hexport, 16)
+
+
+# -- the annotated conf file (the package's example) ----------------------------------------------
 
 def test_conf_annotations_give_the_defaults():
     """Each option's comment in conf/kubemasq.conf says `Default: X` as --help does, and where
