@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * daemon.c - the process side of being dnsmasq-compatible: background fork, pid file,
- * dropping root after binding. Each function reports its failure as one line for main().
+ * dropping root after binding; and the service manager's notify socket. Each function reports
+ * its failure as one line for main().
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -11,8 +12,11 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "kubemasq/log.h"
@@ -127,4 +131,56 @@ daemon_drop_privileges(const char *user, const char *group, char *err, size_t er
 		return -errno;
 	}
 	return 0;
+}
+
+/* $NOTIFY_SOCKET -> its address; returns the address length or a negative errno. */
+static int
+daemon_notify_address(const char *path, struct sockaddr_un *sa)
+{
+	size_t n = strlen(path);
+
+	/* "vsock:..." (a VM's manager) and relative paths are not for a service on a host. */
+	if ((path[0] != '/' && path[0] != '@') || n < 2 || n >= sizeof(sa->sun_path))
+		return -EAFNOSUPPORT;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, n);
+	if (path[0] == '@')
+		sa->sun_path[0] = '\0';	/* abstract: the name is the bytes after the NUL */
+	return (int)(offsetof(struct sockaddr_un, sun_path) + n);
+}
+
+int
+daemon_notify(const char *state)
+{
+	static bool warned;
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	int len, fd, r = 0;
+
+	if (!path || !path[0])
+		return 0;
+	len = daemon_notify_address(path, &sa);
+	if (len < 0) {
+		r = len;
+		goto fail;
+	}
+	/* Non-blocking: a manager that stopped reading must not stall the event loop. */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)len) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0)
+		return 0;
+fail:
+	if (!warned)
+		log_warn("cannot tell the service manager %s through NOTIFY_SOCKET=%s: %s", state,
+			 path, strerror(-r));
+	warned = true;
+	return r;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * daemon.h - becoming a daemon the dnsmasq way: fork into the background unless -k/-d, write
- * the pid file, and after the sockets are bound drop from root to --user/--group.
+ * the pid file, and after the sockets are bound drop from root to --user/--group; and telling
+ * a service manager (systemd's Type=notify) when it is ready and when it stops.
  */
 #pragma once
 
@@ -24,3 +25,12 @@ void daemon_remove_pidfile(const char *path);
 /* When running as root, become `user` (and `group`, or the user's primary group); dnsmasq's
  * -u/-g. No-op for other users. Returns 0 or a negative errno with err set. */
 int daemon_drop_privileges(const char *user, const char *group, char *err, size_t errlen);
+
+/*
+ * Send one state line ("READY=1", "STOPPING=1", ...) to the service manager: a datagram to the
+ * AF_UNIX socket named by $NOTIFY_SOCKET (a path, or "@name" for the abstract namespace), the
+ * sd_notify(3) protocol without libsystemd. Never blocks. Returns 0 when sent or when
+ * NOTIFY_SOCKET is unset (no manager is listening), a negative errno otherwise; the first failure
+ * is also logged, since nobody else would notice why the manager kept waiting.
+ */
+int daemon_notify(const char *state);

@@ -70,6 +70,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 		}
 		break;
 	default:
+		daemon_notify("STOPPING=1");
 		m->exit_signal = (int)sig;
 		event_base_loopbreak(m->base);
 	}
@@ -254,6 +255,7 @@ main(int argc, char **argv)
 	else
 		log_info("started, version %s cache budget %llu bytes", KUBEMASQ_VERSION,
 			 (unsigned long long)m.cfg.cache_bytes);
+	daemon_notify("READY=1");
 	event_base_dispatch(m.base);
 	log_info("exiting on receipt of %s", m.exit_signal == SIGINT ? "SIGINT" : "SIGTERM");
 	daemon_remove_pidfile(m.cfg.pid_file);

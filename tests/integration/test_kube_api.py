@@ -26,7 +26,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import free_port, kubemasq_bin, query, rdatas, wait_until
+from conftest import free_port, kubemasq_bin, missing_tool, query, rdatas, wait_until
 
 ZONE = "cluster.local."
 VISIBLE_S = 1.0  # the issue: changes show up in answers within a second
@@ -563,7 +563,7 @@ def test_kubectl_reads_the_expired_continue_status(kubeapi, tmp_path):
     """The 410 the test server gives an expired continue token is the real server's: kubectl
     (paging with --chunk-size) reports it by its reason, Expired, and message."""
     if shutil.which("kubectl") is None:
-        pytest.skip("kubectl not on PATH (not in Debian's archive; absent on CI)")
+        missing_tool("kubectl is not installed (Debian's kubernetes-client has it)")
     api = kubeapi(objects=many_services(5), page_size=2)
     api.inject("Service", "expired", target="list")
     home = tmp_path / "home"

@@ -4,7 +4,8 @@ continue, bearer tokens and their rotation, TLS with the throw-away CA and clien
 watch framing (objects split across chunks, several events per chunk), bookmarks, the 410
 variants, dropped, stalled and paused connections, stop/start on the same port, injected faults
 and the CLI. The protocol is pinned against the real client: kubectl must list what the server
-holds and print a watch event (skipped when kubectl is not installed, as on CI).
+holds and print a watch event (packaging/dev.sh installs kubectl where none is: Debian's
+kubernetes-client).
 """
 
 import http.client
@@ -21,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import TOP, wait_until
+from conftest import TOP, missing_tool, wait_until
 
 sys.path.insert(0, str(TOP / "tests" / "kubeapi"))
 from kubeapi import TRIGGER_TIME  # noqa: E402
@@ -661,7 +662,7 @@ def test_cli_ready_control_and_sigterm(tmp_path):
 
 def kubectl_base(api, tmp_path, token=None):
     if shutil.which("kubectl") is None:
-        pytest.skip("kubectl not on PATH (not in Debian's archive; absent on CI)")
+        missing_tool("kubectl is not installed (Debian's kubernetes-client has it)")
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = dict(os.environ, HOME=str(home), KUBECONFIG="/dev/null")
