@@ -1243,17 +1243,32 @@ test_no_servers_declines(void **state)
 static void
 test_free_with_pending(void **state)
 {
-	/* defensive: free() with a request still pending frees it quietly, done() not called */
+	/* The rule of free() (upstream.h): requests still pending are completed, once each, with
+	 * -ECANCELED, inside free() - never forgotten (a retired forwarder freed early). */
 	struct test_env *env = test_env_new(1, AF_INET, false);
-	struct test_req r;
+	struct test_req r[2];
+	struct test_dgram *d;
+	unsigned never = 0;
 	(void)state;
 
 	test_env_start(env);
-	test_req_init(&r, "example.com", DNS_TYPE_A);
-	test_send_query(env, &r, 0);
+	test_req_init(&r[0], "example.com", DNS_TYPE_A);
+	test_req_init(&r[1], "example.org", DNS_TYPE_AAAA);
+	d = test_send_query(env, &r[0], 0);
+	test_send_query(env, &r[1], 0);
 	upstream_free(env->up);
 	env->up = NULL;
-	assert_int_equal(r.calls, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].status, -ECANCELED);
+		assert_null(r[i].reply);
+		assert_null(r[i].req.priv);
+	}
+	/* a late reply reaches nothing: the sockets are closed, nothing fires again */
+	test_answer(&env->srv[0], d, DNS_RCODE_NOERROR, 1);
+	test_wait(env, &never, 1, 100);
+	assert_int_equal(r[0].calls, 1);
+	assert_int_equal(r[1].calls, 1);
 	test_env_free(env);
 }
 
