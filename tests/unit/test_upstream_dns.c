@@ -603,6 +603,55 @@ test_garbage_counted(void **state)
 	test_env_free(env);
 }
 
+/* A reply whose question name is a pointer (to the answer's owner, written out after it) reads
+ * as the right question, but its name is not where the daemon copies the client's spelling
+ * to: counted as garbage and dropped, and the genuine reply that follows is taken. */
+static void
+test_compressed_question_dropped(void **state)
+{
+	struct test_env *env = test_env_new(1, AF_INET, false);
+	struct test_req r;
+	struct test_dgram *d;
+	uint8_t out[TEST_PKT_MAX];
+	size_t qend, name_len, len;
+	unsigned long bogus, garbage;
+	static const uint8_t rr[] = {0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 66};
+	(void)state;
+
+	test_env_start(env);
+	test_req_init(&r, "www.example.com", DNS_TYPE_A);
+	d = test_send_query(env, &r, 0);
+	qend = test_question_end(d->pkt, d->len);
+	name_len = qend - 4 - DNS_HDR_LEN;
+	memcpy(out, d->pkt, DNS_HDR_LEN);
+	out[2] = (uint8_t)(0x80 | (d->pkt[2] & 0x79));
+	out[3] = 0x80;
+	dnsmsg_put16(out + 6, 1);
+	dnsmsg_put16(out + 10, 0);
+	len = DNS_HDR_LEN;
+	out[len++] = 0xc0; /* the question: a pointer to the answer's owner at 18 */
+	out[len++] = DNS_HDR_LEN + 6;
+	memcpy(out + len, d->pkt + qend - 4, 4);
+	len += 4;
+	memcpy(out + len, d->pkt + DNS_HDR_LEN, name_len);
+	len += name_len;
+	memcpy(out + len, rr, sizeof(rr));
+	len += sizeof(rr);
+	test_srv_send(&env->srv[0], d, out, len);
+	assert_true(test_wait_counter(env, true, 1));
+	test_counters(env, &bogus, &garbage);
+	assert_int_equal(garbage, 1);
+	assert_int_equal(bogus, 0);
+	assert_int_equal(r.calls, 0);
+	test_answer(&env->srv[0], d, DNS_RCODE_NOERROR, 1);
+	assert_true(test_wait(env, &r.calls, 1, TEST_WAIT_MS));
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.reply[r.len - 1], 1);
+	assert_int_equal(r.reply[DNS_HDR_LEN], 3); /* the name itself, in place */
+	test_req_done(&r);
+	test_env_free(env);
+}
+
 static unsigned
 test_distinct(const unsigned *v, unsigned n)
 {
@@ -1281,6 +1330,7 @@ main(void)
 		cmocka_unit_test(test_wrong_source_port_ignored),
 		cmocka_unit_test(test_wrong_question_ignored),
 		cmocka_unit_test(test_garbage_counted),
+		cmocka_unit_test(test_compressed_question_dropped),
 		cmocka_unit_test(test_ids_and_ports_random),
 		cmocka_unit_test(test_query_port_fixed),
 		cmocka_unit_test(test_retry_next_server),
