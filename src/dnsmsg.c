@@ -310,6 +310,10 @@ dnsmsg_check_reply(const uint8_t *pkt, size_t len, uint16_t id, const struct dns
 		return -EPROTO;
 	if (dnsmsg_name_scan(pkt, len, DNS_HDR_LEN, &end, wire, &wire_len) < 0 || end + 4 > len)
 		return -EBADMSG;
+	/* The question is copied and rewritten in place as the client's name (query.c, cache.c):
+	 * a pointer in it would leave the name's bytes somewhere else and the copy malformed. */
+	if (dnsmsg_plain_name_len(pkt, len, DNS_HDR_LEN) < 0)
+		return -EBADMSG;
 	if (!dnsmsg_name_equal(wire, wire_len, q->qname, q->qname_len) ||
 	    dnsmsg_get16(pkt + end) != q->qtype || dnsmsg_get16(pkt + end + 2) != q->qclass)
 		return -EPROTO;

@@ -423,15 +423,12 @@ query_chaos(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
+/* A waiter for this client, not yet counted nor holding its origin (query_waiter_add). */
 static struct query_waiter *
-query_waiter_new(struct query_engine *qe, const struct dnsmsg_query *dq,
-		 const struct query_origin *o)
+query_waiter_new(const struct dnsmsg_query *dq, const struct query_origin *o)
 {
-	struct query_waiter *w;
+	struct query_waiter *w = malloc(sizeof(*w));
 
-	if (qe->n_waiters >= QUERY_MAX_WAITERS_TOTAL)
-		return NULL;
-	w = malloc(sizeof(*w));
 	if (!w)
 		return NULL;
 	w->next = NULL;
@@ -440,10 +437,19 @@ query_waiter_new(struct query_engine *qe, const struct dnsmsg_query *dq,
 	memcpy(w->qname, dq->q.qname, dq->q.qname_len);
 	w->dq.q.qname = w->qname;
 	w->arrived_us = stats_now_us();
-	qe->n_waiters++;
-	if (o->hold)
-		o->hold(o);
 	return w;
+}
+
+/* The waiter starts waiting on m: counted, its origin held until query_waiters_free(). */
+static void
+query_waiter_add(struct query_engine *qe, struct query_miss *m, struct query_waiter *w)
+{
+	qe->n_waiters++;
+	if (w->origin.hold)
+		w->origin.hold(&w->origin);
+	w->next = m->waiters;
+	m->waiters = w;
+	m->n_waiters++;
 }
 
 static void upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t len);
@@ -566,26 +572,24 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 	HASH_FIND(hh, qe->inflight, key, key_len, m);
 	if (!m && (n = query_answer_now(qe, dq, lname, o, out, cap)) != 0)
 		return n;
-	if (m && m->n_waiters >= QUERY_MAX_WAITERS_PER_MISS)
-		m = NULL;	/* a pathological herd: let it take a miss of its own */
-	if (m)
-		qe->stats->coalesced++;
-	else if (!(m = query_miss_start(qe, dq, key, key_len, &rcode)))
-		return query_reply_rcode(qe, dq, rcode, out, cap);
-	w = query_waiter_new(qe, dq, o);
-	if (!w) {
+	/* Every cap is checked, and the waiter made, before any upstream work starts: a query
+	 * refused under overload must not cost an upstream send (and a cancel) first. */
+	if (qe->n_waiters >= QUERY_MAX_WAITERS_TOTAL) {
 		log_ratelimited(&qe->rl_waiters, LOG_WARNING, "too many queries waiting (max: %u)",
 				QUERY_MAX_WAITERS_TOTAL);
-		if (!m->waiters) {	/* nobody else waits: withdraw what we just started */
-			query_miss_unlink(qe, m);
-			upstream_cancel(m->req.owner, &m->req);
-			free(m);
-		}
 		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
 	}
-	w->next = m->waiters;
-	m->waiters = w;
-	m->n_waiters++;
+	if (!(w = query_waiter_new(dq, o)))
+		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
+	if (m && m->n_waiters >= QUERY_MAX_WAITERS_PER_MISS)
+		m = NULL;	/* a pathological herd: let it take a miss of its own */
+	if (m) {
+		qe->stats->coalesced++;
+	} else if (!(m = query_miss_start(qe, dq, key, key_len, &rcode))) {
+		free(w);
+		return query_reply_rcode(qe, dq, rcode, out, cap);
+	}
+	query_waiter_add(qe, m, w);
 	return 0;
 }
 

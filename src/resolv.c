@@ -4,6 +4,9 @@
  * is fixed for its life (tries in flight refer to servers by index), so a change replaces the
  * whole default forwarder in the router; the old one is retired, still completing what it
  * accepted, and freed after --upstream-timeout, by which time it has completed everything.
+ * A file that changes faster than that fills the retired slots (each forwarder holds sockets),
+ * and the oldest is freed early: its free() answers what it still holds with SERVFAIL
+ * (upstream.h, the rule of free()), so no client is left waiting on a forwarder that is gone.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@ struct resolv_retired {
 	struct upstream *u;
 	struct event *ev;
 	struct resolv_watch *w;
+	unsigned long serial;	/* order of retirement: the lowest is the oldest */
 };
 
 struct resolv_watch {
@@ -35,6 +39,7 @@ struct resolv_watch {
 	struct upstream *current;
 	struct event *poll;
 	struct filestat seen;	/* what the file looked like when last read */
+	unsigned long n_retired;	/* forwarders retired so far: the next serial */
 	struct resolv_retired retired[RESOLV_MAX_RETIRED];
 };
 
@@ -59,18 +64,17 @@ resolv_retire(struct resolv_watch *w, struct upstream *u)
 	struct timeval tv = { .tv_sec = (w->cfg->upstream_timeout_ms + 1000) / 1000 };
 	struct resolv_retired *slot = &w->retired[0];
 
-	for (size_t i = 0; i < RESOLV_MAX_RETIRED; i++)
-		if (!w->retired[i].u) {
+	for (size_t i = 0; i < RESOLV_MAX_RETIRED && slot->u; i++)
+		if (!w->retired[i].u || w->retired[i].serial < slot->serial)
 			slot = &w->retired[i];
-			break;
-		}
-	if (slot->u)		/* all taken: the oldest has had its time, nearly */
+	if (slot->u)		/* all taken: the oldest ends what it still holds, with SERVFAIL */
 		resolv_retired_free(slot);
 	slot->u = u;
 	slot->w = w;
+	slot->serial = w->n_retired++;
 	slot->ev = evtimer_new(w->base, resolv_retired_expire, slot);
 	if (!slot->ev || evtimer_add(slot->ev, &tv) < 0)
-		resolv_retired_free(slot);	/* cannot wait: cancel-free is the lesser harm */
+		resolv_retired_free(slot);	/* cannot wait: SERVFAIL now is the lesser harm */
 }
 
 /* The default servers as one comparable array (malloc'd; *n set). */

@@ -21,5 +21,6 @@ struct resolv_watch *resolv_watch_new(struct event_base *base, struct config *cf
 /* Re-read now (SIGHUP). */
 void resolv_watch_reload(struct resolv_watch *w);
 
-/* Frees retired forwarders too (their pending queries must have been cancelled). NULL-safe. */
+/* Frees retired forwarders too; queries still pending on them are completed with an error
+ * (upstream.h, the rule of free()), so query.c must still be there. NULL-safe. */
 void resolv_watch_free(struct resolv_watch *w);

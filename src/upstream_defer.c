@@ -3,7 +3,8 @@
  * upstream_defer.c - the queue of answers ready inside resolve() and delivered from the event
  * loop, because the upstream contract forbids completing a request before resolve() returns.
  * One event drains the queue in arrival order; what done() queues meanwhile waits for the next
- * loop iteration, so a client that keeps asking cannot starve the sockets.
+ * loop iteration, so a client that keeps asking cannot starve the sockets. Dropping the queue
+ * completes what is still on it with an error: an accepted request is never forgotten.
  */
 #include <assert.h>
 #include <errno.h>
@@ -57,22 +58,38 @@ upstream_defer_unlink(struct upstream_defer *d, struct upstream_defer_item *item
 
 /* The request may be freed by done(), so done() is its last use; the item is released first so
  * that the owner's counts are right should done() ask again. */
-void
-upstream_defer_complete(struct upstream_defer *d, struct upstream_defer_item *item)
+static void
+upstream_defer_finish(struct upstream_defer *d, struct upstream_defer_item *item, int status)
 {
 	struct upstream_req *req = item->req;
-	uint8_t *reply = item->reply;
+	uint8_t *reply = status == 0 ? item->reply : NULL;
 	size_t len = item->len;
 
-	assert(!item->queued);
+	if (status < 0)
+		free(item->reply);
 	item->reply = NULL;
 	req->priv = NULL;
 	d->release(d->ctx, item);
 	if (reply)
 		req->done(req, 0, reply, len);
 	else
-		req->done(req, -EIO, NULL, 0);
+		req->done(req, status < 0 ? status : -EIO, NULL, 0);
 	free(reply);
+}
+
+void
+upstream_defer_complete(struct upstream_defer *d, struct upstream_defer_item *item)
+{
+	assert(!item->queued);
+	upstream_defer_finish(d, item, 0);
+}
+
+void
+upstream_defer_fail(struct upstream_defer *d, struct upstream_defer_item *item, int status)
+{
+	assert(status < 0);
+	upstream_defer_unlink(d, item);
+	upstream_defer_finish(d, item, status);
 }
 
 void
@@ -111,9 +128,10 @@ upstream_defer_done(struct upstream_defer *d)
 
 	if (!d)
 		return;
-	/* A zeroed head reads as empty: TAILQ_FIRST is NULL. */
+	/* A zeroed head reads as empty: TAILQ_FIRST is NULL. Queued items are accepted requests:
+	 * they end with an error rather than be forgotten (upstream.h, the rule of free()). */
 	while ((item = TAILQ_FIRST(&d->queue)))
-		upstream_defer_cancel(d, item);
+		upstream_defer_fail(d, item, -ECANCELED);
 	if (d->ev)
 		event_free(d->ev);
 	d->ev = NULL;

@@ -51,10 +51,17 @@ void upstream_defer_push(struct upstream_defer *d, struct upstream_defer_item *i
  * item->req->priv, releases the item, then calls done() with the reply and frees the reply. */
 void upstream_defer_complete(struct upstream_defer *d, struct upstream_defer_item *item);
 
+/* Complete `item` now with the error `status` (< 0; e.g. -ECANCELED when the owner is freed),
+ * queued or not: unqueues it, frees its reply, clears item->req->priv, releases the item, then
+ * calls done(status). Never from inside the owner's resolve(). */
+void upstream_defer_fail(struct upstream_defer *d, struct upstream_defer_item *item, int status);
+
 /* Forget `item` without done(): unqueue it if queued, clear item->req->priv, free the reply
- * and release the item. For upstream_ops.cancel and for items the owner holds elsewhere. */
+ * and release the item. For upstream_ops.cancel only: the requester withdrew it. */
 void upstream_defer_cancel(struct upstream_defer *d, struct upstream_defer_item *item);
 
-/* Drop every queued item as upstream_defer_cancel() does, and free the event. NULL-safe and
- * safe on a zeroed, never initialized d. */
+/* For the owner's free(): complete every queued item with done(-ECANCELED) as
+ * upstream_defer_fail() does (the rule of free() in upstream.h: nothing accepted is forgotten),
+ * including items pushed by those done() calls, then free the event. NULL-safe and safe on a
+ * zeroed, never initialized d. */
 void upstream_defer_done(struct upstream_defer *d);

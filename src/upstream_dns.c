@@ -587,9 +587,12 @@ upstream_dns_free(struct upstream *u)
 
 	if (!up)
 		return;
-	/* the caller should have cancelled these; forget them quietly rather than leak */
+	/* Queries still pending end now, each with its done() (upstream.h, the rule of free()):
+	 * a retired forwarder freed before its late replies came must not leave their clients
+	 * unanswered, or their requests pointing at freed memory. A SERVFAIL already held is the
+	 * better answer where there is one. */
 	while (up->queries)
-		upstream_dns_query_free(up->queries);
+		upstream_dns_finish_held(up->queries, -ECANCELED);
 	upstream_dns_server_pools_close(up);
 	free(up->rbuf);
 	free(up->servers);

@@ -135,7 +135,8 @@ upstream_local_free(struct upstream *u)
 	if (!u)
 		return;
 	l = upstream_local_from(u);
-	/* The contract says nothing is pending; forget stragglers rather than leak them. */
+	/* Answers still queued end with an error, never forgotten (upstream.h: the rule of
+	 * free()). */
 	upstream_defer_done(&l->defer);
 	free(l);
 }

@@ -17,6 +17,16 @@
  *     --dns-forward-max); the caller answers accordingly.
  * cancel() withdraws an accepted request: done() is then never called and the upstream forgets
  * every pointer into req. Upstreams never free requests: query.c owns them.
+ *
+ * The rule of free(): no accepted request is ever forgotten. free() is called either when
+ * nothing is pending, or it completes every request still pending with done(-ECANCELED) (the
+ * client gets SERVFAIL) before it returns: a request forgotten would never be answered, would
+ * stay in query.c's in-flight table, and would later be cancelled through freed memory. So
+ * free() may call done(): whoever calls free() must be ready for that (query.c cancels its own
+ * requests before freeing upstreams at shutdown, so done() finds nothing then), must not call
+ * it from inside one of the upstream's own calls (resolve(), cancel(), or a done() it is
+ * making), and a done() made by free() must not hand the dying upstream new requests. Since
+ * free() is never called inside resolve(), completion stays out of resolve() too.
  */
 #pragma once
 
@@ -34,8 +44,9 @@ struct upstream_req;
 /*
  * Completion. status 0: `reply` is a DNS response (any rcode) whose question matches req->q
  * case-insensitively; its ID and OPT are arbitrary (query.c rewrites both). status < 0: no
- * answer could be had (-ETIMEDOUT: nobody answered in time; -EIO: every server failed);
- * query.c answers SERVFAIL. `reply` is borrowed for the duration of the call.
+ * answer could be had (-ETIMEDOUT: nobody answered in time; -EIO: every server failed;
+ * -ECANCELED: the upstream was freed first); query.c answers SERVFAIL. `reply` is borrowed for
+ * the duration of the call.
  */
 typedef void upstream_done_fn(struct upstream_req *req, int status, const uint8_t *reply,
 			      size_t len);
@@ -77,7 +88,8 @@ struct upstream_ops {
 	 * Returns 0 and *out, or a negative errno; the caller reports it. */
 	int (*create)(struct upstream **out, struct event_base *base, const void *args);
 
-	/* Free an instance; pending requests must have been completed or cancelled. NULL-safe. */
+	/* Free an instance. Requests still pending are completed with done(-ECANCELED) first,
+	 * never forgotten (see "The rule of free()" above). NULL-safe. */
 	void (*free)(struct upstream *u);
 
 	int (*resolve)(struct upstream *u, struct upstream_req *req);

@@ -340,8 +340,14 @@ kube_answer_pod_tree(struct kube_answer_ctx *c, const struct kube_answer_labels 
 	if (c->cfg->pods == KUBE_PODS_DISABLED ||
 	    !kube_answer_ns_exposed(c->cfg, l->p[1], l->len[1]))
 		return KUBE_ANSWER_NXDOMAIN;
-	if (l->n == 2)
+	/* `<ns>.pod.<zone>`: an empty non-terminal; with verified pods, as for services, only for
+	 * a namespace that exists (CoreDNS: NXDOMAIN otherwise). */
+	if (l->n == 2) {
+		if (c->cfg->pods == KUBE_PODS_VERIFIED &&
+		    !kube_store_has_namespace(c->s, l->p[1], l->len[1]))
+			return KUBE_ANSWER_NXDOMAIN;
 		return KUBE_ANSWER_NODATA;
+	}
 	if (l->n > 3 || kube_answer_pod_ip(l->p[2], l->len[2], &ip) < 0)
 		return KUBE_ANSWER_NXDOMAIN;
 	if (c->cfg->pods == KUBE_PODS_VERIFIED && !kube_store_pod_ip(c->s, l->p[1], l->len[1], &ip))

@@ -479,14 +479,17 @@ kube_free(struct upstream *u)
 	if (!u)
 		return;
 	k = kube_from(u);
-	/* The contract says nothing is pending; forget stragglers rather than leak them. */
-	upstream_defer_done(&k->defer);
+	/* What is still pending ends with an error, never forgotten (upstream.h, the rule of
+	 * free()): first the ExternalName targets still asked elsewhere (withdrawn there), then
+	 * the answers waiting for the loop. */
 	while ((it = TAILQ_FIRST(&k->waiting))) {
 		TAILQ_REMOVE(&k->waiting, it, link);
+		it->sub_active = false;
 		if (it->sub.owner)
 			upstream_cancel(it->sub.owner, &it->sub);
-		upstream_defer_cancel(&k->defer, &it->d);
+		upstream_defer_fail(&k->defer, &it->d, -ECANCELED);
 	}
+	upstream_defer_done(&k->defer);
 	if (k->poll_ev)
 		event_free(k->poll_ev);
 	kube_api_free(k->api); /* before the store and the credentials it borrows */

@@ -635,6 +635,41 @@ test_check_reply(void **state)
 	assert_int_equal(dnsmsg_check_reply(buf, len, 0x1234, &q), -EPROTO);
 }
 
+/* A reply to www.example.com A (ID 0x1234) whose question name is a pointer to the answer's
+ * owner, written out after it; or one label and a pointer to the rest of that owner. Either
+ * reads as the right question, but the name is not where whoever copies it expects it. */
+static void
+test_check_reply_compressed_question(void **state)
+{
+	/* clang-format off */
+	static const uint8_t whole[] = {
+		0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+		0xc0, 18, 0, 1, 0, 1,					/* question at 12 */
+		3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
+		0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1};		/* answer at 18 */
+	static const uint8_t partly[] = {
+		0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+		3, 'w', 'w', 'w', 0xc0, 26, 0, 1, 0, 1,			/* question at 12 */
+		3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
+		0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1};		/* answer at 22 */
+	static const uint8_t plain[] = {
+		0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+		3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
+		0, 1, 0, 1,
+		0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1};
+	/* clang-format on */
+	uint8_t name[DNS_MAX_NAME];
+	struct dnsmsg_question q = {name, 0, DNS_TYPE_A, DNS_CLASS_IN};
+	(void)state;
+
+	q.qname_len = (uint16_t)wire("www.example.com", name);
+	/* the answer's owner compressed, as usual: fine */
+	assert_int_equal(dnsmsg_check_reply(plain, sizeof(plain), 0x1234, &q), 0);
+	/* a pointer in the question: refused as unreadable, like garbage */
+	assert_int_equal(dnsmsg_check_reply(whole, sizeof(whole), 0x1234, &q), -EBADMSG);
+	assert_int_equal(dnsmsg_check_reply(partly, sizeof(partly), 0x1234, &q), -EBADMSG);
+}
+
 /* ---- strip_opt, append_opt, truncate, question_end ------------------------------------- */
 
 static void
@@ -1333,6 +1368,7 @@ main(void)
 		cmocka_unit_test(test_builder_overflow),
 		cmocka_unit_test(test_builder_order),
 		cmocka_unit_test(test_check_reply),
+		cmocka_unit_test(test_check_reply_compressed_question),
 		cmocka_unit_test(test_strip_opt_last),
 		cmocka_unit_test(test_strip_opt_middle),
 		cmocka_unit_test(test_strip_opt_errors),

@@ -964,6 +964,46 @@ test_row14_pods_verified(void **state)
 	free(rep);
 }
 
+/* `<ns>.pod.<zone>` with verified pods: NODATA (an empty non-terminal) only for a namespace
+ * that exists, NXDOMAIN for one that does not (CoreDNS; as `<ns>.svc.<zone>`), for any type. */
+static void
+test_row14_pods_verified_namespace(void **state)
+{
+	struct kube_answer_config cfg = test_cfg;
+	struct test_reply *rep = malloc(sizeof(*rep));
+	static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA, DNS_TYPE_TXT};
+
+	assert_non_null(rep);
+	cfg.pods = KUBE_PODS_VERIFIED;
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+		assert_int_equal(test_ask_cfg(*state, &cfg, "nosuchns.pod.cluster.local", types[i],
+					      DNS_MAX_UDP, rep),
+				 0);
+		test_assert_negative(state, rep, DNS_RCODE_NXDOMAIN);
+		/* the namespace-level service name agrees */
+		assert_int_equal(test_ask_cfg(*state, &cfg, "nosuchns.svc.cluster.local", types[i],
+					      DNS_MAX_UDP, rep),
+				 0);
+		test_assert_negative(state, rep, DNS_RCODE_NXDOMAIN);
+		assert_int_equal(test_ask_cfg(*state, &cfg, "Default.pod.cluster.local", types[i],
+					      DNS_MAX_UDP, rep),
+				 0);
+		test_assert_negative(state, rep, DNS_RCODE_NOERROR);
+		/* a namespace with no pod in it exists all the same */
+		assert_int_equal(test_ask_cfg(*state, &cfg, "empty.pod.cluster.local", types[i],
+					      DNS_MAX_UDP, rep),
+				 0);
+		test_assert_negative(state, rep, DNS_RCODE_NOERROR);
+	}
+	/* the other modes are unchanged: insecure synthesizes, so every namespace level exists */
+	cfg.pods = KUBE_PODS_INSECURE;
+	assert_int_equal(test_ask_cfg(*state, &cfg, "nosuchns.pod.cluster.local", DNS_TYPE_A,
+				      DNS_MAX_UDP, rep),
+			 0);
+	test_assert_negative(state, rep, DNS_RCODE_NOERROR);
+	free(rep);
+}
+
 static void
 test_row14_pods_disabled(void **state)
 {
@@ -1344,6 +1384,7 @@ main(void)
 		T(test_row13_externalname_in_zone),
 		T(test_row14_pods_insecure),
 		T(test_row14_pods_verified),
+		T(test_row14_pods_verified_namespace),
 		T(test_row14_pods_disabled),
 		T(test_row15_apex_soa_ns),
 		T(test_neg_nodata_name_exists),

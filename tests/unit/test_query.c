@@ -3,9 +3,10 @@
  * test_query.c - unit tests of the query engine's cache side (query.c): the invalidation hook
  * (cached answers dropped; a miss in flight for an invalidated name is answered but not cached,
  * and a new identical query starts a fresh upstream request), coalescing of identical misses
- * with each waiter's own ID and spelling, and --max-ttl on fresh answers and on hits. The
- * upstream is a test double that holds requests until the test completes them; answers are
- * captured by the origin's send function. No sockets, no event loop run.
+ * with each waiter's own ID and spelling, --max-ttl on fresh answers and on hits, and the
+ * waiter cap checked before any upstream work. The upstream is a test double that holds
+ * requests until the test completes them; answers are captured by the origin's send function.
+ * No sockets, no event loop run.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,7 @@
 #include "router.h"
 #include "stats.h"
 
-#define T_MAX_REQS 8
+#define T_MAX_REQS 256
 
 /* The double: every accepted request waits in reqs[] until t_complete(). */
 struct t_up {
@@ -313,6 +314,74 @@ test_max_ttl(void **state)
 	t_env_done(&e);
 }
 
+static unsigned t_held;
+
+static void
+t_hold(const struct query_origin *o)
+{
+	(void)o;
+	t_held++;
+}
+
+static void
+t_release(const struct query_origin *o)
+{
+	(void)o;
+	assert_true(t_held > 0);
+	t_held--;
+}
+
+/*
+ * The total-waiter cap is checked before any upstream work: once as many clients wait as the
+ * engine holds, a query for a new name is answered SERVFAIL at once without reaching the
+ * upstream (no resolve() and cancel() pair, which for a forwarder is a send), and one for a
+ * name in flight does not join it; neither holds its origin (a TCP connection) meanwhile.
+ */
+static void
+test_waiter_cap_before_upstream(void **state)
+{
+	struct t_env e;
+	uint8_t out[512];
+	char name[64];
+	unsigned i, total, held;
+	size_t n = 0;
+
+	(void)state;
+	t_env_init(&e, 0);
+	e.origin.hold = t_hold;
+	e.origin.release = t_release;
+	t_held = 0;
+	/* 500 clients per name (coalesced, under the per-miss cap) until one is refused */
+	for (i = 0; i < 200000 && n == 0; i++) {
+		snprintf(name, sizeof(name), "n%u.cap.test", i / 500);
+		n = t_ask(&e, name, (uint16_t)i, out);
+	}
+	assert_true(n > 0);
+	assert_int_equal(dnsmsg_rcode(out), DNS_RCODE_SERVFAIL);
+	assert_true(i > 1000);
+	assert_int_equal(query_engine_pending(e.qe), i - 1);
+	assert_int_equal(t_held, i - 1);
+	total = e.up->total;
+	held = t_held;
+	assert_int_equal(e.up->cancelled, 0);
+	/* over the cap: a new name, and a name in flight */
+	assert_true(t_ask(&e, "fresh.cap.test", 1, out) > 0);
+	assert_int_equal(dnsmsg_rcode(out), DNS_RCODE_SERVFAIL);
+	assert_true(t_ask(&e, "n0.cap.test", 2, out) > 0);
+	assert_int_equal(dnsmsg_rcode(out), DNS_RCODE_SERVFAIL);
+	assert_int_equal(e.up->total, total);
+	assert_int_equal(e.up->cancelled, 0);
+	assert_int_equal(t_held, held);
+	assert_int_equal(query_engine_pending(e.qe), i - 1);
+	/* one miss answered: its 500 waiters leave, and a new name is taken again */
+	t_complete(&e, 0, 300);
+	assert_int_equal(t_held, held - 500);
+	assert_int_equal(t_ask(&e, "fresh.cap.test", 3, out), 0);
+	assert_int_equal(e.up->total, total + 1);
+	t_env_done(&e);
+	assert_int_equal(t_held, 0);
+}
+
 int
 main(void)
 {
@@ -321,6 +390,7 @@ main(void)
 		cmocka_unit_test(test_invalidate_in_flight),
 		cmocka_unit_test(test_coalesce_spelling),
 		cmocka_unit_test(test_max_ttl),
+		cmocka_unit_test(test_waiter_cap_before_upstream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

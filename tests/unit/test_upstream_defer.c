@@ -4,7 +4,7 @@
  * the --address and kube upstreams share: on a real event_base (no sockets), pushed items
  * complete from the loop in arrival order and never inside push, a cancelled item never
  * completes, what done() pushes waits for the next loop iteration, and dropping the queue
- * releases what is still on it (ASan checks the replies are freed).
+ * completes what is still on it with an error (ASan checks the replies are freed).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -195,7 +195,9 @@ test_defer_push_from_done(void **state)
 	assert_int_equal(t->n_released, 3);
 }
 
-/* Dropping the queue with items on it releases them (and their replies) without done(). */
+/* Dropping the queue (the owner's free()) with items on it completes each, in order, with
+ * -ECANCELED and no reply, releases them and frees their replies (ASan): an accepted request is
+ * never forgotten (upstream.h, the rule of free()). Nothing is left for the loop. */
 static void
 test_defer_free_pending(void **state)
 {
@@ -204,12 +206,44 @@ test_defer_free_pending(void **state)
 	test_defer_push(t, 0, true);
 	test_defer_push(t, 1, false);
 	upstream_defer_done(&t->q);
+	assert_int_equal(t->n_done, 2);
+	assert_int_equal(t->order[0], 1);
+	assert_int_equal(t->order[1], 2);
+	assert_int_equal(t->status[0], -ECANCELED);
+	assert_int_equal(t->status[1], -ECANCELED);
 	assert_int_equal(t->n_released, 2);
 	assert_null(t->reqs[0].priv);
 	assert_null(t->reqs[1].priv);
 	assert_null(t->q.ev);
 	assert_int_equal(event_base_dispatch(t->base), 1); /* no events left */
-	assert_int_equal(t->n_done, 0);
+	assert_int_equal(t->n_done, 2);
+}
+
+/* upstream_defer_fail() ends one item at once with the given error, queued or not; the rest
+ * still complete from the loop with their replies. */
+static void
+test_defer_fail(void **state)
+{
+	struct test_defer *t = *state;
+	struct test_defer_item *it;
+
+	for (unsigned i = 0; i < 3; i++)
+		test_defer_push(t, i, true);
+	it = t->reqs[1].priv;
+	upstream_defer_fail(&t->q, &it->d, -ECANCELED);
+	assert_int_equal(t->n_done, 1);
+	assert_int_equal(t->order[0], 2);
+	assert_int_equal(t->status[0], -ECANCELED);
+	assert_null(t->reqs[1].priv);
+	assert_int_equal(t->n_released, 1);
+	assert_int_equal(t->q.n, 2);
+	assert_true(event_base_dispatch(t->base) >= 0);
+	assert_int_equal(t->n_done, 3);
+	assert_int_equal(t->order[1], 1);
+	assert_int_equal(t->order[2], 3);
+	assert_int_equal(t->status[1], 0);
+	assert_int_equal(t->status[2], 0);
+	assert_int_equal(t->n_released, 3);
 }
 
 /* No base: -EINVAL; a zeroed, never initialized queue is safe to drop, and so is NULL. */
@@ -237,6 +271,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_defer_push_from_done, test_defer_setup,
 						test_defer_teardown),
 		cmocka_unit_test_setup_teardown(test_defer_free_pending, test_defer_setup,
+						test_defer_teardown),
+		cmocka_unit_test_setup_teardown(test_defer_fail, test_defer_setup,
 						test_defer_teardown),
 		cmocka_unit_test(test_defer_init_errors),
 	};

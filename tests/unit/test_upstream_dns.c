@@ -603,6 +603,55 @@ test_garbage_counted(void **state)
 	test_env_free(env);
 }
 
+/* A reply whose question name is a pointer (to the answer's owner, written out after it) reads
+ * as the right question, but its name is not where the daemon copies the client's spelling
+ * to: counted as garbage and dropped, and the genuine reply that follows is taken. */
+static void
+test_compressed_question_dropped(void **state)
+{
+	struct test_env *env = test_env_new(1, AF_INET, false);
+	struct test_req r;
+	struct test_dgram *d;
+	uint8_t out[TEST_PKT_MAX];
+	size_t qend, name_len, len;
+	unsigned long bogus, garbage;
+	static const uint8_t rr[] = {0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 66};
+	(void)state;
+
+	test_env_start(env);
+	test_req_init(&r, "www.example.com", DNS_TYPE_A);
+	d = test_send_query(env, &r, 0);
+	qend = test_question_end(d->pkt, d->len);
+	name_len = qend - 4 - DNS_HDR_LEN;
+	memcpy(out, d->pkt, DNS_HDR_LEN);
+	out[2] = (uint8_t)(0x80 | (d->pkt[2] & 0x79));
+	out[3] = 0x80;
+	dnsmsg_put16(out + 6, 1);
+	dnsmsg_put16(out + 10, 0);
+	len = DNS_HDR_LEN;
+	out[len++] = 0xc0; /* the question: a pointer to the answer's owner at 18 */
+	out[len++] = DNS_HDR_LEN + 6;
+	memcpy(out + len, d->pkt + qend - 4, 4);
+	len += 4;
+	memcpy(out + len, d->pkt + DNS_HDR_LEN, name_len);
+	len += name_len;
+	memcpy(out + len, rr, sizeof(rr));
+	len += sizeof(rr);
+	test_srv_send(&env->srv[0], d, out, len);
+	assert_true(test_wait_counter(env, true, 1));
+	test_counters(env, &bogus, &garbage);
+	assert_int_equal(garbage, 1);
+	assert_int_equal(bogus, 0);
+	assert_int_equal(r.calls, 0);
+	test_answer(&env->srv[0], d, DNS_RCODE_NOERROR, 1);
+	assert_true(test_wait(env, &r.calls, 1, TEST_WAIT_MS));
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.reply[r.len - 1], 1);
+	assert_int_equal(r.reply[DNS_HDR_LEN], 3); /* the name itself, in place */
+	test_req_done(&r);
+	test_env_free(env);
+}
+
 static unsigned
 test_distinct(const unsigned *v, unsigned n)
 {
@@ -1243,17 +1292,32 @@ test_no_servers_declines(void **state)
 static void
 test_free_with_pending(void **state)
 {
-	/* defensive: free() with a request still pending frees it quietly, done() not called */
+	/* The rule of free() (upstream.h): requests still pending are completed, once each, with
+	 * -ECANCELED, inside free() - never forgotten (a retired forwarder freed early). */
 	struct test_env *env = test_env_new(1, AF_INET, false);
-	struct test_req r;
+	struct test_req r[2];
+	struct test_dgram *d;
+	unsigned never = 0;
 	(void)state;
 
 	test_env_start(env);
-	test_req_init(&r, "example.com", DNS_TYPE_A);
-	test_send_query(env, &r, 0);
+	test_req_init(&r[0], "example.com", DNS_TYPE_A);
+	test_req_init(&r[1], "example.org", DNS_TYPE_AAAA);
+	d = test_send_query(env, &r[0], 0);
+	test_send_query(env, &r[1], 0);
 	upstream_free(env->up);
 	env->up = NULL;
-	assert_int_equal(r.calls, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].status, -ECANCELED);
+		assert_null(r[i].reply);
+		assert_null(r[i].req.priv);
+	}
+	/* a late reply reaches nothing: the sockets are closed, nothing fires again */
+	test_answer(&env->srv[0], d, DNS_RCODE_NOERROR, 1);
+	test_wait(env, &never, 1, 100);
+	assert_int_equal(r[0].calls, 1);
+	assert_int_equal(r[1].calls, 1);
 	test_env_free(env);
 }
 
@@ -1266,6 +1330,7 @@ main(void)
 		cmocka_unit_test(test_wrong_source_port_ignored),
 		cmocka_unit_test(test_wrong_question_ignored),
 		cmocka_unit_test(test_garbage_counted),
+		cmocka_unit_test(test_compressed_question_dropped),
 		cmocka_unit_test(test_ids_and_ports_random),
 		cmocka_unit_test(test_query_port_fixed),
 		cmocka_unit_test(test_retry_next_server),
