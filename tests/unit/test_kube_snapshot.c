@@ -5,7 +5,8 @@
  * hand-built cluster and its successor, broken files, one bad object per file), the demo cluster
  * of conf/, and small inline documents for kubectl's nulls. Checks the counts, the first skip
  * named, parse errors with their position, that a broken file leaves the previous state and
- * that a good one replaces it, and that an oversize file is refused unread.
+ * that a good one replaces it, that a re-read applied to a copy of the store (kube.c's worker
+ * thread) reports what one in place does, and that an oversize file is refused unread.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +204,119 @@ test_second_file_replaces(void **state)
 	assert_int_equal(c.slices, 2);
 	assert_int_equal(c.pods, 1);
 	kube_store_free(s);
+}
+
+/* ---- a re-read applied to a copy (kube.c's worker thread) ---- */
+
+#define T_MAX_REPORTS 512
+
+struct t_reports {
+	size_t n, moved;
+	char names[T_MAX_REPORTS][256];
+};
+
+static void
+t_report(void *ctx, const uint8_t *name, size_t len)
+{
+	struct t_reports *r = ctx;
+
+	assert_true(r->n < T_MAX_REPORTS && len < 256);
+	memcpy(r->names[r->n], name, len);
+	memset(r->names[r->n] + len, 0, 256 - len);
+	r->n++;
+}
+
+static void
+t_moved(void *ctx)
+{
+	((struct t_reports *)ctx)->moved++;
+}
+
+static int
+t_name_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 256);
+}
+
+/* Sorted, duplicates gone: the set of names reported. */
+static void
+t_reports_set(struct t_reports *r)
+{
+	size_t k = 0;
+
+	qsort(r->names, r->n, 256, t_name_cmp);
+	for (size_t i = 0; i < r->n; i++)
+		if (!k || memcmp(r->names[k - 1], r->names[i], 256))
+			memmove(r->names[k++], r->names[i], 256);
+	r->n = k;
+}
+
+/* `from` then `to` read in place, against `to` parsed, applied to a copy of the store holding
+ * `from`: the same names reported, the same counts, the same SOA serial. */
+static void
+t_reread_on_copy(const char *from, const char *to)
+{
+	static struct t_reports in_place, on_copy;
+	struct kube_store_config cfg = {.zone = "cluster.local", .changed = t_report,
+					.moved = t_moved, .ctx = &in_place};
+	struct kube_store *s = kube_store_new(&cfg), *c = NULL;
+	struct kube_snapshot_result res, res2;
+	struct kube_snapshot_doc *doc = NULL;
+	struct kube_store_counts a, b;
+	char path[PATH_MAX], err[512] = "";
+
+	assert_non_null(s);
+	t_load_ok(s, from, &res);
+	memset(&in_place, 0, sizeof(in_place));
+	memset(&on_copy, 0, sizeof(on_copy));
+	assert_int_equal(kube_store_clone(s, t_report, t_moved, &on_copy, &c), 0);
+	t_path(path, sizeof(path), to);
+	assert_int_equal(kube_snapshot_parse(path, NULL, &doc, err, sizeof(err)), 0);
+	assert_int_equal(kube_snapshot_apply(c, doc, &res2, err, sizeof(err)), 0);
+	kube_snapshot_doc_free(doc);
+	t_load_ok(s, to, &res);
+	assert_memory_equal(&res, &res2, sizeof(res));
+	t_reports_set(&in_place);
+	t_reports_set(&on_copy);
+	assert_int_equal(in_place.n != 0, strcmp(from, to) != 0); /* the same file: no change */
+	assert_int_equal(in_place.n, on_copy.n);
+	assert_memory_equal(in_place.names, on_copy.names, in_place.n * 256);
+	assert_int_equal(in_place.moved != 0, on_copy.moved != 0);
+	assert_int_equal(kube_store_serial(s), kube_store_serial(c));
+	kube_store_counts(s, &a);
+	kube_store_counts(c, &b);
+	assert_memory_equal(&a, &b, sizeof(a));
+	kube_store_free(c);
+	kube_store_free(s);
+}
+
+static void
+test_reread_on_copy(void **state)
+{
+	(void)state;
+	t_reread_on_copy("data/cluster.json", "data/cluster-v2.json");
+	t_reread_on_copy("data/cluster-v2.json", "data/cluster.json");
+	t_reread_on_copy("data/cluster.json", "data/cluster.json");
+	t_reread_on_copy("data/sample-endpointslice-default.json", "data/cluster.json");
+}
+
+/* A parse asked to stop ends with -ECANCELED and gives nothing back. */
+static void
+test_parse_stopped(void **state)
+{
+	atomic_bool stop;
+	struct kube_snapshot_doc *doc = (struct kube_snapshot_doc *)&stop;
+	char path[PATH_MAX], err[512] = "";
+
+	(void)state;
+	atomic_init(&stop, true);
+	t_path(path, sizeof(path), "data/cluster.json");
+	assert_int_equal(kube_snapshot_parse(path, &stop, &doc, err, sizeof(err)), -ECANCELED);
+	assert_null(doc);
+	atomic_store(&stop, false);
+	assert_int_equal(kube_snapshot_parse(path, &stop, &doc, err, sizeof(err)), 0);
+	assert_non_null(doc);
+	kube_snapshot_doc_free(doc);
 }
 
 /* A broken file after a good one: an error, and the good state keeps serving. */
@@ -545,6 +660,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cluster_counts),
 		cmocka_unit_test(test_second_file_replaces),
+		cmocka_unit_test(test_reread_on_copy),
+		cmocka_unit_test(test_parse_stopped),
 		cmocka_unit_test(test_truncated_has_position),
 		cmocka_unit_test(test_truncated_column),
 		cmocka_unit_test(test_not_a_list),
