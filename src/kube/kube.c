@@ -361,7 +361,8 @@ kube_upstream_reload(struct upstream *u)
 		return;
 	}
 	if (kube_snapshot_worker_busy(k->worker)) {
-		log_info("kube: reading %s again once the read in progress ends", k->path);
+		log_info("kube: SIGHUP during the read of %s: it is read again after this read",
+			 k->path);
 		k->reread = true;
 		return;
 	}

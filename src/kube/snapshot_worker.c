@@ -30,8 +30,8 @@ struct kube_snapshot_worker {
 	struct event *ev;			/* the pipe's read end: a result is ready */
 	int pipe[2];
 	pthread_t thread;
-	bool started;  /* the thread runs (until kube_snapshot_worker_free()) */
-	bool reading;  /* the loop's: a read was asked for and done() not called yet */
+	bool started;	  /* the thread runs (until kube_snapshot_worker_free()) */
+	bool reading;	  /* the loop's: a read was asked for and done() not called yet */
 	atomic_bool stop; /* ends a parse early: the worker is being freed */
 
 	pthread_mutex_t mu; /* guards what follows, between the loop and the thread */
@@ -78,7 +78,7 @@ kube_snapshot_worker_main(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		struct kube_snapshot_read r = { 0 };
+		struct kube_snapshot_read r = {0};
 		struct kube_store *g = w->garbage;
 		const struct kube_store *old;
 		ssize_t n;
