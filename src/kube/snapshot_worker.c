@@ -53,6 +53,8 @@ kube_snapshot_worker_read(struct kube_snapshot_worker *w, const struct kube_stor
 	msec_t t0 = time_now_ms();
 
 	r->rc = kube_snapshot_parse(w->cfg.path, &w->stop, &doc, r->err, sizeof(r->err));
+	if (r->rc == 0 && atomic_load(&w->stop))
+		r->rc = -ECANCELED; /* the copy and the apply would only be thrown away */
 	if (r->rc == 0) {
 		r->rc = kube_store_clone(old, w->cfg.changed, w->cfg.moved, w->cfg.ctx, &r->store);
 		if (r->rc < 0)

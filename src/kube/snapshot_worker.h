@@ -60,7 +60,7 @@ void kube_snapshot_worker_retire(struct kube_snapshot_worker *w, struct kube_sto
 /* A read was started and its `done` has not been called yet. */
 bool kube_snapshot_worker_busy(const struct kube_snapshot_worker *w);
 
-/* Ends a read in progress without calling `done` (its parse stops at the next block it reads;
- * the copy and the apply run to their end), waits for the thread, which frees what it holds,
- * and frees what it built. NULL-safe. */
+/* Ends a read in progress without calling `done` (its parse stops at the next block it reads,
+ * and no copy is made after it; a copy or an apply under way runs to its end), waits for the
+ * thread, which frees what it holds, and frees what it built. NULL-safe. */
 void kube_snapshot_worker_free(struct kube_snapshot_worker *w);

@@ -219,18 +219,28 @@ def check_old_state(cluster, answers):
         assert rdatas(answers[name, "A"]) == [EXTERNAL_IP], name
 
 
+def serve(kubemasq, scripted, snap, *extra):
+    """The daemon serving the snapshot, with a scripted upstream for other names."""
+    up = scripted(answer_all([EXTERNAL_IP]))
+    return kubemasq([f"--server=127.0.0.1#{up.port}", f"--kube-snapshot={snap}", *extra])
+
+
+def begin_reread(k, snap, trigger):
+    """trigger(k), then wait for the re-read to begin; returns (where the log was before the
+    trigger, where the "kube: reading" line ends)."""
+    at = k.log_size()
+    trigger(k)
+    return at, k.wait_log(r"kube: reading " + re.escape(str(snap)), 10, at).end() + at
+
+
 def reread_answers(kubemasq, scripted, snap, cluster, trigger):
     """Start at --kube-ttl=3600, cache a few names, trigger a re-read, and ask while it runs:
     every answer must arrive before the read's end line. Returns the daemon."""
-    up = scripted(answer_all([EXTERNAL_IP]))
-    k = kubemasq([f"--server=127.0.0.1#{up.port}", f"--kube-snapshot={snap}",
-                  "--kube-ttl=3600"])
+    k = serve(kubemasq, scripted, snap, "--kube-ttl=3600")
     for svc in cluster.cip[:3]:
         assert cluster_ips(k, cluster.fqdn(svc)) == v4(svc)
     assert cluster_ips(k, "cached.example.org.") == [EXTERNAL_IP]
-    at = k.log_size()
-    trigger(k)
-    begun = k.wait_log(r"kube: reading " + re.escape(str(snap)), 10, at).end() + at
+    at, begun = begin_reread(k, snap, trigger)
     answers = ask_during(k, cluster)
     assert not read_lines(k, snap, begun), (
         f"{len(answers)} queries sent once the re-read had begun were answered only after it "
@@ -265,11 +275,8 @@ def test_answers_during_reread_of_rewritten_file_then_new_state(kubemasq, script
 
 def test_sighup_during_reread_reads_once_more(kubemasq, scripted, snap):
     """One read at a time: SIGHUPs while one runs ask for exactly one more after it."""
-    up = scripted(answer_all([EXTERNAL_IP]))
-    k = kubemasq([f"--server=127.0.0.1#{up.port}", f"--kube-snapshot={snap}"])
-    at = k.log_size()
-    k.signal(signal.SIGHUP)
-    k.wait_log(r"kube: reading " + re.escape(str(snap)), 10, at)
+    k = serve(kubemasq, scripted, snap)
+    at, _ = begin_reread(k, snap, lambda k: k.signal(signal.SIGHUP))
     k.signal(signal.SIGHUP)
     k.signal(signal.SIGHUP)
     wait_until(lambda: len(read_lines(k, snap, at)) >= 2, 60, 0.05, "two reads")
@@ -286,11 +293,8 @@ def test_sighup_during_reread_reads_once_more(kubemasq, scripted, snap):
 def test_sigterm_during_reread_exits_0(kubemasq, scripted, snap):
     """The re-read's thread is stopped and joined, and what it built freed (under ASan the
     fixture fails on a leak or any other report)."""
-    up = scripted(answer_all([EXTERNAL_IP]))
-    k = kubemasq([f"--server=127.0.0.1#{up.port}", f"--kube-snapshot={snap}"])
-    at = k.log_size()
-    k.signal(signal.SIGHUP)
-    k.wait_log(r"kube: reading " + re.escape(str(snap)), 10, at)
+    k = serve(kubemasq, scripted, snap)
+    at, _ = begin_reread(k, snap, lambda k: k.signal(signal.SIGHUP))
     k.signal(signal.SIGTERM)
     rc = k.proc.wait(timeout=60)
     assert rc == 0, f"exit code {rc}; log:\n{k.log_text()[-2000:]}"

@@ -6,7 +6,8 @@
  * of conf/, and small inline documents for kubectl's nulls. Checks the counts, the first skip
  * named, parse errors with their position, that a broken file leaves the previous state and
  * that a good one replaces it, that a re-read applied to a copy of the store (kube.c's worker
- * thread) reports what one in place does, and that an oversize file is refused unread.
+ * thread) reports what one in place does, the worker thread itself on a real event loop, and
+ * that an oversize file is refused unread.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "kube/snapshot.h"
+#include "kube/snapshot_worker.h"
 #include "kube/store.h"
 
 /* Fixtures sit next to this file; meson compiles it from the build directory and runs the test
@@ -317,6 +321,108 @@ test_parse_stopped(void **state)
 	assert_int_equal(kube_snapshot_parse(path, &stop, &doc, err, sizeof(err)), 0);
 	assert_non_null(doc);
 	kube_snapshot_doc_free(doc);
+}
+
+/* ---- the worker thread (snapshot_worker.h), on a real event loop ---- */
+
+/* The config's one ctx goes to the reports and to done(): `reports` comes first. */
+struct t_worker {
+	struct t_reports reports;
+	struct event_base *base;
+	unsigned done;
+	int rc;
+	char err[512];
+	struct kube_snapshot_result res;
+	struct kube_store *store;
+};
+
+static void
+t_worker_done(void *ctx, struct kube_snapshot_read *r)
+{
+	struct t_worker *t = ctx;
+
+	t->done++;
+	t->rc = r->rc;
+	memcpy(t->err, r->err, sizeof(t->err));
+	t->res = r->res;
+	t->store = r->store;
+	r->store = NULL;
+	event_base_loopbreak(t->base);
+}
+
+/* A worker reading `rel` (its reports into t->reports); the loop runs until done() or 60 s. */
+static struct kube_snapshot_worker *
+t_worker_new(struct t_worker *t, const char *rel)
+{
+	char path[PATH_MAX];
+	struct kube_snapshot_worker *w = NULL;
+
+	t_path(path, sizeof(path), rel);
+	assert_int_equal(kube_snapshot_worker_new(&w, &(struct kube_snapshot_worker_config){
+				 .base = t->base, .path = path, .changed = t_report,
+				 .moved = t_moved, .done = t_worker_done, .ctx = t}),
+			 0);
+	return w;
+}
+
+static void
+t_worker_run(struct t_worker *t)
+{
+	struct timeval limit = {.tv_sec = 60};
+
+	event_base_loopexit(t->base, &limit);
+	event_base_dispatch(t->base);
+}
+
+static void
+test_worker(void **state)
+{
+	static struct t_worker t;
+	struct kube_snapshot_worker *w, *bad;
+	struct kube_store *old = t_store(), *v2;
+	struct kube_snapshot_result res;
+	struct kube_store_counts c;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_non_null(t.base = event_base_new());
+	t_load_ok(old, "data/cluster.json", &res);
+	w = t_worker_new(&t, "data/cluster-v2.json");
+	assert_int_equal(kube_snapshot_worker_start(w, old), 0);
+	assert_true(kube_snapshot_worker_busy(w));
+	assert_int_equal(kube_snapshot_worker_start(w, old), -EBUSY);
+	t_worker_run(&t);
+	assert_int_equal(t.done, 1);
+	assert_false(kube_snapshot_worker_busy(w));
+	assert_int_equal(t.rc, 0);
+	assert_non_null(t.store);
+	assert_int_equal(t.res.services, 4);
+	kube_store_counts(t.store, &c);
+	assert_int_equal(c.services, 4);
+	assert_null(t_svc(t.store, "apps", "api"));    /* gone in v2 */
+	assert_non_null(t_svc(old, "apps", "api"));     /* the old store was only read */
+	assert_true(t.reports.n > 0 && t.reports.moved > 0);
+	kube_snapshot_worker_retire(w, old);            /* freed in the thread */
+	v2 = t.store;
+
+	/* a file that does not parse: an error with its position, no store */
+	bad = t_worker_new(&t, "data/truncated.json");
+	assert_int_equal(kube_snapshot_worker_start(bad, v2), 0);
+	t_worker_run(&t);
+	assert_int_equal(t.done, 2);
+	assert_int_equal(t.rc, -EPROTO);
+	assert_null(t.store);
+	assert_non_null(strstr(t.err, "truncated.json:"));
+	kube_snapshot_worker_free(bad);
+	kube_store_free(v2);
+
+	/* freed with a read under way: done() is never called, nothing leaks */
+	old = t_store();
+	assert_int_equal(kube_snapshot_worker_start(w, old), 0);
+	kube_snapshot_worker_free(w);
+	assert_int_equal(t.done, 2);
+	kube_store_free(old);
+	event_base_free(t.base);
 }
 
 /* A broken file after a good one: an error, and the good state keeps serving. */
@@ -662,6 +768,7 @@ main(void)
 		cmocka_unit_test(test_second_file_replaces),
 		cmocka_unit_test(test_reread_on_copy),
 		cmocka_unit_test(test_parse_stopped),
+		cmocka_unit_test(test_worker),
 		cmocka_unit_test(test_truncated_has_position),
 		cmocka_unit_test(test_truncated_column),
 		cmocka_unit_test(test_not_a_list),
