@@ -3,7 +3,9 @@
  * main.c - wiring: argv -> configuration -> upstreams and router -> cache -> query engine ->
  * listeners -> (fork, pid file, drop privileges) -> event loop, and the signals dnsmasq users
  * know: SIGTERM/SIGINT exit 0, SIGUSR1 statistics, SIGUSR2 reopen the log, SIGHUP re-read the
- * resolv-file and clear the cache. Startup errors print one line and exit 1.
+ * resolv-file and the snapshot and clear the cache. Signals are handled from the first moment:
+ * one that arrives during the start-up (a long snapshot load, the fork) is remembered and acted
+ * on once the event loop runs. Startup errors print one line and exit 1.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -27,6 +29,8 @@
 #include "setup.h"
 #include "stats.h"
 
+static const int main_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP };
+
 struct main_ctx {
 	struct config cfg;
 	struct event_base *base;
@@ -37,7 +41,7 @@ struct main_ctx {
 	struct server *server;
 	struct metrics *metrics;	/* NULL without --metrics-address */
 	struct stats stats;
-	struct event *sig[5];
+	struct event *sig[ARRAY_SIZE(main_sigs)];
 	int exit_signal;
 };
 
@@ -76,17 +80,49 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 	}
 }
 
+/* Signals received before libevent's handlers replaced main_early_signal(): the start-up
+ * (setup, the first snapshot load, the fork) runs before the loop, and the default action of
+ * each of these signals would end the process. The fork copies them into the child. */
+static volatile sig_atomic_t main_early[ARRAY_SIZE(main_sigs)];
+
+static void
+main_early_signal(int sig)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(main_sigs); i++)
+		if (main_sigs[i] == sig)
+			main_early[i] = 1;
+}
+
+/* The first thing main() does: from here on no signal of ours is fatal. */
+static void
+main_early_signals(void)
+{
+	struct sigaction sa = { .sa_handler = main_early_signal };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_SIZE(main_sigs); i++)
+		sigaction(main_sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * libevent's handlers replace the early ones signal by signal (evsignal_add() installs its own
+ * with sigaction), so each signal is caught by exactly one of the two; the ones the early
+ * handler caught are then made active, and the loop acts on them in its first round.
+ */
 static int
 main_signals(struct main_ctx *m)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP };
-
-	signal(SIGPIPE, SIG_IGN);
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
-		m->sig[i] = evsignal_new(m->base, sigs[i], main_signal, m);
+	for (size_t i = 0; i < ARRAY_SIZE(main_sigs); i++) {
+		m->sig[i] = evsignal_new(m->base, main_sigs[i], main_signal, m);
 		if (!m->sig[i] || event_add(m->sig[i], NULL) < 0)
 			return -ENOMEM;
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(main_sigs); i++)
+		if (main_early[i]) {
+			main_early[i] = 0;
+			event_active(m->sig[i], EV_SIGNAL, 1);
+		}
 	return 0;
 }
 
@@ -218,6 +254,7 @@ main(int argc, char **argv)
 	static struct main_ctx m;
 	char err[1024] = "";
 
+	main_early_signals();
 	/* The cache allocates its slabs in chunks of up to 64 KiB; above this threshold glibc maps
 	 * each chunk on its own and returns it on free, so RSS follows the byte budget instead of
 	 * keeping freed chunks of one size class that another class cannot reuse (measured: 1.33x

@@ -10,6 +10,11 @@
  * Store changes drop the cached answers they affect through upstream_invalidate(); during a
  * file read or a LIST page they are collected first, so one page costs at most a few cache
  * walks, while a watch event's changes are dropped at once.
+ * A snapshot re-read runs in a worker thread (snapshot_worker.h) so that DNS keeps answering
+ * from the old store meanwhile: the thread copies the store, applies the file to the copy and
+ * collects the copy's changes; the loop then swaps the copy in and drops those changes from
+ * the cache in one step. One read at a time; a SIGHUP during a read asks for one more after it.
+ * The first read at start stays on the main thread, before the daemon listens.
  * Answers are delivered from the event loop (the upstream contract forbids completing inside
  * resolve()) through upstream_defer.c, as upstream_local.c does. An ExternalName
  * whose target lies outside the zone takes a second stage: the target is asked through the
@@ -40,6 +45,7 @@
 #include "kube/kube.h"
 #include "kube/kube_merge.h"
 #include "kube/snapshot.h"
+#include "kube/snapshot_worker.h"
 #include "kube/store.h"
 
 #define KUBE_POLL_MS	 1000
@@ -63,6 +69,13 @@ TAILQ_HEAD(kube_queue, kube_pending);
 struct kube_change {
 	uint8_t len;
 	uint8_t name[DNS_MAX_NAME];
+};
+
+/* Names whose cached answers a batch of store changes made stale, dropped together after it. */
+struct kube_changes {
+	bool overflow; /* more than KUBE_CHANGES_MAX: drop the whole zones */
+	size_t n;
+	struct kube_change v[KUBE_CHANGES_MAX];
 };
 
 struct kube_upstream {
@@ -91,10 +104,14 @@ struct kube_upstream {
 	char source[600]; /* kube_upstream_status().source */
 	bool last_failed;
 
-	bool loading; /* inside kube_snapshot_load(): collect changes */
-	bool changes_overflow;
-	size_t n_changes;
-	struct kube_change changes[KUBE_CHANGES_MAX];
+	bool loading; /* inside kube_snapshot_load() or a LIST page: collect changes */
+	struct kube_changes changes;
+
+	struct kube_snapshot_worker *worker; /* re-reads of the snapshot */
+	bool reread;			     /* SIGHUP during a re-read: one more after it */
+	/* The worker thread's during a re-read (the new store's reports), the loop's after it. */
+	struct kube_changes read_changes;
+	bool read_moved;
 
 	struct log_ratelimit rl_skip;
 	struct log_ratelimit rl_err;
@@ -125,27 +142,34 @@ kube_synced(const struct kube_upstream *k)
 /* --- cache coherence --- */
 
 static void
+kube_changes_add(struct kube_changes *cs, const uint8_t *name, size_t len)
+{
+	struct kube_change *c;
+
+	if (cs->overflow || len > DNS_MAX_NAME)
+		return;
+	for (size_t i = 0; i < cs->n; i++)
+		if (dnsmsg_name_equal(cs->v[i].name, cs->v[i].len, name, len))
+			return;
+	if (cs->n == KUBE_CHANGES_MAX) {
+		cs->overflow = true; /* one walk per zone beats a walk per name */
+		return;
+	}
+	c = &cs->v[cs->n++];
+	c->len = (uint8_t)len;
+	memcpy(c->name, name, len);
+}
+
+static void
 kube_changed(void *ctx, const uint8_t *name, size_t len)
 {
 	struct kube_upstream *k = ctx;
-	struct kube_change *c;
 
 	if (!k->loading) {
 		upstream_invalidate(&k->base, name, len);
 		return;
 	}
-	if (k->changes_overflow || len > DNS_MAX_NAME)
-		return;
-	for (size_t i = 0; i < k->n_changes; i++)
-		if (dnsmsg_name_equal(k->changes[i].name, k->changes[i].len, name, len))
-			return;
-	if (k->n_changes == KUBE_CHANGES_MAX) {
-		k->changes_overflow = true; /* one walk per zone beats a walk per name */
-		return;
-	}
-	c = &k->changes[k->n_changes++];
-	c->len = (uint8_t)len;
-	memcpy(c->name, name, len);
+	kube_changes_add(&k->changes, name, len);
 }
 
 /* Any change: cached answers from before it are no longer renewed (upstream.h, `changed`). */
@@ -158,18 +182,24 @@ kube_moved(void *ctx)
 }
 
 static void
-kube_flush_changes(struct kube_upstream *k)
+kube_flush(struct kube_upstream *k, struct kube_changes *cs)
 {
-	if (k->changes_overflow) {
+	if (cs->overflow) {
 		upstream_invalidate(&k->base, k->acfg.zone, k->acfg.zone_len);
 		upstream_invalidate(&k->base, kube_in_addr_arpa, sizeof(kube_in_addr_arpa));
 		upstream_invalidate(&k->base, kube_ip6_arpa, sizeof(kube_ip6_arpa));
 	} else {
-		for (size_t i = 0; i < k->n_changes; i++)
-			upstream_invalidate(&k->base, k->changes[i].name, k->changes[i].len);
+		for (size_t i = 0; i < cs->n; i++)
+			upstream_invalidate(&k->base, cs->v[i].name, cs->v[i].len);
 	}
-	k->n_changes = 0;
-	k->changes_overflow = false;
+	cs->n = 0;
+	cs->overflow = false;
+}
+
+static void
+kube_flush_changes(struct kube_upstream *k)
+{
+	kube_flush(k, &k->changes);
 }
 
 /* The API source brackets each LIST page: its changes are collected and dropped together. */
@@ -204,10 +234,29 @@ kube_load_failed(struct kube_upstream *k, int rc, const char *err)
 				k->zone_text);
 }
 
+/* A read succeeded: bookkeeping and its log line. */
+static void
+kube_loaded(struct kube_upstream *k, const struct kube_snapshot_result *res, msec_t ms)
+{
+	k->synced = true;
+	k->last_failed = false;
+	k->last_sync = time(NULL);
+	k->last = *res;
+	log_info("kube: read %s: %zu namespaces, %zu services, %zu endpointslices, %zu pods in "
+		 "%llu ms", k->path, res->namespaces, res->services, res->slices, res->pods,
+		 (unsigned long long)ms);
+	if (res->skipped)
+		log_ratelimited(&k->rl_skip, LOG_WARNING,
+				"kube: %s: skipped %zu objects, first: %s", k->path, res->skipped,
+				res->first_skip);
+}
+
+/* The first read, at start (nothing is served yet), or a re-read when no thread can start. */
 static void
 kube_load(struct kube_upstream *k)
 {
 	struct kube_snapshot_result res;
+	msec_t t0 = time_now_ms();
 	char err[512] = "";
 	int rc;
 
@@ -221,20 +270,75 @@ kube_load(struct kube_upstream *k)
 	/* The parse tree of a big file (~10x its size) was freed below the store's new objects,
 	 * where glibc keeps it: measured 373 MiB of RSS for a 27 MiB store until trimmed. */
 	malloc_trim(0);
-	if (rc < 0) {
+	if (rc < 0)
 		kube_load_failed(k, rc, err);
-		return;
+	else
+		kube_loaded(k, &res, time_now_ms() - t0);
+}
+
+/* The new store's reports during a re-read, in the worker thread: only read_changes and
+ * read_moved are touched, which the loop leaves alone until kube_read_done(). */
+static void
+kube_read_changed(void *ctx, const uint8_t *name, size_t len)
+{
+	struct kube_upstream *k = ctx;
+
+	kube_changes_add(&k->read_changes, name, len);
+}
+
+static void
+kube_read_moved(void *ctx)
+{
+	struct kube_upstream *k = ctx;
+
+	k->read_moved = true;
+}
+
+static void kube_read_start(struct kube_upstream *k);
+
+/* On the loop: swap the new store in and drop what changed from the cache, in one step, so no
+ * query sees the new store with a stale cached answer or the other way round. */
+static void
+kube_read_done(void *ctx, struct kube_snapshot_read *r)
+{
+	struct kube_upstream *k = ctx;
+	struct kube_store *old = k->store;
+
+	if (r->rc < 0) {
+		kube_load_failed(k, r->rc, r->err);
+	} else {
+		kube_store_set_reports(r->store, kube_changed, kube_moved, k);
+		k->store = r->store;
+		r->store = NULL;
+		if (k->read_moved)
+			upstream_changed(&k->base);
+		kube_flush(k, &k->read_changes);
+		kube_snapshot_worker_retire(k->worker, old);
+		kube_loaded(k, &r->res, r->ms);
 	}
-	k->synced = true;
-	k->last_failed = false;
-	k->last_sync = time(NULL);
-	k->last = res;
-	log_info("kube: read %s: %zu namespaces, %zu services, %zu endpointslices, %zu pods",
-		 k->path, res.namespaces, res.services, res.slices, res.pods);
-	if (res.skipped)
-		log_ratelimited(&k->rl_skip, LOG_WARNING,
-				"kube: %s: skipped %zu objects, first: %s", k->path, res.skipped,
-				res.first_skip);
+	k->read_changes = (struct kube_changes){ 0 };
+	k->read_moved = false;
+	if (k->reread) {
+		k->reread = false;
+		kube_read_start(k);
+	}
+}
+
+static void
+kube_read_start(struct kube_upstream *k)
+{
+	int rc;
+
+	/* stat before reading: a change made during the read is seen by the next poll */
+	filestat_take(&k->fs, k->path);
+	log_info("kube: reading %s", k->path);
+	rc = kube_snapshot_worker_start(k->worker, k->store);
+	if (rc < 0) {
+		log_ratelimited(&k->rl_err, LOG_WARNING,
+				"kube: cannot start a thread to read %s (%s): reading it on the loop",
+				k->path, strerror(-rc));
+		kube_load(k);
+	}
 }
 
 static void
@@ -243,9 +347,11 @@ kube_poll(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 	struct kube_upstream *k = arg;
 	struct filestat now;
 
+	if (kube_snapshot_worker_busy(k->worker))
+		return; /* k->fs is from before this read: the next poll after it compares */
 	filestat_take(&now, k->path);
 	if (filestat_changed(&k->fs, &now))
-		kube_load(k);
+		kube_read_start(k);
 }
 
 void
@@ -258,8 +364,13 @@ kube_upstream_reload(struct upstream *u)
 			 "minute and on 401)");
 		return;
 	}
-	log_info("kube: reading %s", k->path);
-	kube_load(k);
+	if (kube_snapshot_worker_busy(k->worker)) {
+		log_info("kube: SIGHUP during the read of %s: it is read again after this read",
+			 k->path);
+		k->reread = true;
+		return;
+	}
+	kube_read_start(k);
 }
 
 /* --- delivery --- */
@@ -492,6 +603,7 @@ kube_free(struct upstream *u)
 	upstream_defer_done(&k->defer);
 	if (k->poll_ev)
 		event_free(k->poll_ev);
+	kube_snapshot_worker_free(k->worker); /* before the store, which its thread reads */
 	kube_api_free(k->api); /* before the store and the credentials it borrows */
 	kube_auth_free(k->auth);
 	kube_store_free(k->store);
@@ -556,6 +668,16 @@ kube_events(struct kube_upstream *k, struct event_base *base)
 		return rc;
 	if (!k->path)
 		return 0;
+	rc = kube_snapshot_worker_new(&k->worker, &(struct kube_snapshot_worker_config){
+		.base = base,
+		.path = k->path,
+		.changed = kube_read_changed,
+		.moved = kube_read_moved,
+		.done = kube_read_done,
+		.ctx = k,
+	});
+	if (rc < 0)
+		return rc;
 	k->poll_ev = event_new(base, -1, EV_PERSIST, kube_poll, k);
 	if (!k->poll_ev || event_add(k->poll_ev, &tv) < 0)
 		return -ENOMEM;

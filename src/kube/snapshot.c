@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,9 +279,11 @@ kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len, con
 	return r;
 }
 
-/* Reading the file for jansson, counting bytes: a file that grows past the cap is refused. */
+/* Reading the file for jansson, counting bytes: a file that grows past the cap is refused, and
+ * a read asked to stop ends at the next block. */
 struct snapshot_reader {
 	FILE *f;
+	const atomic_bool *stop;
 	size_t total;
 	int err;
 };
@@ -289,8 +292,13 @@ static size_t
 snapshot_read(void *buf, size_t buflen, void *data)
 {
 	struct snapshot_reader *rd = data;
-	size_t n = fread(buf, 1, buflen, rd->f);
+	size_t n;
 
+	if (rd->stop && atomic_load_explicit(rd->stop, memory_order_relaxed)) {
+		rd->err = -ECANCELED;
+		return (size_t)-1;
+	}
+	n = fread(buf, 1, buflen, rd->f);
 	if (n == 0 && ferror(rd->f)) {
 		rd->err = errno ? -errno : -EIO;
 		return (size_t)-1;
@@ -344,16 +352,22 @@ snapshot_open(const char *path, FILE **out, char *err, size_t errlen)
 	return 0;
 }
 
+struct kube_snapshot_doc {
+	json_t *root;
+	char path[];
+};
+
 int
-kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snapshot_result *res,
-		   char *err, size_t errlen)
+kube_snapshot_parse(const char *path, const atomic_bool *stop, struct kube_snapshot_doc **out,
+		    char *err, size_t errlen)
 {
-	struct snapshot_reader rd = {0};
+	struct snapshot_reader rd = {.stop = stop};
+	struct kube_snapshot_doc *doc;
 	json_error_t je;
 	json_t *root;
 	int r;
 
-	memset(res, 0, sizeof(*res));
+	*out = NULL;
 	r = snapshot_open(path, &rd.f, err, errlen);
 	if (r < 0)
 		return r;
@@ -370,7 +384,47 @@ kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snapshot_
 	}
 	if (!root)
 		return snapshot_parse_error(&je, path, err, errlen);
-	r = snapshot_apply(s, root, path, res, err, errlen);
-	json_decref(root);
+	doc = malloc(sizeof(*doc) + strlen(path) + 1);
+	if (!doc) {
+		json_decref(root);
+		log_errbuf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	doc->root = root;
+	strcpy(doc->path, path);
+	*out = doc;
+	return 0;
+}
+
+int
+kube_snapshot_apply(struct kube_store *s, const struct kube_snapshot_doc *doc,
+		    struct kube_snapshot_result *res, char *err, size_t errlen)
+{
+	memset(res, 0, sizeof(*res));
+	return snapshot_apply(s, doc->root, doc->path, res, err, errlen);
+}
+
+void
+kube_snapshot_doc_free(struct kube_snapshot_doc *doc)
+{
+	if (!doc)
+		return;
+	json_decref(doc->root);
+	free(doc);
+}
+
+int
+kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snapshot_result *res,
+		   char *err, size_t errlen)
+{
+	struct kube_snapshot_doc *doc;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = kube_snapshot_parse(path, NULL, &doc, err, errlen);
+	if (r < 0)
+		return r;
+	r = kube_snapshot_apply(s, doc, res, err, errlen);
+	kube_snapshot_doc_free(doc);
 	return r;
 }

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "kube/store.h"
@@ -30,6 +31,20 @@ struct kube_snapshot_result {
  */
 int kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snapshot_result *res,
 		       char *err, size_t errlen);
+
+/*
+ * The same in two steps, so that a re-read can run in a worker thread (kube.c) and be stopped:
+ * parse `path` into *out (owned by the caller, kube_snapshot_doc_free()), then apply it to a
+ * store. The parse polls `stop` (NULL: never stops) at every block it reads and ends with
+ * -ECANCELED once it holds true; its other errors are those of kube_snapshot_load(). Neither
+ * step logs or touches global state, so two threads may each run one on their own objects.
+ */
+struct kube_snapshot_doc;
+int kube_snapshot_parse(const char *path, const atomic_bool *stop, struct kube_snapshot_doc **out,
+			char *err, size_t errlen);
+int kube_snapshot_apply(struct kube_store *s, const struct kube_snapshot_doc *doc,
+			struct kube_snapshot_result *res, char *err, size_t errlen);
+void kube_snapshot_doc_free(struct kube_snapshot_doc *doc); /* NULL-safe */
 
 /* The same from a buffer (tests, and the API source's LIST bodies). `name` is used in errors. */
 int kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len,

@@ -656,6 +656,15 @@ kube_store_new(const struct kube_store_config *cfg)
 }
 
 void
+kube_store_set_reports(struct kube_store *s, kube_store_change_fn *changed,
+		       kube_store_moved_fn *moved, void *ctx)
+{
+	s->changed = changed;
+	s->moved = moved;
+	s->ctx = ctx;
+}
+
+void
 kube_store_free(struct kube_store *s)
 {
 	if (!s)

@@ -95,6 +95,20 @@ struct kube_store_config {
 struct kube_store *kube_store_new(const struct kube_store_config *cfg);
 void kube_store_free(struct kube_store *s);	/* NULL-safe */
 
+/* Where the store's reports go from now on (cfg's changed, moved and ctx at creation). */
+void kube_store_set_reports(struct kube_store *s, kube_store_change_fn *changed,
+			    kube_store_moved_fn *moved, void *ctx);
+
+/*
+ * A new store (*out, owned by the caller) holding the objects of `s` with its zone, its
+ * --kube-endpoint-pod-names setting and its SOA serial, and reporting to changed/moved/ctx
+ * from then on; the copying itself reports nothing. `s` is only read: another thread may read
+ * it meanwhile, none may change it. Costs about what building `s` from its objects cost.
+ * Returns 0, -ENOMEM (nothing is left behind).
+ */
+int kube_store_clone(const struct kube_store *s, kube_store_change_fn *changed,
+		     kube_store_moved_fn *moved, void *ctx, struct kube_store **out);
+
 /* Add or replace (same ns/name). Returns 0, -EINVAL for an object that cannot be stored
  * (missing name, label over 63 characters, bad IP family, over a cap: the caller counts and
  * logs it), -ENOSPC over KUBE_STORE_MAX_OBJECTS, -ENOMEM. */

@@ -5,7 +5,9 @@
  * hand-built cluster and its successor, broken files, one bad object per file), the demo cluster
  * of conf/, and small inline documents for kubectl's nulls. Checks the counts, the first skip
  * named, parse errors with their position, that a broken file leaves the previous state and
- * that a good one replaces it, and that an oversize file is refused unread.
+ * that a good one replaces it, that a re-read applied to a copy of the store (kube.c's worker
+ * thread) reports what one in place does, the worker thread itself on a real event loop, and
+ * that an oversize file is refused unread.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,12 +18,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "kube/snapshot.h"
+#include "kube/snapshot_worker.h"
 #include "kube/store.h"
 
 /* Fixtures sit next to this file; meson compiles it from the build directory and runs the test
@@ -202,6 +208,221 @@ test_second_file_replaces(void **state)
 	assert_int_equal(c.slices, 2);
 	assert_int_equal(c.pods, 1);
 	kube_store_free(s);
+}
+
+/* ---- a re-read applied to a copy (kube.c's worker thread) ---- */
+
+#define T_MAX_REPORTS 512
+
+struct t_reports {
+	size_t n, moved;
+	char names[T_MAX_REPORTS][256];
+};
+
+static void
+t_report(void *ctx, const uint8_t *name, size_t len)
+{
+	struct t_reports *r = ctx;
+
+	assert_true(r->n < T_MAX_REPORTS && len < 256);
+	memcpy(r->names[r->n], name, len);
+	memset(r->names[r->n] + len, 0, 256 - len);
+	r->n++;
+}
+
+static void
+t_moved(void *ctx)
+{
+	((struct t_reports *)ctx)->moved++;
+}
+
+static int
+t_name_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 256);
+}
+
+/* Sorted, duplicates gone: the set of names reported. */
+static void
+t_reports_set(struct t_reports *r)
+{
+	size_t k = 0;
+
+	qsort(r->names, r->n, 256, t_name_cmp);
+	for (size_t i = 0; i < r->n; i++)
+		if (!k || memcmp(r->names[k - 1], r->names[i], 256))
+			memmove(r->names[k++], r->names[i], 256);
+	r->n = k;
+}
+
+/* `from` then `to` read in place, against `to` parsed, applied to a copy of the store holding
+ * `from`: the same names reported, the same counts, the same SOA serial. */
+static void
+t_reread_on_copy(const char *from, const char *to)
+{
+	static struct t_reports in_place, on_copy;
+	struct kube_store_config cfg = {.zone = "cluster.local", .changed = t_report,
+					.moved = t_moved, .ctx = &in_place};
+	struct kube_store *s = kube_store_new(&cfg), *c = NULL;
+	struct kube_snapshot_result res, res2;
+	struct kube_snapshot_doc *doc = NULL;
+	struct kube_store_counts a, b;
+	char path[PATH_MAX], err[512] = "";
+
+	assert_non_null(s);
+	t_load_ok(s, from, &res);
+	memset(&in_place, 0, sizeof(in_place));
+	memset(&on_copy, 0, sizeof(on_copy));
+	assert_int_equal(kube_store_clone(s, t_report, t_moved, &on_copy, &c), 0);
+	t_path(path, sizeof(path), to);
+	assert_int_equal(kube_snapshot_parse(path, NULL, &doc, err, sizeof(err)), 0);
+	assert_int_equal(kube_snapshot_apply(c, doc, &res2, err, sizeof(err)), 0);
+	kube_snapshot_doc_free(doc);
+	t_load_ok(s, to, &res);
+	assert_memory_equal(&res, &res2, sizeof(res));
+	t_reports_set(&in_place);
+	t_reports_set(&on_copy);
+	assert_int_equal(in_place.n != 0, strcmp(from, to) != 0); /* the same file: no change */
+	assert_int_equal(in_place.n, on_copy.n);
+	assert_memory_equal(in_place.names, on_copy.names, in_place.n * 256);
+	assert_int_equal(in_place.moved != 0, on_copy.moved != 0);
+	assert_int_equal(kube_store_serial(s), kube_store_serial(c));
+	kube_store_counts(s, &a);
+	kube_store_counts(c, &b);
+	assert_memory_equal(&a, &b, sizeof(a));
+	kube_store_free(c);
+	kube_store_free(s);
+}
+
+static void
+test_reread_on_copy(void **state)
+{
+	(void)state;
+	t_reread_on_copy("data/cluster.json", "data/cluster-v2.json");
+	t_reread_on_copy("data/cluster-v2.json", "data/cluster.json");
+	t_reread_on_copy("data/cluster.json", "data/cluster.json");
+	t_reread_on_copy("data/sample-endpointslice-default.json", "data/cluster.json");
+}
+
+/* A parse asked to stop ends with -ECANCELED and gives nothing back. */
+static void
+test_parse_stopped(void **state)
+{
+	atomic_bool stop;
+	struct kube_snapshot_doc *doc = (struct kube_snapshot_doc *)&stop;
+	char path[PATH_MAX], err[512] = "";
+
+	(void)state;
+	atomic_init(&stop, true);
+	t_path(path, sizeof(path), "data/cluster.json");
+	assert_int_equal(kube_snapshot_parse(path, &stop, &doc, err, sizeof(err)), -ECANCELED);
+	assert_null(doc);
+	atomic_store(&stop, false);
+	assert_int_equal(kube_snapshot_parse(path, &stop, &doc, err, sizeof(err)), 0);
+	assert_non_null(doc);
+	kube_snapshot_doc_free(doc);
+}
+
+/* ---- the worker thread (snapshot_worker.h), on a real event loop ---- */
+
+/* The config's one ctx goes to the reports and to done(): `reports` comes first. */
+struct t_worker {
+	struct t_reports reports;
+	struct event_base *base;
+	unsigned done;
+	int rc;
+	char err[512];
+	struct kube_snapshot_result res;
+	struct kube_store *store;
+};
+
+static void
+t_worker_done(void *ctx, struct kube_snapshot_read *r)
+{
+	struct t_worker *t = ctx;
+
+	t->done++;
+	t->rc = r->rc;
+	memcpy(t->err, r->err, sizeof(t->err));
+	t->res = r->res;
+	t->store = r->store;
+	r->store = NULL;
+	event_base_loopbreak(t->base);
+}
+
+/* A worker reading `rel` (its reports into t->reports); the loop runs until done() or 60 s. */
+static struct kube_snapshot_worker *
+t_worker_new(struct t_worker *t, const char *rel)
+{
+	char path[PATH_MAX];
+	struct kube_snapshot_worker *w = NULL;
+
+	t_path(path, sizeof(path), rel);
+	assert_int_equal(kube_snapshot_worker_new(&w, &(struct kube_snapshot_worker_config){
+				 .base = t->base, .path = path, .changed = t_report,
+				 .moved = t_moved, .done = t_worker_done, .ctx = t}),
+			 0);
+	return w;
+}
+
+static void
+t_worker_run(struct t_worker *t)
+{
+	struct timeval limit = {.tv_sec = 60};
+
+	event_base_loopexit(t->base, &limit);
+	event_base_dispatch(t->base);
+}
+
+static void
+test_worker(void **state)
+{
+	static struct t_worker t;
+	struct kube_snapshot_worker *w, *bad;
+	struct kube_store *old = t_store(), *v2;
+	struct kube_snapshot_result res;
+	struct kube_store_counts c;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_non_null(t.base = event_base_new());
+	t_load_ok(old, "data/cluster.json", &res);
+	w = t_worker_new(&t, "data/cluster-v2.json");
+	assert_int_equal(kube_snapshot_worker_start(w, old), 0);
+	assert_true(kube_snapshot_worker_busy(w));
+	assert_int_equal(kube_snapshot_worker_start(w, old), -EBUSY);
+	t_worker_run(&t);
+	assert_int_equal(t.done, 1);
+	assert_false(kube_snapshot_worker_busy(w));
+	assert_int_equal(t.rc, 0);
+	assert_non_null(t.store);
+	assert_int_equal(t.res.services, 4);
+	kube_store_counts(t.store, &c);
+	assert_int_equal(c.services, 4);
+	assert_null(t_svc(t.store, "apps", "api"));    /* gone in v2 */
+	assert_non_null(t_svc(old, "apps", "api"));     /* the old store was only read */
+	assert_true(t.reports.n > 0 && t.reports.moved > 0);
+	kube_snapshot_worker_retire(w, old);            /* freed in the thread */
+	v2 = t.store;
+
+	/* a file that does not parse: an error with its position, no store */
+	bad = t_worker_new(&t, "data/truncated.json");
+	assert_int_equal(kube_snapshot_worker_start(bad, v2), 0);
+	t_worker_run(&t);
+	assert_int_equal(t.done, 2);
+	assert_int_equal(t.rc, -EPROTO);
+	assert_null(t.store);
+	assert_non_null(strstr(t.err, "truncated.json:"));
+	kube_snapshot_worker_free(bad);
+	kube_store_free(v2);
+
+	/* freed with a read under way: done() is never called, nothing leaks */
+	old = t_store();
+	assert_int_equal(kube_snapshot_worker_start(w, old), 0);
+	kube_snapshot_worker_free(w);
+	assert_int_equal(t.done, 2);
+	kube_store_free(old);
+	event_base_free(t.base);
 }
 
 /* A broken file after a good one: an error, and the good state keeps serving. */
@@ -545,6 +766,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cluster_counts),
 		cmocka_unit_test(test_second_file_replaces),
+		cmocka_unit_test(test_reread_on_copy),
+		cmocka_unit_test(test_parse_stopped),
+		cmocka_unit_test(test_worker),
 		cmocka_unit_test(test_truncated_has_position),
 		cmocka_unit_test(test_truncated_column),
 		cmocka_unit_test(test_not_a_list),

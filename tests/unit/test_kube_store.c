@@ -3,7 +3,7 @@
  * test_kube_store.c - unit tests for the kube resolver's in-memory cluster (src/kube/store.c):
  * add, modify and delete of every kind; slices merged into their service with duplicate
  * addresses removed; slices stored before their service; labels; the PTR index; the change
- * callback (names compared as wire bytes, calls counted); replace passes; caps and invalid
+ * callback (names compared as wire bytes, calls counted); copies; replace passes; caps and invalid
  * input; and, as a measurement only, the memory a 10,000-service, 100,000-endpoint store takes.
  */
 #include <stdarg.h>
@@ -697,6 +697,111 @@ test_ks_moved_on_every_change(void **state)
 	kube_store_free(s);
 }
 
+/* ---- copies ------------------------------------------------------------------------------ */
+
+/* One of every shape a copy must keep: a headless service whose endpoints are labelled by
+ * hostname, by pod name (--kube-endpoint-pod-names) and by IPs that make no valid hostname
+ * ("--1" for ::1, "fd00--" for fd00::), an address in two slices of one service under two
+ * labels, slices of a service not stored (a placeholder), an ExternalName, a pod. */
+static void
+test_ks_clone_fill(struct kube_store *s)
+{
+	static const char *const hosts[] = { "web-0", NULL, "dup" };
+	static const char *const v4[] = { "10.9.0.1", "10.9.0.2", "10.9.0.3" };
+	static const char *const v4b[] = { "10.9.0.3", "10.9.0.4" };
+	static const char *const v6[] = { "::1", "fd00::", "fd00::1:2" };
+	static const char *const orphan[] = { "10.9.9.9" };
+	struct kube_ip pod_ip = test_ks_ip("10.9.1.1"), v6ip = test_ks_ip("fd00::7");
+	struct kube_endpoint_obj pod_ep = { .ips = &pod_ip, .n_ips = 1, .ready = true,
+					    .pod_name = "Pod-A" };
+	struct kube_slice_obj pods_slice = { .ns = "default", .name = "web-pods", .service = "web",
+					     .family = AF_INET, .endpoints = &pod_ep,
+					     .n_endpoints = 1 };
+	struct kube_service_obj ext = { .ns = "default", .name = "ext",
+					.kind = KUBE_SERVICE_EXTERNAL_NAME,
+					.external_name = "example.com." };
+	struct kube_pod_obj pod = { .ns = "default", .name = "pod-a", .ips = &v6ip, .n_ips = 1 };
+
+	assert_int_equal(kube_store_upsert_namespace(s, "default"), 0);
+	assert_int_equal(kube_store_upsert_namespace(s, "other"), 0);
+	assert_int_equal(test_ks_add_svc(s, "default", "api", "10.96.9.1"), 0);
+	assert_int_equal(test_ks_add_svc(s, "default", "web", NULL), 0);
+	assert_int_equal(test_ks_add_slice(s, "default", "web-1", "web", v4, hosts, 3, 1), 0);
+	assert_int_equal(test_ks_add_slice(s, "default", "web-2", "web", v4b, NULL, 2, -1), 0);
+	assert_int_equal(test_ks_add_slice(s, "default", "web-6", "web", v6, NULL, 3, -1), 0);
+	assert_int_equal(kube_store_upsert_slice(s, &pods_slice), 0);
+	assert_int_equal(test_ks_add_slice(s, "other", "lost-1", "lost", orphan, NULL, 1, -1), 0);
+	assert_int_equal(kube_store_upsert_service(s, &ext), 0);
+	assert_int_equal(kube_store_upsert_pod(s, &pod), 0);
+}
+
+/* Two services' endpoints are the same: labels, addresses, readiness, in order. */
+static void
+test_ks_same_endpoints(const struct kube_service *a, const struct kube_service *b)
+{
+	const struct kube_endpoint *ea, *eb;
+	size_t n = kube_service_endpoints(a, &ea);
+
+	assert_int_equal(kube_service_endpoints(b, &eb), n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(ea[i].label, eb[i].label);
+		assert_int_equal(ea[i].ready, eb[i].ready);
+		assert_int_equal(ea[i].n_ips, eb[i].n_ips);
+		assert_memory_equal(ea[i].ips, eb[i].ips, ea[i].n_ips * sizeof(*ea[i].ips));
+	}
+}
+
+static void
+test_ks_clone(void **state)
+{
+	struct kube_store *s = test_ks_new(true), *c = NULL;
+	struct kube_store_counts cs, cc;
+	struct test_ks_log clog = { 0 };
+	struct kube_ptr p[4];
+	const struct kube_endpoint *e;
+	struct kube_ip pod_ip;
+
+	(void)state;
+	test_ks_clone_fill(s);
+	test_ks_reset();
+	assert_int_equal(kube_store_clone(s, test_ks_changed, test_ks_moved, &clog, &c), 0);
+	assert_int_equal(clog.calls + clog.moved + test_ks_log.calls, 0); /* copying is silent */
+	assert_int_equal(kube_store_serial(c), kube_store_serial(s));
+	kube_store_counts(s, &cs);
+	kube_store_counts(c, &cc);
+	assert_memory_equal(&cs, &cc, sizeof(cs));
+	assert_int_equal(cs.slices, 5);
+	test_ks_same_endpoints(test_ks_svc(s, "default", "web"), test_ks_svc(c, "default", "web"));
+	assert_int_equal(kube_service_endpoints_by_label(test_ks_svc(c, "default", "web"), "--1",
+							 3, &e), 1);
+	assert_int_equal(kube_service_endpoints_by_label(test_ks_svc(c, "default", "web"), "pod-a",
+							 5, &e), 1);
+	assert_string_equal(kube_service_external_name(test_ks_svc(c, "default", "ext")),
+			    "example.com.");
+	assert_int_equal(test_ks_ptr(c, "10.96.9.1", p, 4), 1);
+	assert_int_equal(test_ks_ptr(c, "10.9.9.9", p, 4), 0); /* placeholders publish nothing */
+	pod_ip = test_ks_ip("fd00::7");
+	assert_true(kube_store_pod_ip(c, "default", 7, &pod_ip));
+
+	/* The copy compares equal to the objects it came from: stating them all again reports
+	 * nothing and keeps the serial, as on the original. */
+	for (int k = KUBE_KIND_NAMESPACE; k <= KUBE_KIND_POD; k++)
+		kube_store_replace_begin(c, k);
+	test_ks_clone_fill(c);
+	for (int k = KUBE_KIND_NAMESPACE; k <= KUBE_KIND_POD; k++)
+		kube_store_replace_end(c, k);
+	assert_int_equal(clog.calls + clog.moved, 0);
+	assert_int_equal(kube_store_serial(c), kube_store_serial(s));
+
+	/* and reports go where the copy was told from then on; the original is unchanged */
+	assert_int_equal(kube_store_delete_service(c, "default", "api"), 0);
+	assert_true(clog.calls > 0 && clog.moved == 1);
+	assert_int_equal(test_ks_log.calls + test_ks_log.moved, 0);
+	assert_non_null(test_ks_svc(s, "default", "api"));
+	kube_store_free(c);
+	kube_store_free(s);
+}
+
 /* ---- replace passes ----------------------------------------------------------------------- */
 
 static void
@@ -1137,6 +1242,7 @@ main(void)
 		cmocka_unit_test(test_ks_headless_ports),
 		cmocka_unit_test(test_ks_pods),
 		cmocka_unit_test(test_ks_moved_on_every_change),
+		cmocka_unit_test(test_ks_clone),
 		cmocka_unit_test(test_ks_replace),
 		cmocka_unit_test(test_ks_invalid),
 		cmocka_unit_test(test_ks_random),
