@@ -90,6 +90,9 @@
 #define CACHE_MAX_OFFS (DNS_MAX_UDP / 11 + 1) /* the smallest RR is 11 bytes */
 #define CACHE_ARENA_MIN_BUDGET (256u << 20) /* below, one arena's 2 MiB is too coarse a step */
 
+#define CACHE_TAG_SHIFT 6	/* flags bits 6-7: the caller's tag (cache_put_tagged) */
+_Static_assert(CACHE_TAGS << CACHE_TAG_SHIFT == 0x100, "the tag takes the flags' top bits");
+
 #define CACHE_F_NEG 0x4
 #define CACHE_F_REF 0x8		/* hit since it last reached the LRU tail: a second chance */
 #define CACHE_F_RENEW 0x10	/* from a source that reports its changes (cache_put_renewable) */
@@ -708,6 +711,15 @@ int
 cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
 		 uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap)
 {
+	unsigned tag;
+
+	return cache_get_tagged(c, key, hash, now, id, client_qname, out, cap, &tag);
+}
+
+int
+cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
+		 uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap, unsigned *tag)
+{
 	uint32_t h;
 
 	if (!cache_key_ok(key) || (h = cache_find(c, key, hash)) == CACHE_NIL) {
@@ -733,6 +745,7 @@ cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 	 * among a million entries (cache_lru_victim gives marked records their second chance). */
 	r->flags |= CACHE_F_REF;
 	c->hits++;
+	*tag = r->flags >> CACHE_TAG_SHIFT;
 	return r->len;
 }
 
@@ -882,6 +895,16 @@ cache_put_renewable(struct cache *c, const struct cache_key *key, const uint8_t 
 		    size_t len, msec_t now)
 {
 	return cache_store(c, key, reply, len, now, CACHE_F_RENEW);
+}
+
+int
+cache_put_tagged(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+		 msec_t now, unsigned tag, bool renewable)
+{
+	if (tag >= CACHE_TAGS)
+		return -EINVAL;
+	return cache_store(c, key, reply, len, now,
+			   (uint8_t)(tag << CACHE_TAG_SHIFT | (renewable ? CACHE_F_RENEW : 0)));
 }
 
 void

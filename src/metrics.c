@@ -182,34 +182,62 @@ metrics_single(struct metrics_out *o, const char *name, const char *type, const 
 	metrics_printf(o, "%s %" PRIu64 "\n", name, v);
 }
 
-/* The samples of one histogram; `labels` is "" or `a="b",` (with the trailing comma). */
+/* The samples of one histogram: bucket[0..n] (not cumulative; [n] is +Inf) under the finite
+ * upper bounds le[0..n), and `sum` with `prec` decimals. `labels` is "" or `a="b",` (with the
+ * trailing comma). */
+static void
+metrics_buckets(struct metrics_out *o, const char *name, const char *labels,
+		const uint64_t *bucket, const double *le, size_t n, double sum, int prec)
+{
+	uint64_t cum = 0;
+	size_t ll = strlen(labels);
+
+	for (size_t i = 0; i < n; i++) {
+		cum += bucket[i];
+		metrics_printf(o, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels, le[i], cum);
+	}
+	cum += bucket[n];
+	metrics_printf(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
+	/* _sum and _count take the labels without the trailing comma */
+	if (ll)
+		metrics_printf(o, "%s_sum{%.*s} %.*f\n%s_count{%.*s} %" PRIu64 "\n", name,
+			       (int)(ll - 1), labels, prec, sum, name, (int)(ll - 1), labels, cum);
+	else
+		metrics_printf(o, "%s_sum %.*f\n%s_count %" PRIu64 "\n", name, prec, sum, name,
+			       cum);
+}
+
+/* A latency histogram (kubemasq/metrics.h) in seconds. */
 static void
 metrics_hist_samples(struct metrics_out *o, const char *name, const char *labels,
 		     const struct metrics_hist *h)
 {
 	static const uint64_t bounds[METRICS_HIST_BUCKETS] = METRICS_HIST_BOUNDS_US;
 	static const struct metrics_hist empty;
-	uint64_t cum = 0;
-	size_t ll = strlen(labels);
+	double le[METRICS_HIST_BUCKETS];
 
 	if (!h)
 		h = &empty;
-	for (size_t i = 0; i < METRICS_HIST_BUCKETS; i++) {
-		cum += h->bucket[i];
-		metrics_printf(o, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels,
-			       (double)bounds[i] / 1e6, cum);
-	}
-	cum += h->bucket[METRICS_HIST_BUCKETS];
-	metrics_printf(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
-	/* _sum and _count take the labels without the trailing comma */
-	if (ll)
-		metrics_printf(o, "%s_sum{%.*s} %.6f\n%s_count{%.*s} %" PRIu64 "\n", name,
-			       (int)(ll - 1), labels, (double)h->sum_us / 1e6, name, (int)(ll - 1),
-			       labels, cum);
-	else
-		metrics_printf(o, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
-			       (double)h->sum_us / 1e6, name, cum);
+	for (size_t i = 0; i < METRICS_HIST_BUCKETS; i++)
+		le[i] = (double)bounds[i] / 1e6;
+	metrics_buckets(o, name, labels, h->bucket, le, METRICS_HIST_BUCKETS,
+			(double)h->sum_us / 1e6, 6);
 }
+
+/* A message size histogram in bytes. */
+static void
+metrics_size_samples(struct metrics_out *o, const char *name, const char *labels,
+		     const struct metrics_size_hist *h)
+{
+	static const uint32_t bounds[METRICS_SIZE_BUCKETS] = METRICS_SIZE_BOUNDS;
+	double le[METRICS_SIZE_BUCKETS];
+
+	for (size_t i = 0; i < METRICS_SIZE_BUCKETS; i++)
+		le[i] = bounds[i];
+	metrics_buckets(o, name, labels, h->bucket, le, METRICS_SIZE_BUCKETS, (double)h->sum, 0);
+}
+
+static const char *const metrics_protocols[2] = {"udp", "tcp"};	/* stats' [tcp] index */
 
 static void
 metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t inflight)
@@ -221,18 +249,51 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 	metrics_printf(o, "kubemasq_requests_total{protocol=\"tcp\"} %" PRIu64 "\n",
 		       s->queries_tcp);
 	metrics_family(o, "kubemasq_requests_by_type_total", "counter",
-		       "Well-formed DNS requests by query type (other: every type not listed).");
-	for (int i = 0; i < STATS_QTYPE_COUNT; i++)
-		metrics_printf(o, "kubemasq_requests_by_type_total{type=\"%s\"} %" PRIu64 "\n",
-			       stats_qtype_label((enum stats_qtype)i), s->qtype[i]);
-	metrics_family(o, "kubemasq_responses_total", "counter", "DNS responses by rcode.");
-	for (unsigned i = 0; i < STATS_RCODES; i++)
-		if (i <= DNS_RCODE_REFUSED || s->rcode[i])
-			metrics_printf(o, "kubemasq_responses_total{rcode=\"%s\"} %" PRIu64 "\n",
-				       stats_rcode_label(i), s->rcode[i]);
+		       "Well-formed DNS requests by transport protocol and query type (other: every "
+		       "type not listed).");
+	for (int p = 0; p < 2; p++)
+		for (int i = 0; i < STATS_QTYPE_COUNT; i++)
+			metrics_printf(o,
+				       "kubemasq_requests_by_type_total{protocol=\"%s\",type=\"%s\"} "
+				       "%" PRIu64 "\n",
+				       metrics_protocols[p], stats_qtype_label((enum stats_qtype)i),
+				       s->qtype[p][i]);
+	metrics_single(o, "kubemasq_do_requests_total", "counter",
+		       "Well-formed DNS requests with the DO (DNSSEC OK) bit.", s->do_requests);
+	metrics_family(o, "kubemasq_responses_total", "counter",
+		       "DNS responses by source (cluster: the kube resolver, forward: a server, "
+		       "local: kubemasq itself; a cache hit counts for the source it was stored "
+		       "from) and rcode.");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++)
+		for (unsigned i = 0; i < STATS_RCODES; i++)
+			if (i <= DNS_RCODE_REFUSED || s->rcode[src][i])
+				metrics_printf(o,
+					       "kubemasq_responses_total{source=\"%s\",rcode=\"%s\"} "
+					       "%" PRIu64 "\n",
+					       stats_source_label(src), stats_rcode_label(i),
+					       s->rcode[src][i]);
 	metrics_family(o, "kubemasq_request_duration_seconds", "histogram",
-		       "Arrival to answer; answers made at once (cache hits, local) count as 0.");
-	metrics_hist_samples(o, "kubemasq_request_duration_seconds", "", &s->latency);
+		       "Arrival to answer, by source; answers made at once (cache hits, the kube "
+		       "store, local) count as 0.");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++) {
+		char labels[32];
+
+		snprintf(labels, sizeof(labels), "source=\"%s\",", stats_source_label(src));
+		metrics_hist_samples(o, "kubemasq_request_duration_seconds", labels,
+				     &s->latency[src]);
+	}
+	metrics_family(o, "kubemasq_request_size_bytes", "histogram",
+		       "Sizes of the DNS requests received, by transport protocol.");
+	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"udp\",",
+			     &s->request_size[0]);
+	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"tcp\",",
+			     &s->request_size[1]);
+	metrics_family(o, "kubemasq_response_size_bytes", "histogram",
+		       "Sizes of the DNS responses sent, by transport protocol.");
+	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"udp\",",
+			     &s->response_size[0]);
+	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"tcp\",",
+			     &s->response_size[1]);
 	metrics_single(o, "kubemasq_forwarded_total", "counter",
 		       "Cache misses sent to an upstream (coalesced ones not counted).",
 		       s->forwarded);
@@ -260,14 +321,24 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 }
 
 static void
-metrics_format_cache(struct metrics_out *o, const struct cache *cache)
+metrics_format_cache(struct metrics_out *o, const struct cache *cache, const struct stats *s)
 {
+	static const char *const types[2] = {"success", "denial"};
 	struct cache_stats cs = {0};
 
 	if (cache)
 		cache_get_stats(cache, &cs);
 	metrics_single(o, "kubemasq_cache_hits_total", "counter", "Cache lookups answered.",
 		       cs.hits);
+	metrics_family(o, "kubemasq_cache_hits_by_source_total", "counter",
+		       "Cache hits by the source of the cached answer and its type (success: "
+		       "records, denial: NXDOMAIN or NODATA).");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++)
+		for (int neg = 0; neg < 2; neg++)
+			metrics_printf(o,
+				       "kubemasq_cache_hits_by_source_total{source=\"%s\",type=\"%s\"} "
+				       "%" PRIu64 "\n",
+				       stats_source_label(src), types[neg], s->cache_hits_by[src][neg]);
 	metrics_single(o, "kubemasq_cache_misses_total", "counter",
 		       "Cache lookups not answered (absent or expired).", cs.misses);
 	metrics_single(o, "kubemasq_cache_inserts_total", "counter", "Answers stored in the cache.",
@@ -470,7 +541,7 @@ metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 	metrics_family(&o, "kubemasq_build_info", "gauge", "Always 1; the version as a label.");
 	metrics_printf(&o, "kubemasq_build_info{version=\"%s\"} 1\n", KUBEMASQ_VERSION);
 	metrics_format_queries(&o, src->stats, src->qe ? query_engine_pending(src->qe) : 0);
-	metrics_format_cache(&o, src->cache);
+	metrics_format_cache(&o, src->cache, src->stats);
 	metrics_format_upstreams(&o, src->router);
 	if (kube) {
 		memset(&st, 0, sizeof(st));
