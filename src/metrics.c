@@ -14,13 +14,16 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -58,6 +61,7 @@ struct metrics {
 	unsigned n_conns;
 	uint64_t refused_conns;
 	struct log_ratelimit rl_refused;
+	double start_time;	/* metrics_process_start_time(), read once */
 };
 
 /* --- address --- */
@@ -568,6 +572,153 @@ metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 	return buf;
 }
 
+/* --- process --- */
+
+int
+metrics_process_parse_stat(const char *text, uint64_t page_size, uint64_t *start_ticks,
+			   struct metrics_process *out)
+{
+	/* after the command: state is field 3; starttime 22, vsize 23, rss 24 (proc(5)) */
+	enum { STARTTIME = 22 - 3, VSIZE = 23 - 3, RSS = 24 - 3 };
+	uint64_t v[RSS + 1];
+	const char *p = strrchr(text, ')');
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	p++;
+	for (int i = 0; i <= RSS; i++) {
+		while (*p == ' ')
+			p++;
+		if (i == 0) {	/* the state: a letter */
+			if (!*p || *p == '\n')
+				return -EINVAL;
+			p++;
+			v[0] = 0;
+			continue;
+		}
+		if (*p == '-')	/* some fields are signed; none of ours is negative */
+			p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v[i] = strtoull(p, &end, 10);
+		p = end;
+	}
+	if (start_ticks)
+		*start_ticks = v[STARTTIME];
+	out->virtual_bytes = v[VSIZE];
+	out->resident_bytes = v[RSS] * page_size;
+	out->has_stat = true;
+	return 0;
+}
+
+/* The text of a /proc file into buf (at most cap - 1 bytes, terminated); -errno on failure. */
+static ssize_t
+metrics_read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, cap - 1);
+	if (n < 0)
+		n = -errno;
+	else
+		buf[n] = '\0';
+	close(fd);
+	return n;
+}
+
+double
+metrics_process_start_time(void)
+{
+	struct metrics_process unused;
+	char buf[1024], line[256];
+	uint64_t ticks, btime = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	if (hz <= 0 || metrics_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0 ||
+	    metrics_process_parse_stat(buf, 1, &ticks, &unused) < 0)
+		return 0;
+	/* /proc/stat: a line per CPU and long interrupt lines, read in pieces; btime is short */
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return 0;
+	while (!btime && fgets(line, sizeof(line), f))
+		if (strncmp(line, "btime ", 6) == 0)
+			btime = strtoull(line + 6, NULL, 10);
+	fclose(f);
+	return btime ? (double)btime + (double)ticks / (double)hz : 0;
+}
+
+/* Entries of /proc/self/fd but . and ..: the descriptor reading it included, as the clients'
+ * figure does. */
+static int
+metrics_count_fds(uint64_t *n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return -errno;
+	*n = 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			(*n)++;
+	closedir(d);
+	return 0;
+}
+
+void
+metrics_process_read(struct metrics_process *out, double start_time)
+{
+	struct rusage ru;
+	struct rlimit rl;
+	char buf[1024];
+	long page = sysconf(_SC_PAGESIZE);
+
+	memset(out, 0, sizeof(*out));
+	out->start_time = start_time;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		out->cpu_seconds = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+				   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		out->max_fds = rl.rlim_cur;
+	if (page > 0 && metrics_read_file("/proc/self/stat", buf, sizeof(buf)) > 0)
+		metrics_process_parse_stat(buf, (uint64_t)page, NULL, out);
+	out->has_fds = metrics_count_fds(&out->open_fds) == 0;
+}
+
+int
+metrics_format_process(const struct metrics_process *p, struct evbuffer *out)
+{
+	struct metrics_out o = {.b = out};
+
+	metrics_family(&o, "process_cpu_seconds_total", "counter",
+		       "User and system CPU time spent, in seconds.");
+	metrics_printf(&o, "process_cpu_seconds_total %.6f\n", p->cpu_seconds);
+	if (p->start_time > 0) {
+		metrics_family(&o, "process_start_time_seconds", "gauge",
+			       "Start time of the process since the Unix epoch, in seconds.");
+		metrics_printf(&o, "process_start_time_seconds %.2f\n", p->start_time);
+	}
+	if (p->has_stat) {
+		metrics_single(&o, "process_resident_memory_bytes", "gauge",
+			       "Resident memory size in bytes.", p->resident_bytes);
+		metrics_single(&o, "process_virtual_memory_bytes", "gauge",
+			       "Virtual memory size in bytes.", p->virtual_bytes);
+	}
+	if (p->has_fds)
+		metrics_single(&o, "process_open_fds", "gauge", "Open file descriptors.",
+			       p->open_fds);
+	metrics_single(&o, "process_max_fds", "gauge",
+		       "Maximum number of open file descriptors (the soft RLIMIT_NOFILE).",
+		       p->max_fds);
+	return o.err;
+}
+
 /* --- HTTP --- */
 
 /* Send and free `b` (may be NULL). libevent 2.1 would send the body on HEAD too: a HEAD reply
@@ -605,11 +756,16 @@ metrics_serve_metrics(struct metrics *m, struct evhttp_request *req)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct metrics_out o = {.b = b, .err = -ENOMEM};
+	struct metrics_process proc;
 
 	if (b && (o.err = metrics_format(&m->src, b)) == 0)	/* then this port's own figure */
 		metrics_single(&o, "kubemasq_metrics_connections_refused_total", "counter",
 			       "Connections to this port refused over its connection cap.",
 			       m->refused_conns);
+	if (o.err == 0) {	/* and the process's, read now */
+		metrics_process_read(&proc, m->start_time);
+		o.err = metrics_format_process(&proc, b);
+	}
 	if (o.err < 0) {
 		if (b)	/* evbuffer_free(NULL) is not safe */
 			evbuffer_free(b);
@@ -787,6 +943,7 @@ metrics_new(struct event_base *base, const struct metrics_sources *src, char *er
 		return NULL;
 	}
 	m->rl_refused = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	m->start_time = metrics_process_start_time();
 	/* every method reaches metrics_on_request, which answers 405 (evhttp's own refusal of a
 	 * method it was told to disallow is a 501) */
 	evhttp_set_allowed_methods(m->http, 0xffff);

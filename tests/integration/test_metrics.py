@@ -7,7 +7,7 @@ counters ending in _total; histograms with cumulative buckets ending at +Inf equ
 every family the daemon promises is checked present, and counters are checked to move as
 queries are made (requests, rcodes, cache hits/misses/inserts, per-upstream queries and
 latency); answers are counted by source (cluster, forward, local; a hit for the source of the
-cached answer) with their sizes. /health and /ready are checked through the kube sync (503 with the reason until the
+cached answer) with their sizes, and the process_* figures are compared with /proc. /health and /ready are checked through the kube sync (503 with the reason until the
 snapshot appears, 200 after), bad requests get 4xx while DNS keeps being served, connections
 over the cap are closed, and bad addresses stop the start with a message naming the option.
 The CHAOS names are compared with what the real dnsmasq answers after the same queries."""
@@ -15,6 +15,7 @@ The CHAOS names are compared with what the real dnsmasq answers after the same q
 import http.client
 import math
 import os
+import pathlib
 import re
 import signal
 import time
@@ -60,6 +61,12 @@ FAMILIES = {
     "kubemasq_request_size_bytes": "histogram",
     "kubemasq_response_size_bytes": "histogram",
     "kubemasq_cache_hits_by_source_total": "counter",
+    "process_cpu_seconds_total": "counter",
+    "process_resident_memory_bytes": "gauge",
+    "process_virtual_memory_bytes": "gauge",
+    "process_start_time_seconds": "gauge",
+    "process_open_fds": "gauge",
+    "process_max_fds": "gauge",
 }
 KUBE_FAMILIES = {
     "kubemasq_kube_objects": "gauge",
@@ -367,6 +374,46 @@ def test_answers_counted_by_source(kubemasq, scripted, public_dir):
             assert small == len(got), (fam, proto)
             assert delta(fam, fam + "_bucket", protocol=proto, le="100") == \
                 sum(1 for n in got if n <= 100), (fam, proto)
+
+
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command: [0] is the state (field 3)."""
+    text = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()
+
+
+def test_process_metrics_match_proc(kubemasq, scripted):
+    """process_* as the Prometheus clients define them, checked against what /proc says of
+    the daemon around the scrape."""
+    hz, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    k = start(kubemasq, scripted)
+    for i in range(50):                                 # some CPU time to measure
+        k.udp(query(f"p{i}.example.", "A"))
+    pid = k.proc.pid
+    fds0 = len(os.listdir(f"/proc/{pid}/fd"))
+    st0 = proc_stat(pid)
+    fams = scrape(k.mport)
+    st1 = proc_stat(pid)
+    fds1 = len(os.listdir(f"/proc/{pid}/fd"))
+    cpu = value(fams, "process_cpu_seconds_total")
+    ticks = [(int(st[11]) + int(st[12])) / hz for st in (st0, st1)]
+    assert 0 < cpu and ticks[0] - 0.011 <= cpu <= ticks[1] + 0.011, (cpu, ticks)
+    btime = int(re.search(r"^btime (\d+)$", pathlib.Path("/proc/stat").read_text(),
+                          re.M).group(1))
+    started = btime + int(st0[19]) / hz
+    assert abs(value(fams, "process_start_time_seconds") - started) < 0.02
+    assert time.time() - 60 < started <= time.time()
+    rss = [int(st[21]) * page for st in (st0, st1)]
+    vsz = [int(st[20]) for st in (st0, st1)]
+    assert 0.9 * min(rss) <= value(fams, "process_resident_memory_bytes") <= 1.1 * max(rss)
+    assert 0.9 * min(vsz) <= value(fams, "process_virtual_memory_bytes") <= 1.1 * max(vsz)
+    # its own: the scrape's connection and the directory being read, beside ours
+    assert min(fds0, fds1) <= value(fams, "process_open_fds") <= max(fds0, fds1) + 2
+    soft = re.search(r"^Max open files\s+(\d+)", pathlib.Path(f"/proc/{pid}/limits").read_text(),
+                     re.M).group(1)
+    assert value(fams, "process_max_fds") == int(soft)
+    later = scrape(k.mport)
+    assert value(later, "process_cpu_seconds_total") >= cpu
 
 
 def test_forward_rejections_counted(kubemasq, scripted):

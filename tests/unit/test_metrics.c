@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -256,6 +257,64 @@ test_metrics_size_histogram(void **state UNUSED)
 	free(text);
 }
 
+/* /proc/PID/stat: fields counted from the last ')', whatever the command holds. */
+static void
+test_metrics_process_stat(void **state UNUSED)
+{
+	static const char *const stat =
+		"4242 (kube masq) (x)) S 1 4242 4242 0 -1 4194560 1369 0 0 0 12 34 0 0 20 0 1 "
+		"0 987654 11427840 1073 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 "
+		"0 0 0 0\n";
+	struct metrics_process p = {0};
+	uint64_t ticks = 0;
+
+	assert_int_equal(metrics_process_parse_stat(stat, 4096, &ticks, &p), 0);
+	assert_true(p.has_stat);
+	assert_int_equal(ticks, 987654);
+	assert_int_equal(p.virtual_bytes, 11427840);
+	assert_int_equal(p.resident_bytes, 1073 * 4096);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(metrics_process_parse_stat("4242 (short) S 1 2 3\n", 4096, NULL, &p),
+			 -EINVAL);
+	assert_false(p.has_stat);
+	assert_int_equal(metrics_process_parse_stat("no parenthesis", 4096, NULL, &p), -EINVAL);
+	assert_int_equal(metrics_process_parse_stat("1 (x) S x", 4096, NULL, &p), -EINVAL);
+}
+
+/* This very process, read and formatted: every family present, figures plausible. */
+static void
+test_metrics_process_read(void **state UNUSED)
+{
+	struct metrics_process p;
+	struct evbuffer *b = evbuffer_new();
+	double start = metrics_process_start_time();
+	time_t now = time(NULL);
+	char *text;
+	size_t n;
+
+	assert_non_null(b);
+	assert_true(start > (double)now - 600 && start <= (double)now + 1);
+	metrics_process_read(&p, start);
+	assert_true(p.has_stat && p.has_fds);
+	assert_true(p.resident_bytes > 100000 && p.virtual_bytes >= p.resident_bytes);
+	assert_true(p.open_fds >= 3 && p.open_fds <= p.max_fds);
+	assert_int_equal(metrics_format_process(&p, b), 0);
+	n = evbuffer_get_length(b);
+	text = calloc(1, n + 2);
+	assert_non_null(text);
+	text[0] = '\n';	/* assert_line looks for whole lines */
+	evbuffer_remove(b, text + 1, n);
+	assert_line(text, "# TYPE process_cpu_seconds_total counter");
+	assert_line(text, "# TYPE process_start_time_seconds gauge");
+	assert_line(text, "# TYPE process_resident_memory_bytes gauge");
+	assert_line(text, "# TYPE process_virtual_memory_bytes gauge");
+	assert_line(text, "# TYPE process_open_fds gauge");
+	assert_line(text, "# TYPE process_max_fds gauge");
+	free(text);
+	evbuffer_free(b);
+}
+
+
 int
 main(void)
 {
@@ -266,6 +325,8 @@ main(void)
 		cmocka_unit_test(test_metrics_format_counters),
 		cmocka_unit_test(test_metrics_format_histogram),
 		cmocka_unit_test(test_metrics_size_histogram),
+		cmocka_unit_test(test_metrics_process_stat),
+		cmocka_unit_test(test_metrics_process_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
