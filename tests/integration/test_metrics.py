@@ -376,6 +376,21 @@ def test_answers_counted_by_source(kubemasq, scripted, public_dir):
                 sum(1 for n in got if n <= 100), (fam, proto)
 
 
+def test_cluster_servfail_before_sync_is_the_clusters(kubemasq, scripted, public_dir):
+    """Before its first sync the kube resolver answers SERVFAIL: that is the cluster's
+    failure (KubemasqClusterErrors), not the forwarder's; forwarded names go on working."""
+    k = start(kubemasq, scripted, snapshot=public_dir / "not-yet.json")
+    before = settled(k.mport)
+    assert k.udp(query("web.shop.svc.cluster.local.", "A")).rcode() == dns.rcode.SERVFAIL
+    assert k.udp(query("fine.example.", "A")).rcode() == dns.rcode.NOERROR
+    after = settled(k.mport)
+    moved = {(src, rc): value(after, "kubemasq_responses_total", source=src, rcode=rc) -
+             value(before, "kubemasq_responses_total", source=src, rcode=rc)
+             for src in ("cluster", "forward") for rc in ("NOERROR", "SERVFAIL")}
+    assert moved == {("cluster", "NOERROR"): 0, ("cluster", "SERVFAIL"): 1,
+                     ("forward", "NOERROR"): 1, ("forward", "SERVFAIL"): 0}, moved
+
+
 def proc_stat(pid):
     """The fields of /proc/PID/stat after the command: [0] is the state (field 3)."""
     text = pathlib.Path(f"/proc/{pid}/stat").read_text()
