@@ -711,14 +711,16 @@ int
 cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
 		 uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap)
 {
-	unsigned tag;
+	unsigned kind;
 
-	return cache_get_tagged(c, key, hash, now, id, client_qname, out, cap, &tag);
+	return cache_get_tagged(c, key, hash, now, id, client_qname, out, cap, &kind);
 }
+
+_Static_assert(CACHE_F_NEG >> 2 == CACHE_KIND_NEGATIVE, "the kind's negative bit");
 
 int
 cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
-		 uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap, unsigned *tag)
+		 uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap, unsigned *kind)
 {
 	uint32_t h;
 
@@ -745,7 +747,7 @@ cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 	 * among a million entries (cache_lru_victim gives marked records their second chance). */
 	r->flags |= CACHE_F_REF;
 	c->hits++;
-	*tag = r->flags >> CACHE_TAG_SHIFT;
+	*kind = (unsigned)(r->flags >> CACHE_TAG_SHIFT) << 1 | (r->flags & CACHE_F_NEG) >> 2;
 	return r->len;
 }
 

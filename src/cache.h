@@ -84,10 +84,16 @@ int cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash
  */
 #define CACHE_TAGS 4
 
-/* cache_get_hashed() that also writes the entry's tag into *tag on a hit. */
+/*
+ * cache_get_hashed() that also reports, on a hit, the entry's kind in *kind: its tag times 2,
+ * plus 1 (CACHE_KIND_NEGATIVE) for an NXDOMAIN or NODATA entry. One number, so that the caller
+ * can count the hit in a table of CACHE_TAGS * 2 counters with one increment.
+ */
 int cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
 		     uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap,
-		     unsigned *tag);
+		     unsigned *kind);
+#define CACHE_KIND_NEGATIVE 1u
+#define CACHE_KIND_TAG(kind) ((kind) >> 1)
 
 /*
  * Store `reply` (without OPT) for `key`, replacing an older entry. The cache decides

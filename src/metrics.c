@@ -342,7 +342,8 @@ metrics_format_cache(struct metrics_out *o, const struct cache *cache, const str
 			metrics_printf(o,
 				       "kubemasq_cache_hits_by_source_total{source=\"%s\",type=\"%s\"} "
 				       "%" PRIu64 "\n",
-				       stats_source_label(src), types[neg], s->cache_hits_by[src][neg]);
+				       stats_source_label(src), types[neg],
+				       s->cache_hits_by[src * 2 + (unsigned)neg]);
 	metrics_single(o, "kubemasq_cache_misses_total", "counter",
 		       "Cache lookups not answered (absent or expired).", cs.misses);
 	metrics_single(o, "kubemasq_cache_inserts_total", "counter", "Answers stored in the cache.",

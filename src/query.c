@@ -372,20 +372,19 @@ query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const ui
 		const struct query_prep *p, const struct query_origin *o, uint8_t *out, size_t cap)
 {
 	struct cache_key key = query_cache_key(dq, lname);
-	unsigned src, rcode;
+	unsigned kind;
 	int r;
 
 	if (!qe->cache)
 		return 0;
 	r = cache_get_tagged(qe->cache, &key, p->hash, p->now, dq->id, dq->q.qname, out, cap,
-			     &src);
+			     &kind);
 	if (r <= 0)
 		return 0;
-	/* the tag is the source the answer was stored from (query_cache_put): < METRICS_SOURCES */
-	rcode = out[3] & 0x0f;
+	/* the tag is the source the answer was stored from (query_cache_put) */
 	qe->stats->cache_hits++;
-	qe->stats->cache_hits_by[src][rcode == DNS_RCODE_NXDOMAIN || (out[6] | out[7]) == 0]++;
-	stats_answered(qe->stats, src, rcode, 0);
+	qe->stats->cache_hits_by[kind]++;
+	stats_answered(qe->stats, CACHE_KIND_TAG(kind), out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
 		query_log_reply("cached", out, (size_t)r, dq->q.qtype);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
@@ -690,6 +689,8 @@ query_answer_waiter(struct query_engine *qe, struct query_waiter *w, unsigned sr
 	if (w->origin.send(&w->origin, qe->out, n) < 0)
 		qe->stats->send_errors++;
 }
+
+_Static_assert(METRICS_SOURCES <= CACHE_TAGS, "a source is kept as a cache tag");
 
 /* Where a miss's answer comes from: its upstream's metrics source. */
 static unsigned

@@ -63,8 +63,10 @@ struct stats {
 	 * a cached answer counts for the source it was stored from) and rcode. Every figure
 	 * kept per source is only kept per source: the totals are sums, made on a scrape. */
 	uint64_t rcode[METRICS_SOURCES][STATS_RCODES];
-	/* cache hits by the source of the cached answer, positive [0] or negative [1] */
-	uint64_t cache_hits_by[METRICS_SOURCES][2];
+	/* cache hits by the source of the cached answer and whether it is negative: indexed by
+	 * the kind cache_get_tagged() reports, source * 2 + negative (query.c tags entries with
+	 * their source) */
+	uint64_t cache_hits_by[METRICS_SOURCES * 2];
 	uint64_t chaos;				/* CHAOS statistics queries answered (chaos.c) */
 	/* Arrival to answer, by source. Answers made at once (cache hits, errors, CHAOS) count
 	 * as 0 so that the hit path reads no extra clock; misses are measured per waiting

@@ -143,7 +143,7 @@ test_metrics_format_counters(void **state UNUSED)
 	s.rcode[METRICS_SOURCE_FORWARD][3] = 4;
 	s.rcode[METRICS_SOURCE_CLUSTER][2] = 3;
 	s.rcode[METRICS_SOURCE_LOCAL][16] = 1;
-	s.cache_hits_by[METRICS_SOURCE_CLUSTER][1] = 9;
+	s.cache_hits_by[METRICS_SOURCE_CLUSTER * 2 + 1] = 9;	/* negative */
 	s.refused_forward_max = 3;
 	text = format(&s);
 	assert_line(text, "# HELP kubemasq_requests_total DNS requests received, by transport "

@@ -337,11 +337,11 @@ test_source_counted(void **state)
 	/* hits: each for the source its answer came from */
 	n = t_ask(&e, "svc.ns.cluster.local", 3, out);
 	assert_true(n > 0);
-	assert_int_equal(e.stats.cache_hits_by[METRICS_SOURCE_CLUSTER][0], 1);
+	assert_int_equal(e.stats.cache_hits_by[METRICS_SOURCE_CLUSTER * 2], 1);
 	assert_int_equal(e.stats.rcode[METRICS_SOURCE_CLUSTER][DNS_RCODE_NOERROR], 2);
 	assert_int_equal(e.stats.latency[METRICS_SOURCE_CLUSTER].count, 2);
 	assert_true(t_ask(&e, "www.example.test", 4, out) > 0);
-	assert_int_equal(e.stats.cache_hits_by[METRICS_SOURCE_FORWARD][0], 1);
+	assert_int_equal(e.stats.cache_hits_by[METRICS_SOURCE_FORWARD * 2], 1);
 	assert_int_equal(e.stats.rcode[METRICS_SOURCE_FORWARD][DNS_RCODE_NOERROR], 2);
 	assert_int_equal(e.stats.rcode[METRICS_SOURCE_LOCAL][DNS_RCODE_NOERROR], 0);
 	/* a query with two questions: kubemasq's own FORMERR */
