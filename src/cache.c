@@ -107,6 +107,9 @@
 #define CACHE_MIN_OWNERS 64u
 #define CACHE_MAX_LABELS 128		/* a 255-byte name has at most 127 labels */
 
+#define CACHE_TAG_SHIFT 6	/* flags bits 6-7: the caller's tag (cache_put_tagged) */
+_Static_assert(CACHE_TAGS << CACHE_TAG_SHIFT == 0x100, "the tag takes the flags' top bits");
+
 #define CACHE_F_NEG 0x4
 #define CACHE_F_REF 0x8		/* hit since it last reached the LRU tail: a second chance */
 #define CACHE_F_RENEW 0x10	/* from a source that reports its changes (cache_put_renewable) */
@@ -929,6 +932,17 @@ int
 cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
 		 uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap)
 {
+	unsigned kind;
+
+	return cache_get_tagged(c, key, hash, now, id, client_qname, out, cap, &kind);
+}
+
+_Static_assert(CACHE_F_NEG >> 2 == CACHE_KIND_NEGATIVE, "the kind's negative bit");
+
+int
+cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
+		 uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap, unsigned *kind)
+{
 	uint32_t h;
 
 	if (!cache_key_ok(key) || (h = cache_find(c, key, hash)) == CACHE_NIL) {
@@ -954,6 +968,7 @@ cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 	 * among a million entries (cache_lru_victim gives marked records their second chance). */
 	r->flags |= CACHE_F_REF;
 	c->hits++;
+	*kind = (unsigned)(r->flags >> CACHE_TAG_SHIFT) << 1 | (r->flags & CACHE_F_NEG) >> 2;
 	return r->len;
 }
 
@@ -1116,6 +1131,16 @@ cache_put_renewable(struct cache *c, const struct cache_key *key, const uint8_t 
 		    size_t len, msec_t now)
 {
 	return cache_store(c, key, reply, len, now, CACHE_F_RENEW);
+}
+
+int
+cache_put_tagged(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+		 msec_t now, unsigned tag, bool renewable)
+{
+	if (tag >= CACHE_TAGS)
+		return -EINVAL;
+	return cache_store(c, key, reply, len, now,
+			   (uint8_t)(tag << CACHE_TAG_SHIFT | (renewable ? CACHE_F_RENEW : 0)));
 }
 
 void

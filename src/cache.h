@@ -78,6 +78,24 @@ int cache_get_hashed(struct cache *c, const struct cache_key *key, uint32_t hash
 		     uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap);
 
 /*
+ * Tags: a number 0..CACHE_TAGS-1 the caller stores with an entry (cache_put_tagged) and gets
+ * back with each hit, for what the cache need not understand (query.c keeps where an answer
+ * came from, for the metrics). It costs the entry nothing: it lives in spare flag bits.
+ */
+#define CACHE_TAGS 4
+
+/*
+ * cache_get_hashed() that also reports, on a hit, the entry's kind in *kind: its tag times 2,
+ * plus 1 (CACHE_KIND_NEGATIVE) for an NXDOMAIN or NODATA entry. One number, so that the caller
+ * can count the hit in a table of CACHE_TAGS * 2 counters with one increment.
+ */
+int cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, msec_t now,
+		     uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap,
+		     unsigned *kind);
+#define CACHE_KIND_NEGATIVE 1u
+#define CACHE_KIND_TAG(kind) ((kind) >> 1)
+
+/*
  * Store `reply` (without OPT) for `key`, replacing an older entry. The cache decides
  * cacheability: positive answers for min(TTL) clamped by min/max; NXDOMAIN and NODATA per
  * RFC 2308 (or neg_ttl without SOA); never SERVFAIL, REFUSED, FORMERR, NOTIMP, TC=1, TTL 0.
@@ -97,6 +115,10 @@ int cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply
  */
 int cache_put_renewable(struct cache *c, const struct cache_key *key, const uint8_t *reply,
 			size_t len, msec_t now);
+/* cache_put(), or cache_put_renewable() when `renewable`, storing `tag` (< CACHE_TAGS, else
+ * -EINVAL) with the entry; the untagged functions store 0. Same returns as cache_put(). */
+int cache_put_tagged(struct cache *c, const struct cache_key *key, const uint8_t *reply,
+		     size_t len, msec_t now, unsigned tag, bool renewable);
 /* A renewable source changed at `now`: its entries stored until then are no longer renewed. */
 void cache_note_change(struct cache *c, msec_t now);
 /*

@@ -14,13 +14,16 @@
  */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -58,6 +61,7 @@ struct metrics {
 	unsigned n_conns;
 	uint64_t refused_conns;
 	struct log_ratelimit rl_refused;
+	double start_time;	/* metrics_process_start_time(), read once */
 };
 
 /* --- address --- */
@@ -182,34 +186,62 @@ metrics_single(struct metrics_out *o, const char *name, const char *type, const 
 	metrics_printf(o, "%s %" PRIu64 "\n", name, v);
 }
 
-/* The samples of one histogram; `labels` is "" or `a="b",` (with the trailing comma). */
+/* The samples of one histogram: bucket[0..n] (not cumulative; [n] is +Inf) under the finite
+ * upper bounds le[0..n), and `sum` with `prec` decimals. `labels` is "" or `a="b",` (with the
+ * trailing comma). */
+static void
+metrics_buckets(struct metrics_out *o, const char *name, const char *labels,
+		const uint64_t *bucket, const double *le, size_t n, double sum, int prec)
+{
+	uint64_t cum = 0;
+	size_t ll = strlen(labels);
+
+	for (size_t i = 0; i < n; i++) {
+		cum += bucket[i];
+		metrics_printf(o, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels, le[i], cum);
+	}
+	cum += bucket[n];
+	metrics_printf(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
+	/* _sum and _count take the labels without the trailing comma */
+	if (ll)
+		metrics_printf(o, "%s_sum{%.*s} %.*f\n%s_count{%.*s} %" PRIu64 "\n", name,
+			       (int)(ll - 1), labels, prec, sum, name, (int)(ll - 1), labels, cum);
+	else
+		metrics_printf(o, "%s_sum %.*f\n%s_count %" PRIu64 "\n", name, prec, sum, name,
+			       cum);
+}
+
+/* A latency histogram (kubemasq/metrics.h) in seconds. */
 static void
 metrics_hist_samples(struct metrics_out *o, const char *name, const char *labels,
 		     const struct metrics_hist *h)
 {
 	static const uint64_t bounds[METRICS_HIST_BUCKETS] = METRICS_HIST_BOUNDS_US;
 	static const struct metrics_hist empty;
-	uint64_t cum = 0;
-	size_t ll = strlen(labels);
+	double le[METRICS_HIST_BUCKETS];
 
 	if (!h)
 		h = &empty;
-	for (size_t i = 0; i < METRICS_HIST_BUCKETS; i++) {
-		cum += h->bucket[i];
-		metrics_printf(o, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels,
-			       (double)bounds[i] / 1e6, cum);
-	}
-	cum += h->bucket[METRICS_HIST_BUCKETS];
-	metrics_printf(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
-	/* _sum and _count take the labels without the trailing comma */
-	if (ll)
-		metrics_printf(o, "%s_sum{%.*s} %.6f\n%s_count{%.*s} %" PRIu64 "\n", name,
-			       (int)(ll - 1), labels, (double)h->sum_us / 1e6, name, (int)(ll - 1),
-			       labels, cum);
-	else
-		metrics_printf(o, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
-			       (double)h->sum_us / 1e6, name, cum);
+	for (size_t i = 0; i < METRICS_HIST_BUCKETS; i++)
+		le[i] = (double)bounds[i] / 1e6;
+	metrics_buckets(o, name, labels, h->bucket, le, METRICS_HIST_BUCKETS,
+			(double)h->sum_us / 1e6, 6);
 }
+
+/* A message size histogram in bytes. */
+static void
+metrics_size_samples(struct metrics_out *o, const char *name, const char *labels,
+		     const struct metrics_size_hist *h)
+{
+	static const uint32_t bounds[METRICS_SIZE_BUCKETS] = METRICS_SIZE_BOUNDS;
+	double le[METRICS_SIZE_BUCKETS];
+
+	for (size_t i = 0; i < METRICS_SIZE_BUCKETS; i++)
+		le[i] = bounds[i];
+	metrics_buckets(o, name, labels, h->bucket, le, METRICS_SIZE_BUCKETS, (double)h->sum, 0);
+}
+
+static const char *const metrics_protocols[2] = {"udp", "tcp"};	/* stats' [tcp] index */
 
 static void
 metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t inflight)
@@ -221,18 +253,51 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 	metrics_printf(o, "kubemasq_requests_total{protocol=\"tcp\"} %" PRIu64 "\n",
 		       s->queries_tcp);
 	metrics_family(o, "kubemasq_requests_by_type_total", "counter",
-		       "Well-formed DNS requests by query type (other: every type not listed).");
-	for (int i = 0; i < STATS_QTYPE_COUNT; i++)
-		metrics_printf(o, "kubemasq_requests_by_type_total{type=\"%s\"} %" PRIu64 "\n",
-			       stats_qtype_label((enum stats_qtype)i), s->qtype[i]);
-	metrics_family(o, "kubemasq_responses_total", "counter", "DNS responses by rcode.");
-	for (unsigned i = 0; i < STATS_RCODES; i++)
-		if (i <= DNS_RCODE_REFUSED || s->rcode[i])
-			metrics_printf(o, "kubemasq_responses_total{rcode=\"%s\"} %" PRIu64 "\n",
-				       stats_rcode_label(i), s->rcode[i]);
+		       "Well-formed DNS requests by transport protocol and query type (other: every "
+		       "type not listed).");
+	for (int p = 0; p < 2; p++)
+		for (int i = 0; i < STATS_QTYPE_COUNT; i++)
+			metrics_printf(o,
+				       "kubemasq_requests_by_type_total{protocol=\"%s\",type=\"%s\"} "
+				       "%" PRIu64 "\n",
+				       metrics_protocols[p], stats_qtype_label((enum stats_qtype)i),
+				       s->qtype[p][i]);
+	metrics_single(o, "kubemasq_do_requests_total", "counter",
+		       "Well-formed DNS requests with the DO (DNSSEC OK) bit.", s->do_requests);
+	metrics_family(o, "kubemasq_responses_total", "counter",
+		       "DNS responses by source (cluster: the kube resolver, forward: a server, "
+		       "local: kubemasq itself; a cache hit counts for the source it was stored "
+		       "from) and rcode.");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++)
+		for (unsigned i = 0; i < STATS_RCODES; i++)
+			if (i <= DNS_RCODE_REFUSED || s->rcode[src][i])
+				metrics_printf(o,
+					       "kubemasq_responses_total{source=\"%s\",rcode=\"%s\"} "
+					       "%" PRIu64 "\n",
+					       stats_source_label(src), stats_rcode_label(i),
+					       s->rcode[src][i]);
 	metrics_family(o, "kubemasq_request_duration_seconds", "histogram",
-		       "Arrival to answer; answers made at once (cache hits, local) count as 0.");
-	metrics_hist_samples(o, "kubemasq_request_duration_seconds", "", &s->latency);
+		       "Arrival to answer, by source; answers made at once (cache hits, the kube "
+		       "store, local) count as 0.");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++) {
+		char labels[32];
+
+		snprintf(labels, sizeof(labels), "source=\"%s\",", stats_source_label(src));
+		metrics_hist_samples(o, "kubemasq_request_duration_seconds", labels,
+				     &s->latency[src]);
+	}
+	metrics_family(o, "kubemasq_request_size_bytes", "histogram",
+		       "Sizes of the DNS requests received, by transport protocol.");
+	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"udp\",",
+			     &s->request_size[0]);
+	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"tcp\",",
+			     &s->request_size[1]);
+	metrics_family(o, "kubemasq_response_size_bytes", "histogram",
+		       "Sizes of the DNS responses sent, by transport protocol.");
+	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"udp\",",
+			     &s->response_size[0]);
+	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"tcp\",",
+			     &s->response_size[1]);
 	metrics_single(o, "kubemasq_forwarded_total", "counter",
 		       "Cache misses sent to an upstream (coalesced ones not counted).",
 		       s->forwarded);
@@ -260,14 +325,25 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 }
 
 static void
-metrics_format_cache(struct metrics_out *o, const struct cache *cache)
+metrics_format_cache(struct metrics_out *o, const struct cache *cache, const struct stats *s)
 {
+	static const char *const types[2] = {"success", "denial"};
 	struct cache_stats cs = {0};
 
 	if (cache)
 		cache_get_stats(cache, &cs);
 	metrics_single(o, "kubemasq_cache_hits_total", "counter", "Cache lookups answered.",
 		       cs.hits);
+	metrics_family(o, "kubemasq_cache_hits_by_source_total", "counter",
+		       "Cache hits by the source of the cached answer and its type (success: "
+		       "records, denial: NXDOMAIN or NODATA).");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++)
+		for (int neg = 0; neg < 2; neg++)
+			metrics_printf(o,
+				       "kubemasq_cache_hits_by_source_total{source=\"%s\",type=\"%s\"} "
+				       "%" PRIu64 "\n",
+				       stats_source_label(src), types[neg],
+				       s->cache_hits_by[src * 2 + (unsigned)neg]);
 	metrics_single(o, "kubemasq_cache_misses_total", "counter",
 		       "Cache lookups not answered (absent or expired).", cs.misses);
 	metrics_single(o, "kubemasq_cache_inserts_total", "counter", "Answers stored in the cache.",
@@ -470,7 +546,7 @@ metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 	metrics_family(&o, "kubemasq_build_info", "gauge", "Always 1; the version as a label.");
 	metrics_printf(&o, "kubemasq_build_info{version=\"%s\"} 1\n", KUBEMASQ_VERSION);
 	metrics_format_queries(&o, src->stats, src->qe ? query_engine_pending(src->qe) : 0);
-	metrics_format_cache(&o, src->cache);
+	metrics_format_cache(&o, src->cache, src->stats);
 	metrics_format_upstreams(&o, src->router);
 	if (kube) {
 		memset(&st, 0, sizeof(st));
@@ -495,6 +571,153 @@ metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 		return NULL;
 	snprintf(buf, cap, "kube: not synced: %s", st.reason && *st.reason ? st.reason : "unknown");
 	return buf;
+}
+
+/* --- process --- */
+
+int
+metrics_process_parse_stat(const char *text, uint64_t page_size, uint64_t *start_ticks,
+			   struct metrics_process *out)
+{
+	/* after the command: state is field 3; starttime 22, vsize 23, rss 24 (proc(5)) */
+	enum { STARTTIME = 22 - 3, VSIZE = 23 - 3, RSS = 24 - 3 };
+	uint64_t v[RSS + 1];
+	const char *p = strrchr(text, ')');
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	p++;
+	for (int i = 0; i <= RSS; i++) {
+		while (*p == ' ')
+			p++;
+		if (i == 0) {	/* the state: a letter */
+			if (!*p || *p == '\n')
+				return -EINVAL;
+			p++;
+			v[0] = 0;
+			continue;
+		}
+		if (*p == '-')	/* some fields are signed; none of ours is negative */
+			p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v[i] = strtoull(p, &end, 10);
+		p = end;
+	}
+	if (start_ticks)
+		*start_ticks = v[STARTTIME];
+	out->virtual_bytes = v[VSIZE];
+	out->resident_bytes = v[RSS] * page_size;
+	out->has_stat = true;
+	return 0;
+}
+
+/* The text of a /proc file into buf (at most cap - 1 bytes, terminated); -errno on failure. */
+static ssize_t
+metrics_read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, cap - 1);
+	if (n < 0)
+		n = -errno;
+	else
+		buf[n] = '\0';
+	close(fd);
+	return n;
+}
+
+double
+metrics_process_start_time(void)
+{
+	struct metrics_process unused;
+	char buf[1024], line[256];
+	uint64_t ticks, btime = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	if (hz <= 0 || metrics_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0 ||
+	    metrics_process_parse_stat(buf, 1, &ticks, &unused) < 0)
+		return 0;
+	/* /proc/stat: a line per CPU and long interrupt lines, read in pieces; btime is short */
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return 0;
+	while (!btime && fgets(line, sizeof(line), f))
+		if (strncmp(line, "btime ", 6) == 0)
+			btime = strtoull(line + 6, NULL, 10);
+	fclose(f);
+	return btime ? (double)btime + (double)ticks / (double)hz : 0;
+}
+
+/* Entries of /proc/self/fd but . and ..: the descriptor reading it included, as the clients'
+ * figure does. */
+static int
+metrics_count_fds(uint64_t *n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return -errno;
+	*n = 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			(*n)++;
+	closedir(d);
+	return 0;
+}
+
+void
+metrics_process_read(struct metrics_process *out, double start_time)
+{
+	struct rusage ru;
+	struct rlimit rl;
+	char buf[1024];
+	long page = sysconf(_SC_PAGESIZE);
+
+	memset(out, 0, sizeof(*out));
+	out->start_time = start_time;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		out->cpu_seconds = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+				   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		out->max_fds = rl.rlim_cur;
+	if (page > 0 && metrics_read_file("/proc/self/stat", buf, sizeof(buf)) > 0)
+		metrics_process_parse_stat(buf, (uint64_t)page, NULL, out);
+	out->has_fds = metrics_count_fds(&out->open_fds) == 0;
+}
+
+int
+metrics_format_process(const struct metrics_process *p, struct evbuffer *out)
+{
+	struct metrics_out o = {.b = out};
+
+	metrics_family(&o, "process_cpu_seconds_total", "counter",
+		       "User and system CPU time spent, in seconds.");
+	metrics_printf(&o, "process_cpu_seconds_total %.6f\n", p->cpu_seconds);
+	if (p->start_time > 0) {
+		metrics_family(&o, "process_start_time_seconds", "gauge",
+			       "Start time of the process since the Unix epoch, in seconds.");
+		metrics_printf(&o, "process_start_time_seconds %.2f\n", p->start_time);
+	}
+	if (p->has_stat) {
+		metrics_single(&o, "process_resident_memory_bytes", "gauge",
+			       "Resident memory size in bytes.", p->resident_bytes);
+		metrics_single(&o, "process_virtual_memory_bytes", "gauge",
+			       "Virtual memory size in bytes.", p->virtual_bytes);
+	}
+	if (p->has_fds)
+		metrics_single(&o, "process_open_fds", "gauge", "Open file descriptors.",
+			       p->open_fds);
+	metrics_single(&o, "process_max_fds", "gauge",
+		       "Maximum number of open file descriptors (the soft RLIMIT_NOFILE).",
+		       p->max_fds);
+	return o.err;
 }
 
 /* --- HTTP --- */
@@ -534,11 +757,16 @@ metrics_serve_metrics(struct metrics *m, struct evhttp_request *req)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct metrics_out o = {.b = b, .err = -ENOMEM};
+	struct metrics_process proc;
 
 	if (b && (o.err = metrics_format(&m->src, b)) == 0)	/* then this port's own figure */
 		metrics_single(&o, "kubemasq_metrics_connections_refused_total", "counter",
 			       "Connections to this port refused over its connection cap.",
 			       m->refused_conns);
+	if (o.err == 0) {	/* and the process's, read now */
+		metrics_process_read(&proc, m->start_time);
+		o.err = metrics_format_process(&proc, b);
+	}
 	if (o.err < 0) {
 		if (b)	/* evbuffer_free(NULL) is not safe */
 			evbuffer_free(b);
@@ -716,6 +944,7 @@ metrics_new(struct event_base *base, const struct metrics_sources *src, char *er
 		return NULL;
 	}
 	m->rl_refused = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	m->start_time = metrics_process_start_time();
 	/* every method reaches metrics_on_request, which answers 405 (evhttp's own refusal of a
 	 * method it was told to disallow is a 501) */
 	evhttp_set_allowed_methods(m->http, 0xffff);

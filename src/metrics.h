@@ -79,5 +79,40 @@ struct metrics_server_sum {
 size_t metrics_collect_servers(struct router *router, const char *only,
 			       struct metrics_server_sum *out, size_t cap, size_t *dropped);
 
+/*
+ * The standard process_* families of the Prometheus clients, so that dashboards and alerts
+ * written for any exporter read ours: CPU seconds, resident and virtual memory, start time,
+ * open and maximum file descriptors. Linux: /proc/self, getrusage(), getrlimit().
+ */
+struct metrics_process {
+	double cpu_seconds;		/* user + system, getrusage() */
+	double start_time;		/* seconds since the epoch; 0 when unknown */
+	uint64_t resident_bytes;	/* /proc/self/stat, when has_stat */
+	uint64_t virtual_bytes;
+	uint64_t open_fds;		/* entries of /proc/self/fd, when has_fds */
+	uint64_t max_fds;		/* the soft RLIMIT_NOFILE */
+	bool has_stat, has_fds;
+};
+
+/*
+ * Parse the text of /proc/PID/stat (its second field, the command, may hold spaces and
+ * parentheses: the fields are counted from the last ')'): the resident set (pages, times
+ * page_size) and virtual size into *out (has_stat set), the start time in clock ticks after
+ * boot into *start_ticks (may be NULL). Pure. Returns 0, or -EINVAL for a text too short.
+ */
+int metrics_process_parse_stat(const char *text, uint64_t page_size, uint64_t *start_ticks,
+			       struct metrics_process *out);
+
+/* When this process started, in seconds since the epoch (/proc/self/stat and the boot time in
+ * /proc/stat); 0 when they cannot be read. Constant: read once. */
+double metrics_process_start_time(void);
+
+/* This process's figures now; start_time is the caller's (metrics_process_start_time). A
+ * figure that cannot be read is left out (has_stat, has_fds false). */
+void metrics_process_read(struct metrics_process *out, double start_time);
+
+/* The process_* families for `p`, appended to `out`. Returns 0 or -ENOMEM. */
+int metrics_format_process(const struct metrics_process *p, struct evbuffer *out);
+
 /* Escape a label value for the text format (\\, \", \n) into buf; returns buf. */
 const char *metrics_escape_label(const char *value, char *buf, size_t cap);

@@ -350,7 +350,7 @@ query_reply_rcode(struct query_engine *qe, const struct dnsmsg_query *dq, unsign
 {
 	int r = dnsmsg_reply_error(out, cap, dq, rcode, (uint16_t)qe->cfg->edns_packet_max);
 
-	stats_answered(qe->stats, rcode, 0);
+	stats_answered(qe->stats, METRICS_SOURCE_LOCAL, rcode, 0);
 	if (qe->cfg->log_queries && dq->q.qname)
 		query_log_reply("reply", out, r > 0 ? (size_t)r : 0, dq->q.qtype);
 	return r > 0 ? (size_t)r : 0;
@@ -390,15 +390,19 @@ query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const ui
 		const struct query_prep *p, const struct query_origin *o, uint8_t *out, size_t cap)
 {
 	struct cache_key key = query_cache_key(dq, lname);
+	unsigned kind;
 	int r;
 
 	if (!qe->cache)
 		return 0;
-	r = cache_get_hashed(qe->cache, &key, p->hash, p->now, dq->id, dq->q.qname, out, cap);
+	r = cache_get_tagged(qe->cache, &key, p->hash, p->now, dq->id, dq->q.qname, out, cap,
+			     &kind);
 	if (r <= 0)
 		return 0;
+	/* the tag is the source the answer was stored from (query_cache_put) */
 	qe->stats->cache_hits++;
-	stats_answered(qe->stats, out[3] & 0x0f, 0);
+	qe->stats->cache_hits_by[kind]++;
+	stats_answered(qe->stats, CACHE_KIND_TAG(kind), out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
 		query_log_reply("cached", out, (size_t)r, dq->q.qtype);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
@@ -419,7 +423,7 @@ query_chaos(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_
 		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
 	qe->stats->answered_locally++;	/* counted after the answer, as dnsmasq's hits.bind */
 	qe->stats->chaos++;
-	stats_answered(qe->stats, out[3] & 0x0f, 0);
+	stats_answered(qe->stats, METRICS_SOURCE_LOCAL, out[3] & 0x0f, 0);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
@@ -544,14 +548,15 @@ query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	if (r < DNS_HDR_LEN || (size_t)r + 11 > cap)
 		return 0;
 	if (qe->cache)
-		cache_put_renewable(qe->cache, &key, qe->buf, (size_t)r, time_now_ms());
+		cache_put_tagged(qe->cache, &key, qe->buf, (size_t)r, time_now_ms(),
+				 req.owner->source, true);
 	if (unlikely(qe->cfg->max_ttl != 0))
 		query_cap_ttls(qe->buf, (size_t)r, qe->cfg->max_ttl);
 	memcpy(out, qe->buf, (size_t)r);
 	dnsmsg_put16(out, dq->id);
 	memcpy(out + DNS_HDR_LEN, dq->q.qname, dq->q.qname_len);
 	qe->stats->forwarded++;
-	stats_answered(qe->stats, out[3] & 0x0f, 0);
+	stats_answered(qe->stats, req.owner->source, out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
 		query_log_reply("reply", out, (size_t)r, dq->q.qtype);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
@@ -599,6 +604,7 @@ query_prepare(struct query_engine *qe, const uint8_t *pkt, size_t len, msec_t no
 {
 	p->now = now;
 	p->hash = 0;
+	p->len = len;
 	p->status = dnsmsg_parse_query(pkt, len, &p->dq);
 	if (p->status < 0)
 		return;
@@ -627,8 +633,9 @@ query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
 	return query_handle_prepared(qe, &p, o, out, cap);
 }
 
-size_t
-query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
+/* query_handle_prepared() but for the sizes. */
+static size_t
+query_answer_prepared(struct query_engine *qe, const struct query_prep *p,
 		      const struct query_origin *o, uint8_t *out, size_t cap)
 {
 	struct dnsmsg_query dq = p->dq;
@@ -652,7 +659,8 @@ query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
 		qe->stats->formerr++;
 		return query_reply_rcode(qe, &dq, DNS_RCODE_FORMERR, out, cap);
 	}
-	qe->stats->qtype[stats_qtype_slot(dq.q.qtype)]++;
+	qe->stats->qtype[o->tcp][stats_qtype_slot(dq.q.qtype)]++;
+	qe->stats->do_requests += dq.do_bit;
 	if (unlikely(qe->cfg->log_queries))
 		query_log_query(&dq, o);
 	if (unlikely(dq.edns && dq.edns_version > 0)) {
@@ -667,10 +675,25 @@ query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
 	return query_miss(qe, &dq, lname, o, out, cap);
 }
 
-/* Send `img` (a reply without OPT, or NULL for SERVFAIL) to one waiter, rewritten for it. */
+size_t
+query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
+		      const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	size_t n = query_answer_prepared(qe, p, o, out, cap);
+
+	/* every query counted in queries_udp/tcp; the answers sent now here, the late ones in
+	 * query_answer_waiter */
+	metrics_size_observe(&qe->stats->request_size[o->tcp], p->len);
+	if (n)
+		metrics_size_observe(&qe->stats->response_size[o->tcp], n);
+	return n;
+}
+
+/* Send `img` (a reply without OPT, or NULL for SERVFAIL) from `src` (enum metrics_source) to
+ * one waiter, rewritten for it. */
 static void
-query_answer_waiter(struct query_engine *qe, struct query_waiter *w, const uint8_t *img,
-		    size_t len)
+query_answer_waiter(struct query_engine *qe, struct query_waiter *w, unsigned src,
+		    const uint8_t *img, size_t len)
 {
 	size_t n;
 
@@ -683,9 +706,19 @@ query_answer_waiter(struct query_engine *qe, struct query_waiter *w, const uint8
 		n = dnsmsg_reply_error(qe->out, sizeof(qe->out), &w->dq, DNS_RCODE_SERVFAIL,
 				       (uint16_t)qe->cfg->edns_packet_max);
 	}
-	stats_answered(qe->stats, qe->out[3] & 0x0f, stats_now_us() - w->arrived_us);
+	stats_answered(qe->stats, src, qe->out[3] & 0x0f, stats_now_us() - w->arrived_us);
+	metrics_size_observe(&qe->stats->response_size[w->origin.tcp], n);
 	if (w->origin.send(&w->origin, qe->out, n) < 0)
 		qe->stats->send_errors++;
+}
+
+_Static_assert(METRICS_SOURCES <= CACHE_TAGS, "a source is kept as a cache tag");
+
+/* Where a miss's answer comes from: its upstream's metrics source. */
+static unsigned
+query_miss_source(const struct query_miss *m)
+{
+	return m->req.owner ? m->req.owner->source : METRICS_SOURCE_FORWARD;
 }
 
 static void
@@ -699,8 +732,9 @@ query_cache_put(struct query_engine *qe, const struct query_miss *m, const uint8
 		.flags = m->key[0],
 	};
 
-	if (qe->cache)
-		cache_put(qe->cache, &key, img, len, time_now_ms());
+	if (qe->cache)	/* tagged with its source, for the hits' `source` label */
+		cache_put_tagged(qe->cache, &key, img, len, time_now_ms(),
+				 query_miss_source(m), false);
 }
 
 /*
@@ -742,7 +776,7 @@ upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t
 		}
 	}
 	for (struct query_waiter *w = m->waiters; w; w = w->next)
-		query_answer_waiter(qe, w, img, len);
+		query_answer_waiter(qe, w, query_miss_source(m), img, len);
 	query_waiters_free(qe, m);
 	free(m);
 }

@@ -79,6 +79,7 @@ struct query_prep {
 	struct dnsmsg_query dq;
 	int status;				/* dnsmsg_parse_query()'s */
 	uint32_t hash;				/* cache_key_hash() of the key when status is 0 */
+	size_t len;				/* the packet's (request size metrics) */
 	msec_t now;				/* the time the query is answered at */
 	uint8_t lname[DNS_MAX_NAME];		/* the lower-cased name when status is 0 */
 };

@@ -265,7 +265,7 @@ router_resolve(struct router *r, struct upstream_req *req)
 }
 
 int
-router_answer(struct router *r, const struct upstream_req *req, uint8_t *out, size_t cap)
+router_answer(struct router *r, struct upstream_req *req, uint8_t *out, size_t cap)
 {
 	const uint8_t *name = req->q.qname;
 	size_t len = req->q.qname_len, off;
@@ -278,8 +278,11 @@ router_answer(struct router *r, const struct upstream_req *req, uint8_t *out, si
 
 		if (z && z->n_ups) {
 			struct upstream *u = z->ups[0];
+			int rc = u->ops->answer ? u->ops->answer(u, req, out, cap) : -EAGAIN;
 
-			return u->ops->answer ? u->ops->answer(u, req, out, cap) : -EAGAIN;
+			if (rc >= 0)
+				req->owner = u;	/* whose answer it is: the metrics' source */
+			return rc;
 		}
 		if (name[off] == 0)
 			return -EAGAIN;

@@ -39,10 +39,11 @@ int router_resolve(struct router *r, struct upstream_req *req);
 
 /*
  * The synchronous path: the first upstream of the longest zone matching req->q.qname answers
- * into out[0..cap) if it can (its `answer` operation). Returns the reply's length, or -EAGAIN
- * when the request must go through router_resolve() (no such operation, or it declined).
+ * into out[0..cap) if it can (its `answer` operation). Returns the reply's length, with
+ * req->owner set to the upstream that answered, or -EAGAIN when the request must go through
+ * router_resolve() (no such operation, or it declined).
  */
-int router_answer(struct router *r, const struct upstream_req *req, uint8_t *out, size_t cap);
+int router_answer(struct router *r, struct upstream_req *req, uint8_t *out, size_t cap);
 
 /*
  * Put `new` wherever `old` is bound (or, when old is NULL, bind it to the root) and own it.

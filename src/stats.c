@@ -27,6 +27,18 @@
 #include "stats.h"
 
 const char *
+stats_source_label(unsigned src)
+{
+	static const char *const names[METRICS_SOURCES] = {
+		[METRICS_SOURCE_FORWARD] = "forward",
+		[METRICS_SOURCE_CLUSTER] = "cluster",
+		[METRICS_SOURCE_LOCAL] = "local",
+	};
+
+	return src < METRICS_SOURCES ? names[src] : "local";
+}
+
+const char *
 stats_qtype_label(enum stats_qtype slot)
 {
 	static const char *const names[STATS_QTYPE_COUNT] = {

@@ -56,12 +56,26 @@ struct stats {
 	uint64_t tcp_refused;		/* connections closed at --tcp-max-connections */
 	uint64_t tcp_idle_closed;
 	uint64_t send_errors;
-	uint64_t qtype[STATS_QTYPE_COUNT];	/* parsed queries by type (enum stats_qtype) */
-	uint64_t rcode[STATS_RCODES];		/* answers sent or handed to the front end */
+	/* parsed queries by transport (0 UDP, 1 TCP) and type (enum stats_qtype) */
+	uint64_t qtype[2][STATS_QTYPE_COUNT];
+	uint64_t do_requests;			/* parsed queries with the DO bit */
+	/* Answers sent or handed to the front end, by where they came from (enum metrics_source:
+	 * a cached answer counts for the source it was stored from) and rcode. Every figure
+	 * kept per source is only kept per source: the totals are sums, made on a scrape. */
+	uint64_t rcode[METRICS_SOURCES][STATS_RCODES];
+	/* cache hits by the source of the cached answer and whether it is negative: indexed by
+	 * the kind cache_get_tagged() reports, source * 2 + negative (query.c tags entries with
+	 * their source) */
+	uint64_t cache_hits_by[METRICS_SOURCES * 2];
 	uint64_t chaos;				/* CHAOS statistics queries answered (chaos.c) */
-	/* Arrival to answer. Answers made at once (cache hits, errors, CHAOS) count as 0 so
-	 * that the hit path reads no extra clock; misses are measured per waiting client. */
-	struct metrics_hist latency;
+	/* Arrival to answer, by source. Answers made at once (cache hits, errors, CHAOS) count
+	 * as 0 so that the hit path reads no extra clock; misses are measured per waiting
+	 * client. */
+	struct metrics_hist latency[METRICS_SOURCES];
+	/* Sizes of the queries received (every one counted in queries_udp/tcp) and of the
+	 * answers sent, by transport (0 UDP, 1 TCP). */
+	struct metrics_size_hist request_size[2];
+	struct metrics_size_hist response_size[2];
 };
 
 /* The slot of query type `t` (a switch: no table to miss in the cache). */
@@ -88,12 +102,13 @@ stats_qtype_slot(uint16_t t)
 	}
 }
 
-/* Count one answer with `rcode` (the full, extended code) that took `us` microseconds. */
+/* Count one answer from `src` (enum metrics_source) with `rcode` (the full, extended code)
+ * that took `us` microseconds. */
 static inline void
-stats_answered(struct stats *s, unsigned rcode, uint64_t us)
+stats_answered(struct stats *s, unsigned src, unsigned rcode, uint64_t us)
 {
-	s->rcode[rcode < STATS_RCODES - 1 ? rcode : STATS_RCODES - 1]++;
-	metrics_hist_observe(&s->latency, us);
+	s->rcode[src][rcode < STATS_RCODES - 1 ? rcode : STATS_RCODES - 1]++;
+	metrics_hist_observe(&s->latency[src], us);
 }
 
 /* Monotonic microseconds, for the latency of misses (main, query: never in pure modules). */
@@ -105,6 +120,9 @@ stats_now_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
+
+/* The label of a source (enum metrics_source): "forward", "cluster", "local". */
+const char *stats_source_label(unsigned src);
 
 /* The label of a query type slot ("A", "AAAA", ..., "other"), and of a response code slot
  * ("NOERROR", ..., "BADVERS", "RCODE11", "other"): static strings. */

@@ -546,6 +546,7 @@ upstream_dns_create(struct upstream **out, struct event_base *base, const void *
 	if (!up)
 		return -ENOMEM;
 	up->base.ops = &upstream_dns_ops;
+	up->base.source = METRICS_SOURCE_FORWARD;
 	up->evb = base;
 	up->order = args->order;
 	up->edns_size = (uint16_t)MIN(args->edns_packet_max, DNS_MAX_UDP);

@@ -112,6 +112,7 @@ upstream_local_create(struct upstream **out, struct event_base *base, const void
 	if (!l)
 		return -ENOMEM;
 	l->base.ops = &upstream_local_ops;
+	l->base.source = METRICS_SOURCE_LOCAL;
 	l->ttl = a->ttl;
 	l->log_queries = a->log_queries;
 	for (size_t i = 0; i < a->n_addresses && rc == 0; i++)

@@ -140,6 +140,9 @@ struct upstream_hooks {
 struct upstream {
 	const struct upstream_ops *ops;
 	const struct upstream_hooks *hooks;	/* may be NULL */
+	/* What the metrics call this instance's answers (`source` label), set by create();
+	 * zero (calloc) is METRICS_SOURCE_FORWARD. */
+	enum metrics_source source;
 };
 
 static inline int

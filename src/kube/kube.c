@@ -732,6 +732,7 @@ kube_create(struct upstream **out, struct event_base *base, const void *args)
 	if (!(k = calloc(1, sizeof(*k))))
 		return -ENOMEM;
 	k->base.ops = &kube_upstream_ops;
+	k->base.source = METRICS_SOURCE_CLUSTER;
 	k->router = a->router;
 	TAILQ_INIT(&k->waiting);
 	k->rl_skip = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);

@@ -6,7 +6,8 @@ here (every line a HELP, a TYPE or a sample; a family's samples together after i
 counters ending in _total; histograms with cumulative buckets ending at +Inf equal to _count),
 every family the daemon promises is checked present, and counters are checked to move as
 queries are made (requests, rcodes, cache hits/misses/inserts, per-upstream queries and
-latency). /health and /ready are checked through the kube sync (503 with the reason until the
+latency); answers are counted by source (cluster, forward, local; a hit for the source of the
+cached answer) with their sizes, and the process_* figures are compared with /proc. /health and /ready are checked through the kube sync (503 with the reason until the
 snapshot appears, 200 after), bad requests get 4xx while DNS keeps being served, connections
 over the cap are closed, and bad addresses stop the start with a message naming the option.
 The CHAOS names are compared with what the real dnsmasq answers after the same queries."""
@@ -14,6 +15,7 @@ The CHAOS names are compared with what the real dnsmasq answers after the same q
 import http.client
 import math
 import os
+import pathlib
 import re
 import signal
 import time
@@ -29,7 +31,7 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from conftest import TOP, free_port, missing_tool, query, stop_process, wait_until
+from conftest import TOP, free_port, missing_tool, query, raw_udp, stop_process, wait_until
 from scripted_upstream import ScriptedAnswer, make_answer
 
 DEMO = TOP / "conf" / "demo-cluster.json"
@@ -55,6 +57,16 @@ FAMILIES = {
     "kubemasq_chaos_queries_total": "counter",
     "kubemasq_metrics_connections_refused_total": "counter",
     "kubemasq_upstream_servers_unlisted": "gauge",
+    "kubemasq_do_requests_total": "counter",
+    "kubemasq_request_size_bytes": "histogram",
+    "kubemasq_response_size_bytes": "histogram",
+    "kubemasq_cache_hits_by_source_total": "counter",
+    "process_cpu_seconds_total": "counter",
+    "process_resident_memory_bytes": "gauge",
+    "process_virtual_memory_bytes": "gauge",
+    "process_start_time_seconds": "gauge",
+    "process_open_fds": "gauge",
+    "process_max_fds": "gauge",
 }
 KUBE_FAMILIES = {
     "kubemasq_kube_objects": "gauge",
@@ -131,7 +143,7 @@ def parse_exposition(text):
             assert name.endswith("_total"), f"counter {name} must end in _total"
             assert all(v >= 0 for _, _, v in f["samples"])
         if f["type"] == "histogram":
-            assert name.endswith("_seconds"), f"histogram {name} must be in seconds"
+            assert name.endswith(("_seconds", "_bytes")), f"histogram {name}: seconds or bytes"
             check_histogram(name, f["samples"])
     return fams
 
@@ -159,12 +171,13 @@ def check_histogram(name, samples):
 
 
 def value(fams, family, sample=None, **labels):
-    """The value of one sample (sample name defaults to the family's)."""
+    """The sum of the samples with these labels (sample name defaults to the family's): the
+    value of one sample, or a total over the labels not given (e.g. every source)."""
     sample = sample or family
-    for name, lab, v in fams[family]["samples"]:
-        if name == sample and all(lab.get(k) == x for k, x in labels.items()):
-            return v
-    raise AssertionError(f"no sample {sample}{labels}")
+    found = [v for name, lab, v in fams[family]["samples"]
+             if name == sample and all(lab.get(k) == x for k, x in labels.items())]
+    assert found, f"no sample {sample}{labels}"
+    return sum(found)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -200,6 +213,8 @@ def settled(port):
 
 def upstream_script(q, transport):
     name = q.question[0].name.to_text().lower()
+    if name.startswith("fail."):
+        return ScriptedAnswer(make_answer(q, [], rcode=dns.rcode.SERVFAIL))
     if name.startswith("nx."):
         return ScriptedAnswer(make_answer(q, [], rcode=dns.rcode.NXDOMAIN))
     return ScriptedAnswer(make_answer(q, ["192.0.2.1"]))
@@ -279,6 +294,141 @@ def test_metrics_families_and_counters(kubemasq, scripted, public_dir):
     assert delta(hist, hist + "_bucket", le="5e-05") >= 3
     assert value(after, "kubemasq_inflight_queries") == 0
     assert value(after, "kubemasq_forward_rejections_total") == 0
+
+
+def raw_tcp(data, port):
+    """One DNS message over TCP, its reply's bytes back (without the length prefix)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as c:
+        c.sendall(len(data).to_bytes(2, "big") + data)
+        buf = b""
+        while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
+            chunk = c.recv(65535)
+            assert chunk, "connection closed before the reply"
+            buf += chunk
+    return buf[2:2 + int.from_bytes(buf[:2], "big")]
+
+
+def test_answers_counted_by_source(kubemasq, scripted, public_dir):
+    """What an on-call engineer asks first: do cluster names fail, or forwarded ones? Every
+    answer counts for where it came from - the kube resolver (cluster), a server (forward),
+    kubemasq itself (local) - and a cache hit for the source of the answer it holds, positive
+    or negative; latency likewise. The size histograms count each query and answer by
+    transport, byte for byte."""
+    snap = public_dir / "cluster.json"
+    cluster_snapshot(snap)
+    k = start(kubemasq, scripted, "--address=/local.test/192.0.2.9", snapshot=snap)
+    wait_until(lambda: http_get(k.mport, "/ready")[0] == 200, 5, 0.05, "kube sync")
+    before = settled(k.mport)
+    asks = [("web.shop.svc.cluster.local.", dns.rcode.NOERROR, False),    # cluster
+            ("web.shop.svc.cluster.local.", dns.rcode.NOERROR, False),    # its hit
+            ("nosuch.shop.svc.cluster.local.", dns.rcode.NXDOMAIN, False),
+            ("nosuch.shop.svc.cluster.local.", dns.rcode.NXDOMAIN, False),  # a denial hit
+            ("s1.example.", dns.rcode.NOERROR, False),                    # forward
+            ("s1.example.", dns.rcode.NOERROR, False),                    # its hit
+            ("do.example.", dns.rcode.NOERROR, True),                     # with DO
+            ("fail.example.", dns.rcode.SERVFAIL, False),                 # never cached
+            ("a.local.test.", dns.rcode.NOERROR, False)]                  # --address
+    sizes = {"udp": [[], []], "tcp": [[], []]}
+    for name, rcode, do in asks:
+        wire = query(name, "A", want_dnssec=do).to_wire()
+        reply = raw_udp(wire, k.port, timeout=3)
+        assert reply is not None and dns.message.from_wire(reply).rcode() == rcode, name
+        sizes["udp"][0].append(len(wire))
+        sizes["udp"][1].append(len(reply))
+    wire = query("web.shop.svc.cluster.local.", "A").to_wire()
+    reply = raw_tcp(wire, k.port)                                         # a hit over TCP
+    sizes["tcp"] = [[len(wire)], [len(reply)]]
+    after = settled(k.mport)
+
+    def delta(family, sample=None, **labels):
+        return value(after, family, sample, **labels) - value(before, family, sample, **labels)
+
+    moved = {(src, rc): delta("kubemasq_responses_total", source=src, rcode=rc)
+             for src in ("cluster", "forward", "local")
+             for rc in ("NOERROR", "NXDOMAIN", "SERVFAIL")}
+    assert moved == {("cluster", "NOERROR"): 3, ("cluster", "NXDOMAIN"): 2,
+                     ("cluster", "SERVFAIL"): 0, ("forward", "NOERROR"): 3,
+                     ("forward", "NXDOMAIN"): 0, ("forward", "SERVFAIL"): 1,
+                     ("local", "NOERROR"): 1, ("local", "NXDOMAIN"): 0,
+                     ("local", "SERVFAIL"): 0}, moved
+    hits = {(src, t): delta("kubemasq_cache_hits_by_source_total", source=src, type=t)
+            for src in ("cluster", "forward", "local") for t in ("success", "denial")}
+    assert hits == {("cluster", "success"): 2, ("cluster", "denial"): 1,
+                    ("forward", "success"): 1, ("forward", "denial"): 0,
+                    ("local", "success"): 0, ("local", "denial"): 0}, hits
+    assert delta("kubemasq_cache_hits_total") == 4
+    hist = "kubemasq_request_duration_seconds"
+    assert {src: delta(hist, hist + "_count", source=src)
+            for src in ("cluster", "forward", "local")} == {"cluster": 5, "forward": 4,
+                                                            "local": 1}
+    assert delta("kubemasq_do_requests_total") == 1
+    assert delta("kubemasq_requests_by_type_total", protocol="tcp", type="A") == 1
+    assert delta("kubemasq_requests_by_type_total", protocol="udp", type="A") == 9
+    for proto, (queries, replies) in sizes.items():
+        for fam, got in (("kubemasq_request_size_bytes", queries),
+                         ("kubemasq_response_size_bytes", replies)):
+            assert delta(fam, fam + "_count", protocol=proto) == len(got), (fam, proto)
+            assert delta(fam, fam + "_sum", protocol=proto) == sum(got), (fam, proto)
+            # every message here is under 200 bytes: in the 100 or the 200 bucket
+            small = delta(fam, fam + "_bucket", protocol=proto, le="200")
+            assert small == len(got), (fam, proto)
+            assert delta(fam, fam + "_bucket", protocol=proto, le="100") == \
+                sum(1 for n in got if n <= 100), (fam, proto)
+
+
+def test_cluster_servfail_before_sync_is_the_clusters(kubemasq, scripted, public_dir):
+    """Before its first sync the kube resolver answers SERVFAIL: that is the cluster's
+    failure (KubemasqClusterErrors), not the forwarder's; forwarded names go on working."""
+    k = start(kubemasq, scripted, snapshot=public_dir / "not-yet.json")
+    before = settled(k.mport)
+    assert k.udp(query("web.shop.svc.cluster.local.", "A")).rcode() == dns.rcode.SERVFAIL
+    assert k.udp(query("fine.example.", "A")).rcode() == dns.rcode.NOERROR
+    after = settled(k.mport)
+    moved = {(src, rc): value(after, "kubemasq_responses_total", source=src, rcode=rc) -
+             value(before, "kubemasq_responses_total", source=src, rcode=rc)
+             for src in ("cluster", "forward") for rc in ("NOERROR", "SERVFAIL")}
+    assert moved == {("cluster", "NOERROR"): 0, ("cluster", "SERVFAIL"): 1,
+                     ("forward", "NOERROR"): 1, ("forward", "SERVFAIL"): 0}, moved
+
+
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command: [0] is the state (field 3)."""
+    text = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()
+
+
+def test_process_metrics_match_proc(kubemasq, scripted):
+    """process_* as the Prometheus clients define them, checked against what /proc says of
+    the daemon around the scrape."""
+    hz, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    k = start(kubemasq, scripted)
+    for i in range(50):                                 # some CPU time to measure
+        k.udp(query(f"p{i}.example.", "A"))
+    pid = k.proc.pid
+    fds0 = len(os.listdir(f"/proc/{pid}/fd"))
+    st0 = proc_stat(pid)
+    fams = scrape(k.mport)
+    st1 = proc_stat(pid)
+    fds1 = len(os.listdir(f"/proc/{pid}/fd"))
+    cpu = value(fams, "process_cpu_seconds_total")
+    ticks = [(int(st[11]) + int(st[12])) / hz for st in (st0, st1)]
+    assert 0 < cpu and ticks[0] - 0.011 <= cpu <= ticks[1] + 0.011, (cpu, ticks)
+    btime = int(re.search(r"^btime (\d+)$", pathlib.Path("/proc/stat").read_text(),
+                          re.M).group(1))
+    started = btime + int(st0[19]) / hz
+    assert abs(value(fams, "process_start_time_seconds") - started) < 0.02
+    assert time.time() - 60 < started <= time.time()
+    rss = [int(st[21]) * page for st in (st0, st1)]
+    vsz = [int(st[20]) for st in (st0, st1)]
+    assert 0.9 * min(rss) <= value(fams, "process_resident_memory_bytes") <= 1.1 * max(rss)
+    assert 0.9 * min(vsz) <= value(fams, "process_virtual_memory_bytes") <= 1.1 * max(vsz)
+    # its own: the scrape's connection and the directory being read, beside ours
+    assert min(fds0, fds1) <= value(fams, "process_open_fds") <= max(fds0, fds1) + 2
+    soft = re.search(r"^Max open files\s+(\d+)", pathlib.Path(f"/proc/{pid}/limits").read_text(),
+                     re.M).group(1)
+    assert value(fams, "process_max_fds") == int(soft)
+    later = scrape(k.mport)
+    assert value(later, "process_cpu_seconds_total") >= cpu
 
 
 def test_forward_rejections_counted(kubemasq, scripted):

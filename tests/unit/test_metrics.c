@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -135,22 +136,35 @@ test_metrics_format_counters(void **state UNUSED)
 	memset(&s, 0, sizeof(s));
 	s.queries_udp = 7;
 	s.queries_tcp = 2;
-	s.qtype[stats_qtype_slot(1)] = 5;
-	s.qtype[stats_qtype_slot(35)] = 1; /* NAPTR: other */
-	s.rcode[3] = 4;
-	s.rcode[16] = 1;
+	s.qtype[0][stats_qtype_slot(1)] = 5;
+	s.qtype[1][stats_qtype_slot(1)] = 2;
+	s.qtype[0][stats_qtype_slot(35)] = 1; /* NAPTR: other */
+	s.do_requests = 6;
+	s.rcode[METRICS_SOURCE_FORWARD][3] = 4;
+	s.rcode[METRICS_SOURCE_CLUSTER][2] = 3;
+	s.rcode[METRICS_SOURCE_LOCAL][16] = 1;
+	s.cache_hits_by[METRICS_SOURCE_CLUSTER * 2 + 1] = 9;	/* negative */
 	s.refused_forward_max = 3;
 	text = format(&s);
 	assert_line(text, "# HELP kubemasq_requests_total DNS requests received, by transport "
 			  "protocol.\n# TYPE kubemasq_requests_total counter");
 	assert_line(text, "kubemasq_requests_total{protocol=\"udp\"} 7");
 	assert_line(text, "kubemasq_requests_total{protocol=\"tcp\"} 2");
-	assert_line(text, "kubemasq_requests_by_type_total{type=\"A\"} 5");
-	assert_line(text, "kubemasq_requests_by_type_total{type=\"other\"} 1");
-	assert_line(text, "kubemasq_responses_total{rcode=\"NXDOMAIN\"} 4");
-	assert_line(text, "kubemasq_responses_total{rcode=\"BADVERS\"} 1");
-	assert_line(text, "kubemasq_responses_total{rcode=\"NOERROR\"} 0");
-	assert_null(strstr(text, "rcode=\"NOTZONE\"")); /* rare codes only once seen */
+	assert_line(text, "kubemasq_requests_by_type_total{protocol=\"udp\",type=\"A\"} 5");
+	assert_line(text, "kubemasq_requests_by_type_total{protocol=\"tcp\",type=\"A\"} 2");
+	assert_line(text, "kubemasq_requests_by_type_total{protocol=\"udp\",type=\"other\"} 1");
+	assert_line(text, "kubemasq_requests_by_type_total{protocol=\"tcp\",type=\"other\"} 0");
+	assert_line(text, "kubemasq_do_requests_total 6");
+	assert_line(text, "kubemasq_responses_total{source=\"forward\",rcode=\"NXDOMAIN\"} 4");
+	assert_line(text, "kubemasq_responses_total{source=\"cluster\",rcode=\"SERVFAIL\"} 3");
+	assert_line(text, "kubemasq_responses_total{source=\"forward\",rcode=\"SERVFAIL\"} 0");
+	assert_line(text, "kubemasq_responses_total{source=\"local\",rcode=\"BADVERS\"} 1");
+	assert_line(text, "kubemasq_responses_total{source=\"local\",rcode=\"NOERROR\"} 0");
+	/* rare codes only once seen, and only for the source that saw them */
+	assert_null(strstr(text, "rcode=\"NOTZONE\""));
+	assert_null(strstr(text, "source=\"forward\",rcode=\"BADVERS\""));
+	assert_line(text, "kubemasq_cache_hits_by_source_total{source=\"cluster\",type=\"denial\"} 9");
+	assert_line(text, "kubemasq_cache_hits_by_source_total{source=\"forward\",type=\"success\"} 0");
 	assert_line(text, "kubemasq_forward_rejections_total 3");
 	assert_line(text, "kubemasq_cache_budget_bytes 0"); /* no cache */
 	assert_line(text, "# TYPE kubemasq_upstream_queries_total counter");
@@ -169,24 +183,137 @@ test_metrics_format_histogram(void **state UNUSED)
 
 	memset(&s, 0, sizeof(s));
 	for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++) {
-		metrics_hist_observe(&s.latency, obs[i]);
+		metrics_hist_observe(&s.latency[METRICS_SOURCE_FORWARD], obs[i]);
 		sum += obs[i];
 	}
-	assert_int_equal(s.latency.count, 8);
-	assert_int_equal(s.latency.sum_us, sum);
+	metrics_hist_observe(&s.latency[METRICS_SOURCE_CLUSTER], 0);
+	assert_int_equal(s.latency[METRICS_SOURCE_FORWARD].count, 8);
+	assert_int_equal(s.latency[METRICS_SOURCE_FORWARD].sum_us, sum);
 	text = format(&s);
-	assert_line(text, "# TYPE kubemasq_request_duration_seconds histogram");
-	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"5e-05\"} 3");
-	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"0.0001\"} 4");
-	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"0.00025\"} 4");
-	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"0.0005\"} 6");
-	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"1\"} 7");
-	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"5\"} 7");
-	assert_line(text, "kubemasq_request_duration_seconds_bucket{le=\"+Inf\"} 8");
-	assert_line(text, "kubemasq_request_duration_seconds_count 8");
-	assert_line(text, "kubemasq_request_duration_seconds_sum 8.000669");
+#define H "kubemasq_request_duration_seconds"
+	assert_line(text, "# TYPE " H " histogram");
+	assert_line(text, H "_bucket{source=\"forward\",le=\"5e-05\"} 3");
+	assert_line(text, H "_bucket{source=\"forward\",le=\"0.0001\"} 4");
+	assert_line(text, H "_bucket{source=\"forward\",le=\"0.00025\"} 4");
+	assert_line(text, H "_bucket{source=\"forward\",le=\"0.0005\"} 6");
+	assert_line(text, H "_bucket{source=\"forward\",le=\"1\"} 7");
+	assert_line(text, H "_bucket{source=\"forward\",le=\"5\"} 7");
+	assert_line(text, H "_bucket{source=\"forward\",le=\"+Inf\"} 8");
+	assert_line(text, H "_count{source=\"forward\"} 8");
+	assert_line(text, H "_sum{source=\"forward\"} 8.000669");
+	assert_line(text, H "_bucket{source=\"cluster\",le=\"5e-05\"} 1");
+	assert_line(text, H "_count{source=\"cluster\"} 1");
+	assert_line(text, H "_count{source=\"local\"} 0");
+#undef H
 	free(text);
 }
+
+/* CoreDNS's size buckets, the sizes up to 511 placed by arithmetic: each edge on both sides. */
+static void
+test_metrics_size_histogram(void **state UNUSED)
+{
+	static struct stats s;
+	static const size_t obs[] = {0,	  1,	100,  101,   200,   201,   300,   301,	 400,
+				     401, 511,	512,  1023,  1024,  8291,  8292,  16000, 64000,
+				     64001, 65535};
+	/* the bucket index each lands in; 14 is +Inf */
+	static const size_t want[] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 9, 10, 10, 13,
+				      14, 14};
+	uint64_t sum = 0;
+	char *text;
+
+	memset(&s, 0, sizeof(s));
+	for (size_t i = 0; i < ARRAY_SIZE(obs); i++) {
+		struct metrics_size_hist h = {0};
+
+		metrics_size_observe(&h, obs[i]);
+		assert_int_equal(h.bucket[want[i]], 1);
+		assert_int_equal(h.sum, obs[i]);
+		metrics_size_observe(&s.response_size[1], obs[i]);
+		sum += obs[i];
+	}
+	metrics_size_observe(&s.request_size[0], 40);
+	text = format(&s);
+#define H "kubemasq_response_size_bytes"
+	assert_line(text, "# TYPE " H " histogram");
+	assert_line(text, H "_bucket{protocol=\"tcp\",le=\"0\"} 1");
+	assert_line(text, H "_bucket{protocol=\"tcp\",le=\"100\"} 3");
+	assert_line(text, H "_bucket{protocol=\"tcp\",le=\"511\"} 11");
+	assert_line(text, H "_bucket{protocol=\"tcp\",le=\"8291\"} 15");
+	assert_line(text, H "_bucket{protocol=\"tcp\",le=\"64000\"} 18");
+	assert_line(text, H "_bucket{protocol=\"tcp\",le=\"+Inf\"} 20");
+	assert_line(text, H "_count{protocol=\"tcp\"} 20");
+	assert_line(text, H "_count{protocol=\"udp\"} 0");
+#undef H
+	assert_line(text, "kubemasq_request_size_bytes_bucket{protocol=\"udp\",le=\"100\"} 1");
+	assert_line(text, "kubemasq_request_size_bytes_sum{protocol=\"udp\"} 40");
+	{
+		char line[128];
+
+		snprintf(line, sizeof(line), "kubemasq_response_size_bytes_sum{protocol=\"tcp\"} %llu",
+			 (unsigned long long)sum);
+		assert_line(text, line);
+	}
+	free(text);
+}
+
+/* /proc/PID/stat: fields counted from the last ')', whatever the command holds. */
+static void
+test_metrics_process_stat(void **state UNUSED)
+{
+	static const char *const stat =
+		"4242 (kube masq) (x)) S 1 4242 4242 0 -1 4194560 1369 0 0 0 12 34 0 0 20 0 1 "
+		"0 987654 11427840 1073 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 "
+		"0 0 0 0\n";
+	struct metrics_process p = {0};
+	uint64_t ticks = 0;
+
+	assert_int_equal(metrics_process_parse_stat(stat, 4096, &ticks, &p), 0);
+	assert_true(p.has_stat);
+	assert_int_equal(ticks, 987654);
+	assert_int_equal(p.virtual_bytes, 11427840);
+	assert_int_equal(p.resident_bytes, 1073 * 4096);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(metrics_process_parse_stat("4242 (short) S 1 2 3\n", 4096, NULL, &p),
+			 -EINVAL);
+	assert_false(p.has_stat);
+	assert_int_equal(metrics_process_parse_stat("no parenthesis", 4096, NULL, &p), -EINVAL);
+	assert_int_equal(metrics_process_parse_stat("1 (x) S x", 4096, NULL, &p), -EINVAL);
+}
+
+/* This very process, read and formatted: every family present, figures plausible. */
+static void
+test_metrics_process_read(void **state UNUSED)
+{
+	struct metrics_process p;
+	struct evbuffer *b = evbuffer_new();
+	double start = metrics_process_start_time();
+	time_t now = time(NULL);
+	char *text;
+	size_t n;
+
+	assert_non_null(b);
+	assert_true(start > (double)now - 600 && start <= (double)now + 1);
+	metrics_process_read(&p, start);
+	assert_true(p.has_stat && p.has_fds);
+	assert_true(p.resident_bytes > 100000 && p.virtual_bytes >= p.resident_bytes);
+	assert_true(p.open_fds >= 3 && p.open_fds <= p.max_fds);
+	assert_int_equal(metrics_format_process(&p, b), 0);
+	n = evbuffer_get_length(b);
+	text = calloc(1, n + 2);
+	assert_non_null(text);
+	text[0] = '\n';	/* assert_line looks for whole lines */
+	evbuffer_remove(b, text + 1, n);
+	assert_line(text, "# TYPE process_cpu_seconds_total counter");
+	assert_line(text, "# TYPE process_start_time_seconds gauge");
+	assert_line(text, "# TYPE process_resident_memory_bytes gauge");
+	assert_line(text, "# TYPE process_virtual_memory_bytes gauge");
+	assert_line(text, "# TYPE process_open_fds gauge");
+	assert_line(text, "# TYPE process_max_fds gauge");
+	free(text);
+	evbuffer_free(b);
+}
+
 
 int
 main(void)
@@ -197,6 +324,9 @@ main(void)
 		cmocka_unit_test(test_metrics_escape),
 		cmocka_unit_test(test_metrics_format_counters),
 		cmocka_unit_test(test_metrics_format_histogram),
+		cmocka_unit_test(test_metrics_size_histogram),
+		cmocka_unit_test(test_metrics_process_stat),
+		cmocka_unit_test(test_metrics_process_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

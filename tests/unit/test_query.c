@@ -382,6 +382,54 @@ test_waiter_cap_before_upstream(void **state)
 	assert_int_equal(t_held, 0);
 }
 
+/* Every answer is counted for its source: the upstream's while it answers, and the source it
+ * was stored from when a hit answers it (the cache keeps it), whatever the upstream is now;
+ * kubemasq's own answers count as local. Sizes of queries and answers by transport. */
+static void
+test_source_counted(void **state)
+{
+	struct t_env e;
+	uint8_t out[512];
+	size_t n;
+
+	(void)state;
+	t_env_init(&e, 0);
+	e.up->base.source = METRICS_SOURCE_CLUSTER;
+	assert_int_equal(t_ask(&e, "svc.ns.cluster.local", 1, out), 0);	/* 38 bytes */
+	t_complete(&e, 0, 300);
+	assert_int_equal(e.stats.rcode[METRICS_SOURCE_CLUSTER][DNS_RCODE_NOERROR], 1);
+	assert_int_equal(e.stats.latency[METRICS_SOURCE_CLUSTER].count, 1);
+	e.up->base.source = METRICS_SOURCE_FORWARD;
+	assert_int_equal(t_ask(&e, "www.example.test", 2, out), 0);		/* 34 bytes */
+	t_complete(&e, 0, 300);
+	assert_int_equal(e.stats.rcode[METRICS_SOURCE_FORWARD][DNS_RCODE_NOERROR], 1);
+	/* hits: each for the source its answer came from */
+	n = t_ask(&e, "svc.ns.cluster.local", 3, out);
+	assert_true(n > 0);
+	assert_int_equal(e.stats.cache_hits_by[METRICS_SOURCE_CLUSTER * 2], 1);
+	assert_int_equal(e.stats.rcode[METRICS_SOURCE_CLUSTER][DNS_RCODE_NOERROR], 2);
+	assert_int_equal(e.stats.latency[METRICS_SOURCE_CLUSTER].count, 2);
+	assert_true(t_ask(&e, "www.example.test", 4, out) > 0);
+	assert_int_equal(e.stats.cache_hits_by[METRICS_SOURCE_FORWARD * 2], 1);
+	assert_int_equal(e.stats.rcode[METRICS_SOURCE_FORWARD][DNS_RCODE_NOERROR], 2);
+	assert_int_equal(e.stats.rcode[METRICS_SOURCE_LOCAL][DNS_RCODE_NOERROR], 0);
+	/* a query with two questions: kubemasq's own FORMERR */
+	{
+		uint8_t bad[DNS_HDR_LEN] = { 0, 9, 0x01, 0, 0, 2 };
+
+		assert_true(query_handle(e.qe, bad, sizeof(bad), &e.origin, out, 512) > 0);
+	}
+	assert_int_equal(e.stats.rcode[METRICS_SOURCE_LOCAL][DNS_RCODE_FORMERR], 1);
+	/* 5 queries, 2 of 38 bytes, 2 of 34 and one of 12; 5 answers (the two late ones counted
+	 * when sent), each in its bucket, none over 100 bytes */
+	assert_int_equal(e.stats.request_size[0].sum, 2 * 38 + 2 * 34 + 12);
+	assert_int_equal(e.stats.request_size[0].bucket[1], 5);
+	assert_int_equal(e.stats.response_size[0].bucket[1], 5);
+	assert_int_equal(e.stats.request_size[1].sum + e.stats.response_size[1].sum, 0);
+	assert_int_equal(e.stats.qtype[0][STATS_QTYPE_A], 4);
+	t_env_done(&e);
+}
+
 int
 main(void)
 {
@@ -391,6 +439,7 @@ main(void)
 		cmocka_unit_test(test_coalesce_spelling),
 		cmocka_unit_test(test_max_ttl),
 		cmocka_unit_test(test_waiter_cap_before_upstream),
+		cmocka_unit_test(test_source_counted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

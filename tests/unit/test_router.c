@@ -216,6 +216,7 @@ test_router_answer_now(void **state UNUSED)
 	assert_int_equal(router_bind(r, "now", sync), 0);
 	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), DNS_HDR_LEN);
 	assert_int_equal(dnsmsg_get16(out), 0x4242);
+	assert_ptr_equal(q.req.owner, sync);	/* who answered: the metrics' source */
 	test_router_q_init(&q, "a.later", DNS_TYPE_A);	/* the root's upstream has no answer op */
 	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), -EAGAIN);
 	assert_int_equal(router_bind(r, "b.now", plain), 0);	/* a longer zone, no answer op */
