@@ -234,11 +234,13 @@ metrics_size_samples(struct metrics_out *o, const char *name, const char *labels
 		     const struct metrics_size_hist *h)
 {
 	static const uint32_t bounds[METRICS_SIZE_BUCKETS] = METRICS_SIZE_BOUNDS;
+	uint64_t bucket[METRICS_SIZE_BUCKETS + 1], sum;
 	double le[METRICS_SIZE_BUCKETS];
 
 	for (size_t i = 0; i < METRICS_SIZE_BUCKETS; i++)
 		le[i] = bounds[i];
-	metrics_buckets(o, name, labels, h->bucket, le, METRICS_SIZE_BUCKETS, (double)h->sum, 0);
+	metrics_size_fold(h, bucket, &sum);
+	metrics_buckets(o, name, labels, bucket, le, METRICS_SIZE_BUCKETS, (double)sum, 0);
 }
 
 static const char *const metrics_protocols[2] = {"udp", "tcp"};	/* stats' [tcp] index */
