@@ -20,9 +20,9 @@
  * fixed, whatever clients ask.
  */
 enum metrics_source {
-	METRICS_SOURCE_FORWARD,	/* "forward": a network server (the forwarder); the default */
+	METRICS_SOURCE_FORWARD,	/* "forward": a network server; the default (zero) */
 	METRICS_SOURCE_CLUSTER,	/* "cluster": the kube resolver's store */
-	METRICS_SOURCE_LOCAL,	/* "local": kubemasq itself (--address, CHAOS, its own errors) */
+	METRICS_SOURCE_LOCAL,	/* "local": kubemasq itself (--address, CHAOS, own errors) */
 	METRICS_SOURCES
 };
 

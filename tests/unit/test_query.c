@@ -361,7 +361,8 @@ test_source_counted(void **state)
 		assert_int_equal(b[1], 5);
 		metrics_size_fold(&e.stats.response_size[0], b, &sum);
 		assert_int_equal(b[1], 5);
-		assert_int_equal(e.stats.response_size[0].exact[DNS_HDR_LEN], 1);	/* the FORMERR */
+		/* the FORMERR: a bare header */
+		assert_int_equal(e.stats.response_size[0].exact[DNS_HDR_LEN], 1);
 		metrics_size_fold(&e.stats.request_size[1], b, &tcp);
 		metrics_size_fold(&e.stats.response_size[1], b, &sum);
 		assert_int_equal(tcp + sum, 0);
