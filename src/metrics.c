@@ -234,11 +234,13 @@ metrics_size_samples(struct metrics_out *o, const char *name, const char *labels
 		     const struct metrics_size_hist *h)
 {
 	static const uint32_t bounds[METRICS_SIZE_BUCKETS] = METRICS_SIZE_BOUNDS;
+	uint64_t bucket[METRICS_SIZE_BUCKETS + 1], sum;
 	double le[METRICS_SIZE_BUCKETS];
 
 	for (size_t i = 0; i < METRICS_SIZE_BUCKETS; i++)
 		le[i] = bounds[i];
-	metrics_buckets(o, name, labels, h->bucket, le, METRICS_SIZE_BUCKETS, (double)h->sum, 0);
+	metrics_size_fold(h, bucket, &sum);
+	metrics_buckets(o, name, labels, bucket, le, METRICS_SIZE_BUCKETS, (double)sum, 0);
 }
 
 static const char *const metrics_protocols[2] = {"udp", "tcp"};	/* stats' [tcp] index */
@@ -253,15 +255,13 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 	metrics_printf(o, "kubemasq_requests_total{protocol=\"tcp\"} %" PRIu64 "\n",
 		       s->queries_tcp);
 	metrics_family(o, "kubemasq_requests_by_type_total", "counter",
-		       "Well-formed DNS requests by transport protocol and query type (other: every "
-		       "type not listed).");
+		       "Well-formed DNS requests by transport protocol and query type (other: "
+		       "every type not listed).");
 	for (int p = 0; p < 2; p++)
 		for (int i = 0; i < STATS_QTYPE_COUNT; i++)
-			metrics_printf(o,
-				       "kubemasq_requests_by_type_total{protocol=\"%s\",type=\"%s\"} "
-				       "%" PRIu64 "\n",
-				       metrics_protocols[p], stats_qtype_label((enum stats_qtype)i),
-				       s->qtype[p][i]);
+			metrics_printf(o, "%s{protocol=\"%s\",type=\"%s\"} %" PRIu64 "\n",
+				       "kubemasq_requests_by_type_total", metrics_protocols[p],
+				       stats_qtype_label((enum stats_qtype)i), s->qtype[p][i]);
 	metrics_single(o, "kubemasq_do_requests_total", "counter",
 		       "Well-formed DNS requests with the DO (DNSSEC OK) bit.", s->do_requests);
 	metrics_family(o, "kubemasq_responses_total", "counter",
@@ -271,11 +271,9 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 	for (unsigned src = 0; src < METRICS_SOURCES; src++)
 		for (unsigned i = 0; i < STATS_RCODES; i++)
 			if (i <= DNS_RCODE_REFUSED || s->rcode[src][i])
-				metrics_printf(o,
-					       "kubemasq_responses_total{source=\"%s\",rcode=\"%s\"} "
-					       "%" PRIu64 "\n",
-					       stats_source_label(src), stats_rcode_label(i),
-					       s->rcode[src][i]);
+				metrics_printf(o, "%s{source=\"%s\",rcode=\"%s\"} %" PRIu64 "\n",
+					       "kubemasq_responses_total", stats_source_label(src),
+					       stats_rcode_label(i), s->rcode[src][i]);
 	metrics_family(o, "kubemasq_request_duration_seconds", "histogram",
 		       "Arrival to answer, by source; answers made at once (cache hits, the kube "
 		       "store, local) count as 0.");
@@ -339,9 +337,8 @@ metrics_format_cache(struct metrics_out *o, const struct cache *cache, const str
 		       "records, denial: NXDOMAIN or NODATA).");
 	for (unsigned src = 0; src < METRICS_SOURCES; src++)
 		for (int neg = 0; neg < 2; neg++)
-			metrics_printf(o,
-				       "kubemasq_cache_hits_by_source_total{source=\"%s\",type=\"%s\"} "
-				       "%" PRIu64 "\n",
+			metrics_printf(o, "%s{source=\"%s\",type=\"%s\"} %" PRIu64 "\n",
+				       "kubemasq_cache_hits_by_source_total",
 				       stats_source_label(src), types[neg],
 				       s->cache_hits_by[src * 2 + (unsigned)neg]);
 	metrics_single(o, "kubemasq_cache_misses_total", "counter",

@@ -20,9 +20,9 @@
  * fixed, whatever clients ask.
  */
 enum metrics_source {
-	METRICS_SOURCE_FORWARD,	/* "forward": a network server (the forwarder); the default */
+	METRICS_SOURCE_FORWARD,	/* "forward": a network server; the default (zero) */
 	METRICS_SOURCE_CLUSTER,	/* "cluster": the kube resolver's store */
-	METRICS_SOURCE_LOCAL,	/* "local": kubemasq itself (--address, CHAOS, its own errors) */
+	METRICS_SOURCE_LOCAL,	/* "local": kubemasq itself (--address, CHAOS, own errors) */
 	METRICS_SOURCES
 };
 
@@ -58,29 +58,50 @@ metrics_hist_observe(struct metrics_hist *h, uint64_t us)
 #define METRICS_SIZE_BOUNDS                                                                     \
 	{ 0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000 }
 #define METRICS_SIZE_BUCKETS 14	/* finite ones; must match METRICS_SIZE_BOUNDS */
+#define METRICS_SIZE_EXACT 512	/* sizes below: counted one by one (all within bound 511) */
 
+/*
+ * Every query and answer is counted here, the cache hits too, so the common case costs one
+ * increment: a message under 512 bytes (nearly every DNS message) is counted by its exact
+ * size, and metrics_size_fold() puts those into the buckets on a scrape. 4 KiB a histogram,
+ * of which the sizes in use touch a few cache lines.
+ */
 struct metrics_size_hist {
-	uint64_t bucket[METRICS_SIZE_BUCKETS + 1];	/* not cumulative; [BUCKETS] is +Inf */
-	uint64_t sum;					/* bytes; the count is the buckets' sum */
+	uint64_t exact[METRICS_SIZE_EXACT];		/* messages of each size under 512 */
+	uint64_t bucket[METRICS_SIZE_BUCKETS + 1];	/* the larger ones; [BUCKETS] is +Inf */
+	uint64_t large_sum;				/* bytes of the larger ones */
 };
 
-/* Count one message of `n` bytes. Every query and answer passes here, the cache hits too: the
- * sizes up to 511 bytes (nearly all DNS messages) find their bucket by arithmetic. */
+/* Count one message of `n` bytes. */
 static inline void
 metrics_size_observe(struct metrics_size_hist *h, size_t n)
 {
 	static const uint32_t bounds[METRICS_SIZE_BUCKETS] = METRICS_SIZE_BOUNDS;
 	size_t i;
 
-	if (likely(n <= 400))
-		i = (n + 99) / 100;	/* 0; 1-100; 101-200; 201-300; 301-400 */
-	else if (n <= 511)
-		i = 5;
-	else
-		for (i = 6; i < METRICS_SIZE_BUCKETS && n > bounds[i]; i++)
-			;
+	if (likely(n < METRICS_SIZE_EXACT)) {
+		h->exact[n]++;
+		return;
+	}
+	for (i = 6; i < METRICS_SIZE_BUCKETS && n > bounds[i]; i++)
+		;
 	h->bucket[i]++;
-	h->sum += n;
+	h->large_sum += n;
+}
+
+/* The histogram in its buckets: bucket[0..METRICS_SIZE_BUCKETS] (not cumulative; the last is
+ * +Inf) and the sum of the sizes. O(METRICS_SIZE_EXACT): for a scrape, not a query. */
+static inline void
+metrics_size_fold(const struct metrics_size_hist *h, uint64_t *bucket, uint64_t *sum)
+{
+	*sum = h->large_sum;
+	for (size_t i = 0; i <= METRICS_SIZE_BUCKETS; i++)
+		bucket[i] = h->bucket[i];
+	for (size_t n = 0; n < METRICS_SIZE_EXACT; n++) {
+		/* bounds 0, 100, 200, 300, 400, then 511 for the rest */
+		bucket[n <= 400 ? (n + 99) / 100 : 5] += h->exact[n];
+		*sum += n * h->exact[n];
+	}
 }
 
 /* One server of an upstream (a forwarder's address, or the upstream itself). */

@@ -199,16 +199,18 @@ class Prometheus:
         except (urllib.error.URLError, OSError):
             return False
 
-    def query(self, expr):
-        url = (f"http://127.0.0.1:{self.port}/api/v1/query?" +
-               urllib.parse.urlencode({"query": expr}))
+    def get(self, path, **params):
+        url = f"http://127.0.0.1:{self.port}{path}?" + urllib.parse.urlencode(params)
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 body = json.load(r)
         except urllib.error.HTTPError as e:
-            raise AssertionError(f"query {expr!r} refused: {e.read().decode()}")
+            raise AssertionError(f"{path} {params} refused: {e.read().decode()}")
         assert body["status"] == "success", body
-        return body["data"]["result"]
+        return body["data"]
+
+    def query(self, expr):
+        return self.get("/api/v1/query", query=expr)["result"]
 
     def stop(self):
         stop_process(self.proc, 10)
@@ -262,6 +264,12 @@ def test_real_prometheus_reads_every_rule_and_panel(kubemasq, scripted, public_d
         except AssertionError as e:
             raise AssertionError(f"{e}: still without data: {left}\n"
                                  f"prometheus log:\n{prom.log.read_text()[-2000:]}")
+
+        # every rule evaluates without error (a vector matching error would leave it empty)
+        states = [(r["name"], r["health"], r.get("lastError", ""))
+                  for g in prom.get("/api/v1/rules")["groups"] for r in g["rules"]]
+        assert len(states) == len(rules(RULES)) + len(rules(ALERTS))
+        assert [st for st in states if st[1:] != ("ok", "")] == []
 
         # CoreDNS's labels, and the cluster told from the forwarded
         def value(expr):
