@@ -62,6 +62,16 @@ def silent(query, transport):
     return None
 
 
+def by_prefix(query, transport):
+    """SERVFAIL for names starting "fail.", NXDOMAIN for "nx.", else one A record."""
+    name = query.question[0].name.to_text().lower()
+    if name.startswith("fail."):
+        return ScriptedAnswer(make_answer(query, [], rcode=dns.rcode.SERVFAIL))
+    if name.startswith("nx."):
+        return ScriptedAnswer(make_answer(query, [], rcode=dns.rcode.NXDOMAIN))
+    return ScriptedAnswer(make_answer(query, ["192.0.2.1"]))
+
+
 class ScriptedUpstream:
     def __init__(self, script, host="127.0.0.1", family=socket.AF_INET):
         self.script = script

@@ -32,7 +32,7 @@ import dns.rdatatype
 import pytest
 
 from conftest import TOP, free_port, missing_tool, query, raw_udp, stop_process, wait_until
-from scripted_upstream import ScriptedAnswer, make_answer
+from scripted_upstream import ScriptedAnswer, by_prefix, make_answer
 
 DEMO = TOP / "conf" / "demo-cluster.json"
 
@@ -211,17 +211,8 @@ def settled(port):
     return wait_until(answered, 5, 0.05, "every request answered")
 
 
-def upstream_script(q, transport):
-    name = q.question[0].name.to_text().lower()
-    if name.startswith("fail."):
-        return ScriptedAnswer(make_answer(q, [], rcode=dns.rcode.SERVFAIL))
-    if name.startswith("nx."):
-        return ScriptedAnswer(make_answer(q, [], rcode=dns.rcode.NXDOMAIN))
-    return ScriptedAnswer(make_answer(q, ["192.0.2.1"]))
-
-
 def start(kubemasq, scripted, *extra, snapshot=None):
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     args = [f"--server=127.0.0.1#{up.port}", *extra]
     if snapshot is not None:
         args.append(f"--kube-snapshot={snapshot}")
@@ -473,7 +464,7 @@ def test_health_and_ready_follow_the_kube_sync(kubemasq, scripted, public_dir):
 
 
 def test_ready_without_kube_and_ipv6_address(kubemasq, scripted):
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     mport = free_port(socket.AF_INET6, "::1")
     k = kubemasq([f"--server=127.0.0.1#{up.port}", f"--metrics-address=[::1]:{mport}"])
     assert http_get(mport, "/ready", host="::1")[0] == 200
@@ -614,7 +605,7 @@ def chaos_shape(r):
 
 
 def test_chaos_like_dnsmasq(kubemasq, scripted, tmp_path):
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     dm = Dnsmasq(tmp_path, up.port)
     try:
         k = kubemasq([f"--server=127.0.0.1#{up.port}", "--cache-size=150"])
@@ -650,7 +641,7 @@ def test_chaos_like_dnsmasq(kubemasq, scripted, tmp_path):
 
 
 def test_chaos_counts_move_and_other_classes_forward(kubemasq, scripted):
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     k = kubemasq([f"--server=127.0.0.1#{up.port}"])
     h0 = int(chaos_value(k.port, "hits")[0])
     m0 = int(chaos_value(k.port, "misses")[0])
@@ -673,7 +664,7 @@ def test_chaos_counts_move_and_other_classes_forward(kubemasq, scripted):
 
 
 def test_chaos_edns_and_case(kubemasq, scripted):
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     k = kubemasq([f"--server=127.0.0.1#{up.port}"])
     q = dns.message.make_query("HiTs.BiNd.", "TXT", rdclass=dns.rdataclass.CH, use_edns=0)
     r = dns.query.udp(q, "127.0.0.1", port=k.port, timeout=3)
@@ -690,7 +681,7 @@ def test_chaos_edns_and_case(kubemasq, scripted):
 def test_udp_answer_capped_by_edns_packet_max(kubemasq, scripted):
     """A client advertising 65000 bytes gets at most --edns-packet-max over UDP (TC=1 beyond):
     otherwise a spoofed 40-byte query could draw a 4 KB servers.bind answer at its victim."""
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     # 150 servers, never asked: servers.bind alone makes the big answer
     servers = [f"--server=127.0.{i // 250}.{i % 250 + 2}#{up.port}" for i in range(150)]
     q = dns.message.make_query("servers.bind.", "TXT", rdclass=dns.rdataclass.CH, use_edns=0,
@@ -728,7 +719,7 @@ def test_servers_over_the_caps_are_counted_not_hidden(kubemasq, scripted):
     """300 servers and the local upstream: /metrics lists 256 and says 45 are left out;
     servers.bind (the --server addresses only) lists what fits in its 4 KB and says how many
     more of them there are."""
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     servers = [f"--server=127.0.{i // 250}.{i % 250 + 2}#{up.port}" for i in range(299)]
     k = start(kubemasq, scripted, "--no-resolv", "--address=/local.test/192.0.2.1",
               *servers)                                         # start() adds the 300th

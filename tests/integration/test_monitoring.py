@@ -26,7 +26,7 @@ import dns.rcode
 import yaml
 
 from conftest import TOP, free_port, missing_tool, query, stop_process, wait_until
-from scripted_upstream import ScriptedAnswer, make_answer
+from scripted_upstream import by_prefix
 
 MON = TOP / "packaging" / "monitoring"
 RULES = MON / "kubemasq.rules.yaml"
@@ -100,15 +100,6 @@ def test_files_hold_together():
 
 
 # -- a real Prometheus ------------------------------------------------------------------------
-
-def upstream_script(q, transport):
-    name = q.question[0].name.to_text().lower()
-    if name.startswith("fail."):
-        return ScriptedAnswer(make_answer(q, [], rcode=dns.rcode.SERVFAIL))
-    if name.startswith("nx."):
-        return ScriptedAnswer(make_answer(q, [], rcode=dns.rcode.NXDOMAIN))
-    return ScriptedAnswer(make_answer(q, ["192.0.2.1"]))
-
 
 class Load:
     """Clients asking kubemasq, in a thread, until stop(): a paced mix, not a benchmark."""
@@ -224,7 +215,7 @@ def test_real_prometheus_reads_every_rule_and_panel(kubemasq, scripted, public_d
     tool("promtool")
     snap = public_dir / "cluster.json"
     snap.write_text(DEMO.read_text())
-    up = scripted(upstream_script)
+    up = scripted(by_prefix)
     mport = free_port()
     k = kubemasq([f"--server=127.0.0.1#{up.port}", f"--kube-snapshot={snap}",
                   "--address=/local.test/192.0.2.9", f"--metrics-address=127.0.0.1:{mport}"])
