@@ -310,7 +310,10 @@ dnsmsg_check_reply(const uint8_t *pkt, size_t len, uint16_t id, const struct dns
 		return -EPROTO;
 	if (dnsmsg_name_scan(pkt, len, DNS_HDR_LEN, &end, wire, &wire_len) < 0 || end + 4 > len)
 		return -EBADMSG;
-	if (!dnsmsg_name_equal(wire, wire_len, q->qname, q->qname_len) ||
+	/* A compressed question would pass the comparison, but query.c and the cache write the
+	 * client's spelling over the name in place: only an uncompressed one can be answered. */
+	if (end - DNS_HDR_LEN != wire_len ||
+	    !dnsmsg_name_equal(wire, wire_len, q->qname, q->qname_len) ||
 	    dnsmsg_get16(pkt + end) != q->qtype || dnsmsg_get16(pkt + end + 2) != q->qclass)
 		return -EPROTO;
 	return 0;

@@ -144,7 +144,8 @@ int dnsmsg_build_query(uint8_t *out, size_t cap, uint16_t id, const struct dnsms
  * Is `pkt` a reply to our query `id` for question `q`? Checks QR=1, the ID, QDCOUNT=1 and the
  * question (name compared case-insensitively, type and class exactly). Returns 0 if so,
  * -EBADMSG if it is not a readable DNS response, -ESRCH for another ID, -EPROTO for another
- * question.
+ * question or one whose name is compressed (the reply is answered with the client's spelling
+ * written over the name in place).
  */
 int dnsmsg_check_reply(const uint8_t *pkt, size_t len, uint16_t id, const struct dnsmsg_question *q);
 
