@@ -7,13 +7,14 @@
 #                            in the foreground with conf/kubemasq.conf, forwarding to the
 #                            servers of /etc/resolv.conf, cluster.local from the demo cluster
 #   packaging/dev.sh test    install what is missing, build, run the whole suite: unit and
-#                            integration tests, again under ASan/UBSan, and a clang -Werror build
+#                            integration tests, again under ASan/UBSan, every fuzz target for
+#                            ${FUZZ_SECONDS:-10} s, and clang and gcc -Werror builds
 #   packaging/dev.sh deps [bench]   only install (bench: also the benchmark's peers)
 set -eu
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libevent-dev libldns-dev uthash-dev libjansson-dev libssl-dev libyaml-dev libcmocka-dev"
-TEST_PKGS="clang knot knot-dnsutils ldnsutils dnsutils python3-dnspython python3-pytest python3-yaml iproute2 procps build-essential dpkg-dev debhelper systemd openssl dnsmasq-base prometheus"
+TEST_PKGS="clang libclang-rt-dev knot knot-dnsutils ldnsutils dnsutils python3-dnspython python3-pytest python3-yaml iproute2 procps build-essential dpkg-dev debhelper systemd openssl dnsmasq-base prometheus"
 BENCH_PKGS="dnsperf unbound dnsdist gdb"
 # kubectl for the manifest and API-server tests: Debian's kubernetes-client, unless one is there
 command -v kubectl >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS kubernetes-client"
@@ -95,6 +96,9 @@ test)
 	install_missing $BUILD_PKGS $TEST_PKGS
 	suite build
 	suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	# the libFuzzer targets (tests/fuzz/README.md), each a test run for FUZZ_SECONDS
+	CC=clang suite build-fuzz -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dtests=disabled
 	echo "=== build-clang: warning-free with clang -Werror"
 	if CC=clang build build-clang -Dwerror=true -Dtests=disabled >build-clang.log 2>&1; then
 		PASSED=$((PASSED + 1))
@@ -112,7 +116,7 @@ test)
 	[ "$FAILED" = 0 ]
 	;;
 *)
-	sed -n '3,13p' "$0"
+	sed -n '3,14p' "$0"
 	exit 2
 	;;
 esac

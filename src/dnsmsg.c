@@ -437,9 +437,10 @@ dnsmsg_fix_pointers(uint8_t *pkt, size_t len, size_t start, size_t gap, bool app
 	return 0;
 }
 
-/* Find the one OPT RR: *start and *end bracket it, *start == 0 when there is none. */
+/* Find the one OPT RR: *start and *end bracket it, *start == 0 when there is none; *last is
+ * the offset just past the last record. */
 static int
-dnsmsg_find_opt(const uint8_t *pkt, size_t len, size_t *start, size_t *end)
+dnsmsg_find_opt(const uint8_t *pkt, size_t len, size_t *start, size_t *end, size_t *last)
 {
 	struct dnsmsg_iter it;
 	struct dnsmsg_rr rr;
@@ -457,18 +458,96 @@ dnsmsg_find_opt(const uint8_t *pkt, size_t len, size_t *start, size_t *end)
 		*start = rr.name_off;
 		*end = rr.rdata_off + rr.rdlen;
 	}
+	*last = it.pos;
 	return r == -ENOENT ? 0 : -EPROTO;
+}
+
+#define DNSMSG_MARKED(map, i) (((map)[(i) >> 3] >> ((i) & 7)) & 1)
+
+/* Does the name at `off` read, following its pointers, a byte marked in `map`? */
+static bool
+dnsmsg_name_reads(const uint8_t *pkt, size_t len, size_t off, const uint8_t *map)
+{
+	for (unsigned jumps = 0; off < len && jumps <= DNSMSG_MAX_JUMPS;) {
+		uint8_t c = pkt[off];
+		size_t n = (c & 0xc0) == 0xc0 ? 2 : 1 + (size_t)c;
+
+		if (n > len - off)
+			return true;
+		for (size_t i = off; i < off + n; i++)
+			if (DNSMSG_MARKED(map, i))
+				return true;
+		if ((c & 0xc0) == 0xc0) {
+			off = (size_t)(c & 0x3f) << 8 | pkt[off + 1];
+			jumps++;
+		} else if (c == 0) {
+			return false;
+		} else {
+			off += n;
+		}
+	}
+	return true;
+}
+
+/*
+ * Answering a reply rewrites its header (ID, flags, counts) and, on a cache hit or with
+ * --max-ttl, its TTLs in place: a name that reads any of those bytes through a pointer would
+ * change with them, and the answer with it. No server writes that; such a reply is refused
+ * (-EPROTO), as is one whose names cannot be walked.
+ */
+static int
+dnsmsg_check_rewritable(uint8_t *pkt, size_t len)
+{
+	uint8_t map[DNS_MAX_UDP / 8 + 1];
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+	int r;
+
+	memset(map, 0, (len + 7) / 8);
+	map[0] = 0xff;
+	map[1] |= 0x0f;	/* bytes 0..11 */
+	if (dnsmsg_iter_init(&it, pkt, len) < 0)
+		return -EPROTO;
+	while ((r = dnsmsg_iter_next(&it, &rr)) == 0)
+		for (size_t i = rr.ttl_off; i < rr.ttl_off + 4; i++)
+			map[i >> 3] |= (uint8_t)(1u << (i & 7));
+	if (r != -ENOENT || (dnsmsg_qdcount(pkt) && dnsmsg_name_reads(pkt, len, DNS_HDR_LEN, map)))
+		return -EPROTO;
+	dnsmsg_iter_init(&it, pkt, len);
+	while (dnsmsg_iter_next(&it, &rr) == 0) {
+		size_t skip, pos = rr.rdata_off, end = rr.rdata_off + rr.rdlen;
+		unsigned count;
+
+		if (dnsmsg_name_reads(pkt, len, rr.name_off, map))
+			return -EPROTO;
+		if (!dnsmsg_rdata_names(rr.type, &skip, &count))
+			continue;
+		if (end - pos < skip)
+			return -EPROTO;
+		pos += skip;
+		for (unsigned i = 0; i < count; i++)
+			if (dnsmsg_name_reads(pkt, len, pos, map) ||
+			    dnsmsg_fix_name(pkt, end, &pos, 0, 0, false) < 0)
+				return -EPROTO;
+	}
+	return 0;
 }
 
 int
 dnsmsg_strip_opt(uint8_t *pkt, size_t len)
 {
-	size_t start, end;
+	size_t start, end, last;
 
-	if (dnsmsg_find_opt(pkt, len, &start, &end) < 0)
+	if (dnsmsg_find_opt(pkt, len, &start, &end, &last) < 0)
 		return -EPROTO;
+	/* Bytes after the last record go too, as the client's OPT is appended after them, if the
+	 * message reads the same without them (a name may point or run into them). */
+	if (last < len) {
+		if (dnsmsg_find_opt(pkt, last, &start, &end, &len) < 0)
+			return -EPROTO;
+	}
 	if (start == 0)
-		return (int)len;
+		return dnsmsg_check_rewritable(pkt, len) < 0 ? -EPROTO : (int)len;
 	/* Names after the OPT may point at names after it too; check all before changing any. */
 	if (dnsmsg_fix_pointers(pkt, len, start, end - start, false) < 0)
 		return -EPROTO;
@@ -480,7 +559,8 @@ dnsmsg_strip_opt(uint8_t *pkt, size_t len)
 		memmove(pkt + start, pkt + end, len - end);
 	}
 	dnsmsg_put16(pkt + 10, (uint16_t)(dnsmsg_arcount(pkt) - 1));
-	return (int)(len - (end - start));
+	len -= end - start;
+	return dnsmsg_check_rewritable(pkt, len) < 0 ? -EPROTO : (int)len;
 }
 
 int

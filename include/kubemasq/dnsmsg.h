@@ -150,9 +150,11 @@ int dnsmsg_build_query(uint8_t *out, size_t cap, uint16_t id, const struct dnsms
 int dnsmsg_check_reply(const uint8_t *pkt, size_t len, uint16_t id, const struct dnsmsg_question *q);
 
 /*
- * Remove the OPT RR (if any) from a reply in place, fixing ARCOUNT. Returns the new length, or
- * -EPROTO if the message cannot be walked. The cache and query.c keep replies without OPT and
- * add the client's own with dnsmsg_append_opt().
+ * Remove the OPT RR (if any) and any bytes after the last record from a reply in place, fixing
+ * ARCOUNT. Returns the new length, or -EPROTO if the message cannot be walked (or a name
+ * runs into the bytes after the last record), or if a name reads, through a compression
+ * pointer, bytes that answering rewrites (header, TTLs). The cache and query.c keep replies
+ * without OPT and add the client's own with dnsmsg_append_opt().
  */
 int dnsmsg_strip_opt(uint8_t *pkt, size_t len);
 

@@ -95,7 +95,8 @@ kube_api_framer_feed(struct kube_api_framer *f, const char *data, size_t len,
 	int rc;
 
 	while (i < len) {
-		size_t start = i, used;
+		size_t start = i, used, total;
+		const char *obj;
 
 		if (f->depth == 0) {
 			/* between objects */
@@ -117,16 +118,19 @@ kube_api_framer_feed(struct kube_api_framer *f, const char *data, size_t len,
 		if (f->len == 0) {
 			if (used > f->max)
 				return -EMSGSIZE;
-			rc = fn(ctx, data + start, used);
+			obj = data + start;
+			total = used;
 		} else {
-			size_t total;
-
 			if ((rc = kube_api_framer_keep(f, data + start, used)) < 0)
 				return rc;
+			obj = f->buf;
 			total = f->len;
 			f->len = 0;
-			rc = fn(ctx, f->buf, total);
 		}
+		/* the scanner counts brackets of both kinds: "{...]" closes it, but is no object */
+		if (obj[total - 1] != '}')
+			return -EPROTO;
+		rc = fn(ctx, obj, total);
 		if (rc)
 			return rc;
 	}

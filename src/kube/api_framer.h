@@ -29,7 +29,7 @@ void kube_api_framer_reset(struct kube_api_framer *f); /* forget a partial objec
 /*
  * Scan `len` bytes; call fn for every object they complete. Whitespace between objects is
  * skipped. Returns 0, fn's non-zero return, -EPROTO for bytes outside an object that are not
- * whitespace (the stream is not a sequence of objects), -EMSGSIZE for an object over max, or
+ * whitespace or an object closed by ']' (the stream is not a sequence of objects), -EMSGSIZE for an object over max, or
  * -ENOMEM. After an error the framer must be reset before it is fed again. Only the incomplete
  * tail is copied, so memory stays under max whatever the size of `data`.
  */
