@@ -114,6 +114,8 @@ struct config {
 
 	/* operations */
 	char *metrics_address;			/* --metrics-address, NULL = off */
+	unsigned shutdown_delay;		/* --shutdown-delay seconds of answering after
+						 * SIGTERM, /ready 503 meanwhile; 0 = exit at once */
 
 	/* logging and process */
 	bool log_queries;			/* -q */

@@ -159,6 +159,8 @@ struct config_opts_entry {
 	/* operations */                                                                          \
 	X("metrics-address", 0, REQUIRED, "IP:PORT", str, CONFIG_OPTS_FIELD(metrics_address), 0,  \
 	  0, "off", "serve /metrics, /health and /ready over HTTP here ([IPv6]:PORT)")             \
+	X("shutdown-delay", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(shutdown_delay), 0,   \
+	  3600, "0", "on SIGTERM: /ready 503 at once, DNS answered this long, then exit")          \
 	/* logging and process */                                                                 \
 	X("log-queries", 'q', NONE, NULL, flag, CONFIG_OPTS_FIELD(log_queries), 0, 0, NULL,       \
 	  "log every query")                                                                      \

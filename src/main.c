@@ -2,8 +2,8 @@
 /*
  * main.c - wiring: argv -> configuration -> upstreams and router -> cache -> query engine ->
  * listeners -> (fork, pid file, drop privileges) -> event loop, and the signals dnsmasq users
- * know: SIGTERM/SIGINT exit 0, SIGUSR1 statistics, SIGUSR2 reopen the log, SIGHUP re-read the
- * resolv-file and the snapshot and clear the cache. Signals are handled from the first moment:
+ * know: SIGTERM/SIGINT exit 0 (after --shutdown-delay: shutdown.h), SIGUSR1 statistics, SIGUSR2
+ * reopen the log, SIGHUP re-read the resolv-file and the snapshot and clear the cache. Signals are handled from the first moment:
  * one that arrives during the start-up (a long snapshot load, the fork) is remembered and acted
  * on once the event loop runs. Startup errors print one line and exit 1.
  */
@@ -27,6 +27,7 @@
 #include "router.h"
 #include "server.h"
 #include "setup.h"
+#include "shutdown.h"
 #include "stats.h"
 
 static const int main_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP };
@@ -39,6 +40,7 @@ struct main_ctx {
 	struct cache *cache;
 	struct query_engine *qe;
 	struct server *server;
+	struct shutdown *shutdown;
 	struct metrics *metrics;	/* NULL without --metrics-address */
 	struct stats stats;
 	struct event *sig[ARRAY_SIZE(main_sigs)];
@@ -74,9 +76,11 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 		}
 		break;
 	default:
-		daemon_notify("STOPPING=1");
-		m->exit_signal = (int)sig;
-		event_base_loopbreak(m->base);
+		if (!shutdown_stopping(m->shutdown)) {
+			daemon_notify("STOPPING=1");
+			m->exit_signal = (int)sig;
+		}
+		shutdown_begin(m->shutdown, sig == SIGINT ? "SIGINT" : "SIGTERM");
 	}
 }
 
@@ -167,6 +171,7 @@ main_metrics(struct main_ctx *m, char *err, size_t errlen)
 		.cache = m->cache,
 		.router = m->router,
 		.qe = m->qe,
+		.shutdown = m->shutdown,
 	};
 
 	if (!m->cfg.metrics_address)
@@ -212,6 +217,11 @@ main_setup(struct main_ctx *m, char *err, size_t errlen)
 	m->server = server_new(m->base, &m->cfg, m->qe, &m->stats, err, errlen);
 	if (!m->server)
 		return -1;
+	m->shutdown = shutdown_new(m->base, &m->cfg, m->server, m->qe);
+	if (!m->shutdown) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return main_metrics(m, err, errlen);
 }
 
@@ -234,6 +244,7 @@ main_teardown(struct main_ctx *m)
 	if (m->router)
 		setup_hooks(m->router, NULL);	/* no upstream may reach the engine from here on */
 	metrics_free(m->metrics);	/* it reads the engine, the cache and the router */
+	shutdown_free(m->shutdown);
 	query_engine_free(m->qe);	/* first: it releases what waits on TCP connections */
 	server_free(m->server);
 	resolv_watch_free(m->resolv);	/* before the router: retired forwarders */

@@ -41,6 +41,7 @@
 #include "metrics.h"
 #include "query.h"
 #include "router.h"
+#include "shutdown.h"
 #include "stats.h"
 
 /* Probes and one or two scrapers: a handful of connections is plenty, and each costs buffers. */
@@ -562,6 +563,10 @@ metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 	struct upstream *kube = metrics_kube(src->router);
 	struct kube_upstream_status st;
 
+	if (shutdown_stopping(src->shutdown)) {
+		snprintf(buf, cap, "shutting down");
+		return buf;
+	}
 	/* We exist only once the DNS listeners are bound (main.c), so "listening" holds. */
 	if (!kube)
 		return NULL;
