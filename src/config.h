@@ -111,6 +111,8 @@ struct config {
 	char *kube_token_file;			/* --kube-token-file, NULL = none */
 	char *kube_ca_file;			/* --kube-ca-file, NULL = none */
 	char *kubeconfig;			/* --kubeconfig, NULL = none */
+	unsigned kube_startup_timeout;		/* --kube-startup-timeout seconds: /ready before
+						 * the first sync after this; 0 = never */
 
 	/* operations */
 	char *metrics_address;			/* --metrics-address, NULL = off */

@@ -156,6 +156,9 @@ struct config_opts_entry {
 	  "CA certificates that verify the API server (default: the system's)")                   \
 	X("kubeconfig", 0, REQUIRED, "FILE", str, CONFIG_OPTS_FIELD(kubeconfig), 0, 0, NULL,      \
 	  "API server and credentials from this kubeconfig's current context; implies --kube")    \
+	X("kube-startup-timeout", 0, REQUIRED, "SECONDS", uint,                                   \
+	  CONFIG_OPTS_FIELD(kube_startup_timeout), 0, 3600, "0",                                  \
+	  "/ready after this long even if not synced (cluster names SERVFAIL); 0 = wait")         \
 	/* operations */                                                                          \
 	X("metrics-address", 0, REQUIRED, "IP:PORT", str, CONFIG_OPTS_FIELD(metrics_address), 0,  \
 	  0, "off", "serve /metrics, /health and /ready over HTTP here ([IPv6]:PORT)")             \

@@ -572,7 +572,7 @@ metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 		return NULL;
 	memset(&st, 0, sizeof(st));
 	kube_upstream_status(kube, &st);
-	if (st.synced)
+	if (st.synced || st.startup_passed)
 		return NULL;
 	snprintf(buf, cap, "kube: not synced: %s", st.reason && *st.reason ? st.reason : "unknown");
 	return buf;
