@@ -77,6 +77,7 @@ struct config {
 	uint16_t max_port;			/* --max-port, default 65535 */
 	unsigned upstream_timeout_ms;		/* --upstream-timeout, whole query, default 4000 */
 	unsigned upstream_retry_ms;		/* --upstream-retry, one try, default 1000 */
+	bool dns_loop_detect;			/* --dns-loop-detect (loop_detect.h) */
 
 	/* local answers and filters */
 	struct config_address *addresses;	/* -A */

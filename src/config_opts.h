@@ -103,6 +103,8 @@ struct config_opts_entry {
 	  100, 60000, "4000", "answer SERVFAIL when no server answered within this time")         \
 	X("upstream-retry", 0, REQUIRED, "MS", uint, CONFIG_OPTS_FIELD(upstream_retry_ms), 50,    \
 	  60000, "1000", "try the next server after this time; at most --upstream-timeout")      \
+	X("dns-loop-detect", 0, NONE, NULL, flag, CONFIG_OPTS_FIELD(dns_loop_detect), 0, 0,       \
+	  NULL, "probe each server at start and on changes; one that loops back is not used")     \
 	/* local answers and filters */                                                           \
 	X("address", 'A', REQUIRED, "/DOMAIN/[DOMAIN/...][IP]", address, CONFIG_OPTS_NOFIELD, 0,  \
 	  0, NULL, "answer IP for these domains and below; no IP: NXDOMAIN; #: 0.0.0.0 and ::")   \

@@ -3,9 +3,10 @@
  * main.c - wiring: argv -> configuration -> upstreams and router -> cache -> query engine ->
  * listeners -> (fork, pid file, drop privileges) -> event loop, and the signals dnsmasq users
  * know: SIGTERM/SIGINT exit 0 (after --shutdown-delay: shutdown.h), SIGUSR1 statistics, SIGUSR2
- * reopen the log, SIGHUP re-read the resolv-file and the snapshot and clear the cache. Signals are handled from the first moment:
- * one that arrives during the start-up (a long snapshot load, the fork) is remembered and acted
- * on once the event loop runs. Startup errors print one line and exit 1.
+ * reopen the log, SIGHUP re-read the resolv-file and the snapshot, clear the cache and probe the
+ * servers for loops (--dns-loop-detect: loop_detect.h). Signals are handled from the first
+ * moment: one that arrives during the start-up (a long snapshot load, the fork) is remembered
+ * and acted on once the event loop runs. Startup errors print one line and exit 1.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -21,6 +22,7 @@
 #include "cache.h"
 #include "config.h"
 #include "daemon.h"
+#include "loop_detect.h"
 #include "metrics.h"
 #include "query.h"
 #include "resolv.h"
@@ -39,6 +41,7 @@ struct main_ctx {
 	struct resolv_watch *resolv;
 	struct cache *cache;
 	struct query_engine *qe;
+	struct loop_detect *loop;	/* NULL without --dns-loop-detect */
 	struct server *server;
 	struct shutdown *shutdown;
 	struct metrics *metrics;	/* NULL without --metrics-address */
@@ -69,6 +72,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 		break;
 	case SIGHUP:
 		resolv_watch_reload(m->resolv);
+		loop_detect_probe(m->loop);
 		router_foreach(m->router, main_kube_reload, NULL);
 		if (m->cache) {
 			cache_clear(m->cache);
@@ -180,6 +184,24 @@ main_metrics(struct main_ctx *m, char *err, size_t errlen)
 	return m->metrics ? 0 : -1;
 }
 
+/* --dns-loop-detect: probes once the loop runs (a probe sent before we listen could not come
+ * back), again on SIGHUP and whenever the resolv-file's servers change. */
+static int
+main_loop_detect(struct main_ctx *m, char *err, size_t errlen)
+{
+	if (!m->cfg.dns_loop_detect)
+		return 0;
+	m->loop = loop_detect_new(m->base, &m->cfg, m->router, &m->stats);
+	if (!m->loop) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	query_engine_set_loop_detect(m->qe, m->loop);
+	resolv_watch_on_swap(m->resolv, loop_detect_probe, m->loop);
+	loop_detect_probe(m->loop);
+	return 0;
+}
+
 /* Everything up to a bound, listening server; returns 0 or -1 with err set. */
 static int
 main_setup(struct main_ctx *m, char *err, size_t errlen)
@@ -215,7 +237,7 @@ main_setup(struct main_ctx *m, char *err, size_t errlen)
 	}
 	setup_hooks(m->router, query_engine_hooks(m->qe));
 	m->server = server_new(m->base, &m->cfg, m->qe, &m->stats, err, errlen);
-	if (!m->server)
+	if (!m->server || main_loop_detect(m, err, errlen) < 0)
 		return -1;
 	m->shutdown = shutdown_new(m->base, &m->cfg, m->server, m->qe);
 	if (!m->shutdown) {
@@ -246,6 +268,7 @@ main_teardown(struct main_ctx *m)
 	metrics_free(m->metrics);	/* it reads the engine, the cache and the router */
 	shutdown_free(m->shutdown);
 	query_engine_free(m->qe);	/* first: it releases what waits on TCP connections */
+	loop_detect_free(m->loop);
 	server_free(m->server);
 	resolv_watch_free(m->resolv);	/* before the router: retired forwarders */
 	router_free(m->router);

@@ -549,6 +549,14 @@ metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 	metrics_format_queries(&o, src->stats, src->qe ? query_engine_pending(src->qe) : 0);
 	metrics_format_cache(&o, src->cache, src->stats);
 	metrics_format_upstreams(&o, src->router);
+	metrics_single(&o, "kubemasq_upstream_servers_looping", "gauge",
+		       "Server addresses out of service because our probe to them came back "
+		       "(--dns-loop-detect).",
+		       src->stats->servers_looping);
+	metrics_single(&o, "kubemasq_upstream_loops_detected_total", "counter",
+		       "Loop probes (--dns-loop-detect) that came back to kubemasq's own "
+		       "listener, each dropped.",
+		       src->stats->loop_probes_back);
 	if (kube) {
 		memset(&st, 0, sizeof(st));
 		kube_upstream_status(kube, &st);
