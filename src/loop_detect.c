@@ -39,8 +39,8 @@
 struct loop_detect_server {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	uint64_t uid;		/* its probe in the current round */
-	bool came_back;		/* ... arrived at our listener */
+	uint64_t uid;	/* its probe in the current round */
+	bool came_back; /* ... arrived at our listener */
 };
 
 struct loop_detect {
@@ -48,16 +48,16 @@ struct loop_detect {
 	const struct config *cfg;
 	struct router *router;
 	struct stats *stats;
-	struct event *kick;	/* a round from the loop (loop_detect_probe) */
-	struct event *window;	/* the end of the round */
-	int fd[2];		/* the round's sockets: IPv4, IPv6; -1 when not open */
-	bool round;		/* probes are out: loop_detect_seen() looks */
+	struct event *kick;   /* a round from the loop (loop_detect_probe) */
+	struct event *window; /* the end of the round */
+	int fd[2];	      /* the round's sockets: IPv4, IPv6; -1 when not open */
+	bool round;	      /* probes are out: loop_detect_seen() looks */
 	bool overflow_logged;
 	struct loop_detect_server probes[LOOP_DETECT_MAX];
 	size_t n_probes;
-	struct loop_detect_server looping[LOOP_DETECT_MAX];	/* uid unused */
+	struct loop_detect_server looping[LOOP_DETECT_MAX]; /* uid unused */
 	size_t n_looping;
-	char text[NETADDR_TEXT_MAX];	/* a server's address for the log */
+	char text[NETADDR_TEXT_MAX]; /* a server's address for the log */
 };
 
 static const char loop_detect_hex[] = "0123456789abcdef";
@@ -68,7 +68,7 @@ loop_detect_name(uint64_t uid, uint8_t out[LOOP_DETECT_NAME_LEN])
 	out[0] = 16;
 	for (int i = 0; i < 16; i++)
 		out[1 + i] = (uint8_t)loop_detect_hex[(uid >> (60 - 4 * i)) & 0xf];
-	memcpy(out + 17, "\4test", 6);	/* with the root label */
+	memcpy(out + 17, "\4test", 6); /* with the root label */
 }
 
 bool
@@ -119,8 +119,8 @@ loop_detect_find(struct loop_detect_server *v, size_t n, const struct sockaddr_s
 struct loop_detect_mark {
 	const struct sockaddr_storage *ss;
 	bool looping;
-	size_t matched;		/* servers at that address in the router's forwarders */
-	size_t all_loop;	/* forwarders left without a server */
+	size_t matched;	 /* servers at that address in the router's forwarders */
+	size_t all_loop; /* forwarders left without a server */
 };
 
 static void
@@ -139,7 +139,7 @@ loop_detect_mark_one(struct upstream *u, void *arg)
 static struct loop_detect_mark
 loop_detect_mark(struct loop_detect *ld, const struct sockaddr_storage *ss, bool looping)
 {
-	struct loop_detect_mark mk = { .ss = ss, .looping = looping };
+	struct loop_detect_mark mk = {.ss = ss, .looping = looping};
 
 	router_foreach(ld->router, loop_detect_mark_one, &mk);
 	return mk;
@@ -210,7 +210,7 @@ loop_detect_collect_one(struct upstream *u, void *arg)
 {
 	struct loop_detect_collect *c = arg;
 	struct loop_detect *ld = c->ld;
-	struct loop_detect_server s = { 0 };
+	struct loop_detect_server s = {0};
 
 	if (u->ops != &upstream_dns_ops)
 		return;
@@ -241,8 +241,10 @@ loop_detect_send(struct loop_detect *ld, struct loop_detect_server *p)
 {
 	int fam = p->ss.ss_family == AF_INET6 ? 1 : 0;
 	uint8_t name[LOOP_DETECT_NAME_LEN], pkt[64];
-	struct dnsmsg_question q = { .qname = name, .qname_len = sizeof(name),
-				     .qtype = DNS_TYPE_TXT, .qclass = DNS_CLASS_IN };
+	struct dnsmsg_question q = {.qname = name,
+				    .qname_len = sizeof(name),
+				    .qtype = DNS_TYPE_TXT,
+				    .qclass = DNS_CLASS_IN};
 	uint64_t rnd[2];
 	int len;
 
@@ -254,8 +256,8 @@ loop_detect_send(struct loop_detect *ld, struct loop_detect_server *p)
 	if (len < 0)
 		return len;
 	if (ld->fd[fam] < 0)
-		ld->fd[fam] = socket(fam ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK |
-				     SOCK_CLOEXEC, 0);
+		ld->fd[fam] = socket(fam ? AF_INET6 : AF_INET,
+				     SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ld->fd[fam] < 0)
 		return -errno;
 	if (sendto(ld->fd[fam], pkt, (size_t)len, 0, (const struct sockaddr *)&p->ss, p->len) < 0)
@@ -284,13 +286,13 @@ static void
 loop_detect_round(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct loop_detect *ld = arg;
-	struct loop_detect_collect c = { .ld = ld };
-	struct timeval tv = { .tv_sec = ld->cfg->upstream_timeout_ms / 1000,
-			      .tv_usec = (long)(ld->cfg->upstream_timeout_ms % 1000) * 1000 };
+	struct loop_detect_collect c = {.ld = ld};
+	struct timeval tv = {.tv_sec = ld->cfg->upstream_timeout_ms / 1000,
+			     .tv_usec = (long)(ld->cfg->upstream_timeout_ms % 1000) * 1000};
 	size_t sent = 0;
 	int rc;
 
-	loop_detect_close(ld);	/* a round under way ends here: its probes are forgotten */
+	loop_detect_close(ld); /* a round under way ends here: its probes are forgotten */
 	ld->n_probes = 0;
 	router_foreach(ld->router, loop_detect_collect_one, &c);
 	if (c.skipped && !ld->overflow_logged) {

@@ -17,13 +17,13 @@
 #include "server.h"
 #include "shutdown.h"
 
-#define SHUTDOWN_POLL_MS 10
-#define SHUTDOWN_SLACK_MS 500	/* past --upstream-timeout: the last completion's answer goes out */
+#define SHUTDOWN_POLL_MS  10
+#define SHUTDOWN_SLACK_MS 500 /* past --upstream-timeout: the last completion's answer goes out */
 
 enum shutdown_phase {
 	SHUTDOWN_RUNNING,
-	SHUTDOWN_DELAY,		/* answering; /ready 503 */
-	SHUTDOWN_DRAIN,		/* listeners closed; finishing what is in flight */
+	SHUTDOWN_DELAY, /* answering; /ready 503 */
+	SHUTDOWN_DRAIN, /* listeners closed; finishing what is in flight */
 };
 
 struct shutdown {
@@ -70,7 +70,7 @@ shutdown_stopping(const struct shutdown *s)
 static void
 shutdown_arm(struct shutdown *s, msec_t ms)
 {
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000};
 
 	event_base_update_cache_time(s->base);
 	evtimer_add(s->timer, &tv);
@@ -90,7 +90,8 @@ shutdown_on_timer(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 		s->drain_until = time_now_ms() + bound;
 		if (pending)
 			log_info("shutdown delay over: listeners closed, finishing %zu queries in "
-				 "flight (at most %u ms)", pending, bound);
+				 "flight (at most %u ms)",
+				 pending, bound);
 		else
 			log_info("shutdown delay over: listeners closed, no query in flight");
 	}
@@ -127,6 +128,7 @@ shutdown_begin(struct shutdown *s, const char *name)
 	}
 	s->phase = SHUTDOWN_DELAY;
 	log_info("%s: draining for %u s (--shutdown-delay): /ready answers 503, DNS is still "
-		 "answered; another SIGTERM exits at once", name, s->cfg->shutdown_delay);
+		 "answered; another SIGTERM exits at once",
+		 name, s->cfg->shutdown_delay);
 	shutdown_arm(s, (msec_t)s->cfg->shutdown_delay * 1000);
 }

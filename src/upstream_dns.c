@@ -662,8 +662,7 @@ upstream_dns_cancel(struct upstream *u UNUSED, struct upstream_req *req)
 /* --- loop detection --- */
 
 int
-upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *ss,
-			 socklen_t *len)
+upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct upstream_dns *up = (struct upstream_dns *)u;
 

@@ -17,7 +17,7 @@
 static void
 test_name_round_trip(void **state)
 {
-	static const uint64_t uids[] = { 0, 1, 0x0123456789abcdefULL, UINT64_MAX };
+	static const uint64_t uids[] = {0, 1, 0x0123456789abcdefULL, UINT64_MAX};
 	uint8_t name[LOOP_DETECT_NAME_LEN];
 	char text[64];
 	uint64_t back;
@@ -42,16 +42,21 @@ test_other_names_are_not_probes(void **state)
 
 	loop_detect_name(42, name);
 	assert_false(loop_detect_parse(name, LOOP_DETECT_NAME_LEN - 1, &uid));
-	name[5] = 'g';	/* not a hex digit */
+	name[5] = 'g'; /* not a hex digit */
 	assert_false(loop_detect_parse(name, LOOP_DETECT_NAME_LEN, &uid));
 	loop_detect_name(42, name);
-	name[5] = 'A';	/* names arrive lower-cased: an upper-case digit is someone else's */
+	name[5] = 'A'; /* names arrive lower-cased: an upper-case digit is someone else's */
 	assert_false(loop_detect_parse(name, LOOP_DETECT_NAME_LEN, &uid));
 	loop_detect_name(42, name);
-	name[18] = 'b';	/* "best" */
+	name[18] = 'b'; /* "best" */
 	assert_false(loop_detect_parse(name, LOOP_DETECT_NAME_LEN, &uid));
 	/* dnsmasq's own probes have 8 digits */
-	memcpy(name, "\x08" "0000002a" "\x04" "test", 14);
+	memcpy(name,
+	       "\x08"
+	       "0000002a"
+	       "\x04"
+	       "test",
+	       14);
 	assert_false(loop_detect_parse(name, 15, &uid));
 	assert_true(uid == 7);
 }
