@@ -674,9 +674,9 @@ upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *
 	return 0;
 }
 
-/* Server `si` has just been found looping: what waits on it moves on now, from the query's
- * timer (never from here: completing a query may call into its owner, and we may be inside a
- * loop over the router's upstreams). */
+/* Server `si` has just been found looping: a query that was waiting on it alone moves on now,
+ * from its timer (never from here: completing a query may call into its owner, and we may be
+ * inside a loop over the router's upstreams). */
 static void
 upstream_dns_leave_server(struct upstream_dns *up, unsigned si)
 {
@@ -703,6 +703,8 @@ upstream_dns_leave_server(struct upstream_dns *up, unsigned si)
 		if (!moved)
 			continue;
 		q->bad[si] = 1;
+		if (upstream_dns_query_live(q))
+			continue; /* other servers are being asked: their timer stands */
 		q->timer_at = now;
 		q->at_deadline = false;
 		upstream_dns_timer_add(q, now);

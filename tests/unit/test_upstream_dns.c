@@ -1338,6 +1338,37 @@ test_loop_found_moves_waiting_query(void **state)
 	test_env_free(env);
 }
 
+/* --all-servers: the other server is being asked already; the query goes on waiting for it,
+ * without a second query to it and without counting it as failed. */
+static void
+test_loop_found_others_asked(void **state)
+{
+	struct test_env *env = test_env_new(2, AF_INET, false);
+	struct test_lines l = {.n = 0};
+	struct test_req r;
+	unsigned never = 0;
+	(void)state;
+
+	env->args.order = UPSTREAM_DNS_ALL;
+	test_env_start(env);
+	test_req_init(&r, "example.com", DNS_TYPE_A);
+	assert_int_equal(upstream_resolve(env->up, &r.req), 0);
+	assert_true(test_wait(env, &env->srv[0].n_rx, 1, 1000));
+	assert_true(test_wait(env, &env->srv[1].n_rx, 1, 1000));
+	upstream_dns_set_looping(env->up, &env->addrs[0].ss, true, NULL);
+	test_wait(env, &never, 1, 100);
+	assert_int_equal(env->srv[1].n_rx, 1);
+	assert_int_equal(r.calls, 0);
+	test_answer(&env->srv[1], &env->srv[1].rx[0], DNS_RCODE_NOERROR, 2);
+	assert_true(test_wait(env, &r.calls, 1, TEST_WAIT_MS));
+	assert_int_equal(r.status, 0);
+	env->up->ops->stats(env->up, test_stats_line, &l);
+	assert_non_null(strstr(l.line[1], "failed 0,"));
+	assert_non_null(strstr(l.line[0], "loops back to us: not used"));
+	test_req_done(&r);
+	test_env_free(env);
+}
+
 static void
 test_all_looping(void **state)
 {
@@ -1435,6 +1466,7 @@ main(void)
 		cmocka_unit_test(test_free_with_pending),
 		cmocka_unit_test(test_looping_server_skipped),
 		cmocka_unit_test(test_loop_found_moves_waiting_query),
+		cmocka_unit_test(test_loop_found_others_asked),
 		cmocka_unit_test(test_all_looping),
 	};
 
