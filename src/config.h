@@ -77,6 +77,7 @@ struct config {
 	uint16_t max_port;			/* --max-port, default 65535 */
 	unsigned upstream_timeout_ms;		/* --upstream-timeout, whole query, default 4000 */
 	unsigned upstream_retry_ms;		/* --upstream-retry, one try, default 1000 */
+	bool dns_loop_detect;			/* --dns-loop-detect (loop_detect.h) */
 
 	/* local answers and filters */
 	struct config_address *addresses;	/* -A */
@@ -111,9 +112,13 @@ struct config {
 	char *kube_token_file;			/* --kube-token-file, NULL = none */
 	char *kube_ca_file;			/* --kube-ca-file, NULL = none */
 	char *kubeconfig;			/* --kubeconfig, NULL = none */
+	unsigned kube_startup_timeout;		/* --kube-startup-timeout seconds: /ready before
+						 * the first sync after this; 0 = never */
 
 	/* operations */
 	char *metrics_address;			/* --metrics-address, NULL = off */
+	unsigned shutdown_delay;		/* --shutdown-delay seconds of answering after
+						 * SIGTERM, /ready 503 meanwhile; 0 = exit at once */
 
 	/* logging and process */
 	bool log_queries;			/* -q */

@@ -103,6 +103,8 @@ struct config_opts_entry {
 	  100, 60000, "4000", "answer SERVFAIL when no server answered within this time")         \
 	X("upstream-retry", 0, REQUIRED, "MS", uint, CONFIG_OPTS_FIELD(upstream_retry_ms), 50,    \
 	  60000, "1000", "try the next server after this time; at most --upstream-timeout")      \
+	X("dns-loop-detect", 0, NONE, NULL, flag, CONFIG_OPTS_FIELD(dns_loop_detect), 0, 0,       \
+	  NULL, "probe each server at start and on changes; one that loops back is not used")     \
 	/* local answers and filters */                                                           \
 	X("address", 'A', REQUIRED, "/DOMAIN/[DOMAIN/...][IP]", address, CONFIG_OPTS_NOFIELD, 0,  \
 	  0, NULL, "answer IP for these domains and below; no IP: NXDOMAIN; #: 0.0.0.0 and ::")   \
@@ -156,9 +158,14 @@ struct config_opts_entry {
 	  "CA certificates that verify the API server (default: the system's)")                   \
 	X("kubeconfig", 0, REQUIRED, "FILE", str, CONFIG_OPTS_FIELD(kubeconfig), 0, 0, NULL,      \
 	  "API server and credentials from this kubeconfig's current context; implies --kube")    \
+	X("kube-startup-timeout", 0, REQUIRED, "SECONDS", uint,                                   \
+	  CONFIG_OPTS_FIELD(kube_startup_timeout), 0, 3600, "0",                                  \
+	  "/ready after this long even if not synced (cluster names SERVFAIL); 0 = wait")         \
 	/* operations */                                                                          \
 	X("metrics-address", 0, REQUIRED, "IP:PORT", str, CONFIG_OPTS_FIELD(metrics_address), 0,  \
 	  0, "off", "serve /metrics, /health and /ready over HTTP here ([IPv6]:PORT)")             \
+	X("shutdown-delay", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(shutdown_delay), 0,   \
+	  3600, "0", "on SIGTERM: /ready 503 at once, DNS answered this long, then exit")          \
 	/* logging and process */                                                                 \
 	X("log-queries", 'q', NONE, NULL, flag, CONFIG_OPTS_FIELD(log_queries), 0, 0, NULL,       \
 	  "log every query")                                                                      \

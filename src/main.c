@@ -2,10 +2,11 @@
 /*
  * main.c - wiring: argv -> configuration -> upstreams and router -> cache -> query engine ->
  * listeners -> (fork, pid file, drop privileges) -> event loop, and the signals dnsmasq users
- * know: SIGTERM/SIGINT exit 0, SIGUSR1 statistics, SIGUSR2 reopen the log, SIGHUP re-read the
- * resolv-file and the snapshot and clear the cache. Signals are handled from the first moment:
- * one that arrives during the start-up (a long snapshot load, the fork) is remembered and acted
- * on once the event loop runs. Startup errors print one line and exit 1.
+ * know: SIGTERM/SIGINT exit 0 (after --shutdown-delay: shutdown.h), SIGUSR1 statistics, SIGUSR2
+ * reopen the log, SIGHUP re-read the resolv-file and the snapshot, clear the cache and probe the
+ * servers for loops (--dns-loop-detect: loop_detect.h). Signals are handled from the first
+ * moment: one that arrives during the start-up (a long snapshot load, the fork) is remembered
+ * and acted on once the event loop runs. Startup errors print one line and exit 1.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -21,12 +22,14 @@
 #include "cache.h"
 #include "config.h"
 #include "daemon.h"
+#include "loop_detect.h"
 #include "metrics.h"
 #include "query.h"
 #include "resolv.h"
 #include "router.h"
 #include "server.h"
 #include "setup.h"
+#include "shutdown.h"
 #include "stats.h"
 
 static const int main_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP };
@@ -38,7 +41,9 @@ struct main_ctx {
 	struct resolv_watch *resolv;
 	struct cache *cache;
 	struct query_engine *qe;
+	struct loop_detect *loop;	/* NULL without --dns-loop-detect */
 	struct server *server;
+	struct shutdown *shutdown;
 	struct metrics *metrics;	/* NULL without --metrics-address */
 	struct stats stats;
 	struct event *sig[ARRAY_SIZE(main_sigs)];
@@ -67,6 +72,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 		break;
 	case SIGHUP:
 		resolv_watch_reload(m->resolv);
+		loop_detect_probe(m->loop);
 		router_foreach(m->router, main_kube_reload, NULL);
 		if (m->cache) {
 			cache_clear(m->cache);
@@ -74,9 +80,11 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 		}
 		break;
 	default:
-		daemon_notify("STOPPING=1");
-		m->exit_signal = (int)sig;
-		event_base_loopbreak(m->base);
+		if (!shutdown_stopping(m->shutdown)) {
+			daemon_notify("STOPPING=1");
+			m->exit_signal = (int)sig;
+		}
+		shutdown_begin(m->shutdown, sig == SIGINT ? "SIGINT" : "SIGTERM");
 	}
 }
 
@@ -167,12 +175,31 @@ main_metrics(struct main_ctx *m, char *err, size_t errlen)
 		.cache = m->cache,
 		.router = m->router,
 		.qe = m->qe,
+		.shutdown = m->shutdown,
 	};
 
 	if (!m->cfg.metrics_address)
 		return 0;
 	m->metrics = metrics_new(m->base, &src, err, errlen);
 	return m->metrics ? 0 : -1;
+}
+
+/* --dns-loop-detect: probes once the loop runs (a probe sent before we listen could not come
+ * back), again on SIGHUP and whenever the resolv-file's servers change. */
+static int
+main_loop_detect(struct main_ctx *m, char *err, size_t errlen)
+{
+	if (!m->cfg.dns_loop_detect)
+		return 0;
+	m->loop = loop_detect_new(m->base, &m->cfg, m->router, &m->stats);
+	if (!m->loop) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	query_engine_set_loop_detect(m->qe, m->loop);
+	resolv_watch_on_swap(m->resolv, loop_detect_probe, m->loop);
+	loop_detect_probe(m->loop);
+	return 0;
 }
 
 /* Everything up to a bound, listening server; returns 0 or -1 with err set. */
@@ -210,8 +237,13 @@ main_setup(struct main_ctx *m, char *err, size_t errlen)
 	}
 	setup_hooks(m->router, query_engine_hooks(m->qe));
 	m->server = server_new(m->base, &m->cfg, m->qe, &m->stats, err, errlen);
-	if (!m->server)
+	if (!m->server || main_loop_detect(m, err, errlen) < 0)
 		return -1;
+	m->shutdown = shutdown_new(m->base, &m->cfg, m->server, m->qe);
+	if (!m->shutdown) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return main_metrics(m, err, errlen);
 }
 
@@ -234,7 +266,9 @@ main_teardown(struct main_ctx *m)
 	if (m->router)
 		setup_hooks(m->router, NULL);	/* no upstream may reach the engine from here on */
 	metrics_free(m->metrics);	/* it reads the engine, the cache and the router */
+	shutdown_free(m->shutdown);
 	query_engine_free(m->qe);	/* first: it releases what waits on TCP connections */
+	loop_detect_free(m->loop);
 	server_free(m->server);
 	resolv_watch_free(m->resolv);	/* before the router: retired forwarders */
 	router_free(m->router);

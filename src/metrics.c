@@ -41,6 +41,7 @@
 #include "metrics.h"
 #include "query.h"
 #include "router.h"
+#include "shutdown.h"
 #include "stats.h"
 
 /* Probes and one or two scrapers: a handful of connections is plenty, and each costs buffers. */
@@ -545,6 +546,14 @@ metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 	metrics_format_queries(&o, src->stats, src->qe ? query_engine_pending(src->qe) : 0);
 	metrics_format_cache(&o, src->cache, src->stats);
 	metrics_format_upstreams(&o, src->router);
+	metrics_single(&o, "kubemasq_upstream_servers_looping", "gauge",
+		       "Server addresses out of service because our probe to them came back "
+		       "(--dns-loop-detect).",
+		       src->stats->servers_looping);
+	metrics_single(&o, "kubemasq_upstream_loops_detected_total", "counter",
+		       "Loop probes (--dns-loop-detect) that came back to kubemasq's own "
+		       "listener, each dropped.",
+		       src->stats->loop_probes_back);
 	if (kube) {
 		memset(&st, 0, sizeof(st));
 		kube_upstream_status(kube, &st);
@@ -559,12 +568,16 @@ metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 	struct upstream *kube = metrics_kube(src->router);
 	struct kube_upstream_status st;
 
+	if (shutdown_stopping(src->shutdown)) {
+		snprintf(buf, cap, "shutting down");
+		return buf;
+	}
 	/* We exist only once the DNS listeners are bound (main.c), so "listening" holds. */
 	if (!kube)
 		return NULL;
 	memset(&st, 0, sizeof(st));
 	kube_upstream_status(kube, &st);
-	if (st.synced)
+	if (st.synced || st.startup_passed)
 		return NULL;
 	snprintf(buf, cap, "kube: not synced: %s", st.reason && *st.reason ? st.reason : "unknown");
 	return buf;

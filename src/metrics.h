@@ -21,6 +21,7 @@ struct config;
 struct router;
 struct stats;
 struct query_engine;
+struct shutdown;
 struct metrics;
 
 /* What a scrape reads; every pointer borrowed, outliving the endpoint. cache may be NULL. */
@@ -30,6 +31,7 @@ struct metrics_sources {
 	const struct cache *cache;
 	struct router *router;
 	const struct query_engine *qe;
+	const struct shutdown *shutdown;	/* may be NULL: /ready 503 once it is stopping */
 };
 
 /*

@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "chaos.h"
 #include "config.h"
+#include "loop_detect.h"
 #include "query.h"
 #include "router.h"
 #include "stats.h"
@@ -77,6 +78,7 @@ struct query_engine {
 	struct log_ratelimit rl_forward_max;
 	struct log_ratelimit rl_waiters;
 	struct upstream_hooks hooks;	/* what upstreams call back: invalidation */
+	struct loop_detect *loop;	/* --dns-loop-detect, or NULL */
 	uint8_t buf[QUERY_BUF_SIZE];	/* the upstream reply, OPT stripped */
 	uint8_t out[QUERY_BUF_SIZE];	/* one client's rewritten copy */
 };
@@ -231,6 +233,12 @@ size_t
 query_engine_pending(const struct query_engine *qe)
 {
 	return qe->n_waiters;
+}
+
+void
+query_engine_set_loop_detect(struct query_engine *qe, struct loop_detect *ld)
+{
+	qe->loop = ld;
 }
 
 /* The client's address without the port, as dnsmasq logs it. */
@@ -506,6 +514,8 @@ query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 		*rcode = DNS_RCODE_NXDOMAIN;
 	} else if (r == -ENOENT) {	/* no upstream for this name, as dnsmasq without servers */
 		*rcode = DNS_RCODE_REFUSED;
+	} else if (r == -ELOOP) {	/* every server loops (loop_detect.h): none, as above */
+		*rcode = DNS_RCODE_REFUSED;
 	} else {
 		qe->stats->servfail++;
 		*rcode = DNS_RCODE_SERVFAIL;
@@ -574,6 +584,10 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 	unsigned rcode = DNS_RCODE_SERVFAIL;
 	size_t n;
 
+	/* our loop probe, come back: answering would send it round again (dnsmasq drops it too) */
+	if (unlikely(qe->loop != NULL) && dq->q.qtype == DNS_TYPE_TXT &&
+	    loop_detect_seen(qe->loop, lname, dq->q.qname_len))
+		return 0;
 	HASH_FIND(hh, qe->inflight, key, key_len, m);
 	if (!m && (n = query_answer_now(qe, dq, lname, o, out, cap)) != 0)
 		return n;

@@ -27,6 +27,7 @@ struct stats;
 struct query_engine;
 struct query_origin;
 struct upstream_hooks;
+struct loop_detect;
 
 /* Sends one late answer to where the query came from; returns 0 or a negative errno. */
 typedef int query_send_fn(const struct query_origin *o, const uint8_t *pkt, size_t len);
@@ -115,3 +116,7 @@ const struct upstream_hooks *query_engine_hooks(struct query_engine *qe);
 
 /* Queries waiting on upstreams (for statistics and shutdown). */
 size_t query_engine_pending(const struct query_engine *qe);
+
+/* --dns-loop-detect: the detector that recognises our own probes among the misses (borrowed,
+ * it outlives the engine; NULL: none, the default). */
+void query_engine_set_loop_detect(struct query_engine *qe, struct loop_detect *ld);

@@ -39,6 +39,8 @@ struct resolv_watch {
 	struct upstream *current;
 	struct event *poll;
 	struct filestat seen;	/* what the file looked like when last read */
+	void (*on_swap)(void *ctx);	/* resolv_watch_on_swap() */
+	void *on_swap_ctx;
 	unsigned long n_retired;	/* forwarders retired so far: the next serial */
 	struct resolv_retired retired[RESOLV_MAX_RETIRED];
 };
@@ -112,6 +114,15 @@ resolv_swap(struct resolv_watch *w)
 	if (w->current)
 		resolv_retire(w, w->current);
 	w->current = u;
+	if (w->on_swap)
+		w->on_swap(w->on_swap_ctx);
+}
+
+void
+resolv_watch_on_swap(struct resolv_watch *w, void (*fn)(void *ctx), void *ctx)
+{
+	w->on_swap = fn;
+	w->on_swap_ctx = ctx;
 }
 
 void

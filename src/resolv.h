@@ -21,6 +21,10 @@ struct resolv_watch *resolv_watch_new(struct event_base *base, struct config *cf
 /* Re-read now (SIGHUP). */
 void resolv_watch_reload(struct resolv_watch *w);
 
+/* Call fn(ctx) each time a new default forwarder has taken over (the servers changed): the
+ * loop detector probes them (loop_detect.h). One callback; NULL removes it. */
+void resolv_watch_on_swap(struct resolv_watch *w, void (*fn)(void *ctx), void *ctx);
+
 /* Frees retired forwarders too; queries still pending on them are completed with an error
  * (upstream.h, the rule of free()), so query.c must still be there. NULL-safe. */
 void resolv_watch_free(struct resolv_watch *w);

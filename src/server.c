@@ -545,6 +545,28 @@ server_new(struct event_base *base, const struct config *cfg, struct query_engin
 }
 
 void
+server_stop_listening(struct server *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_udp; i++) {
+		struct server_udp *u = &s->udp[i];
+
+		if (u->ev) {
+			event_free(u->ev);
+			u->ev = NULL;
+		}
+		if (u->send_fd != u->fd) {
+			close(u->fd);
+			u->fd = u->send_fd;	/* late answers still leave from it */
+		}
+	}
+	for (size_t i = 0; i < s->n_tcp; i++)
+		evconnlistener_free(s->tcp[i]);
+	s->n_tcp = 0;
+}
+
+void
 server_free(struct server *s)
 {
 	if (!s)

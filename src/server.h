@@ -25,5 +25,14 @@ struct server;
 struct server *server_new(struct event_base *base, const struct config *cfg,
 			  struct query_engine *qe, struct stats *stats, char *err, size_t errlen);
 
+/*
+ * Stop taking queries (the end of --shutdown-delay): TCP listeners close, so new connections
+ * are refused; UDP sockets are no longer read, and where a listener has a socket of its own
+ * for sending (server.c, server_udp_sender) its receiving socket closes. What is in flight
+ * still gets its answer: the UDP sending sockets and the open TCP connections stay until
+ * server_free(). NULL-safe; a second call does nothing.
+ */
+void server_stop_listening(struct server *s);
+
 /* Close every listener and connection. NULL-safe. Pending TCP answers are dropped. */
 void server_free(struct server *s);

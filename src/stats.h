@@ -68,6 +68,9 @@ struct stats {
 	 * their source) */
 	uint64_t cache_hits_by[METRICS_SOURCES * 2];
 	uint64_t chaos;				/* CHAOS statistics queries answered (chaos.c) */
+	uint64_t loop_probes_back;		/* --dns-loop-detect probes that came back to us
+						 * (each dropped): loop_detect.c */
+	uint64_t servers_looping;		/* server addresses out of service now for that */
 	/* Arrival to answer, by source. Answers made at once (cache hits, errors, CHAOS) count
 	 * as 0 so that the hit path reads no extra clock; misses are measured per waiting
 	 * client. */

@@ -616,6 +616,8 @@ upstream_dns_resolve(struct upstream *u, struct upstream_req *req)
 		return -ENXIO;
 	if (n == 0)
 		return -ENOENT;
+	if (up->n_looping == n)
+		return -ELOOP;
 	if (up->n_pending >= UPSTREAM_DNS_MAX_TRIES)
 		return -EBUSY;
 	q = calloc(1, sizeof(*q) + n * sizeof(unsigned) + n);
@@ -655,6 +657,87 @@ upstream_dns_cancel(struct upstream *u UNUSED, struct upstream_req *req)
 		return;
 	assert(q->req == req);
 	upstream_dns_query_free(q);
+}
+
+/* --- loop detection --- */
+
+int
+upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct upstream_dns *up = (struct upstream_dns *)u;
+
+	assert(u->ops == &upstream_dns_ops);
+	if (i >= up->n_servers)
+		return -ENOENT;
+	*ss = up->servers[i].ss;
+	*len = up->servers[i].len;
+	return 0;
+}
+
+/* Server `si` has just been found looping: a query that was waiting on it alone moves on now,
+ * from its timer (never from here: completing a query may call into its owner, and we may be
+ * inside a loop over the router's upstreams). */
+static void
+upstream_dns_leave_server(struct upstream_dns *up, unsigned si)
+{
+	msec_t now = time_now_ms();
+
+	for (struct upstream_dns_query *q = up->queries; q; q = q->next) {
+		struct upstream_dns_try *t, *next;
+		bool moved = false;
+
+		/* no reply can come that is not the loop's: forget the tries, so that a query left
+		 * without any ends now rather than at its deadline */
+		for (t = q->tries; t; t = next) {
+			next = t->next;
+			if (t->server == si) {
+				upstream_dns_try_free(up, t);
+				moved = true;
+			}
+		}
+		if (q->tcp && q->tcp->server == si) {
+			upstream_dns_tcp_free(q->tcp);
+			q->tcp = NULL;
+			moved = true;
+		}
+		if (!moved)
+			continue;
+		q->bad[si] = 1;
+		if (upstream_dns_query_live(q))
+			continue; /* other servers are being asked: their timer stands */
+		q->timer_at = now;
+		q->at_deadline = false;
+		upstream_dns_timer_add(q, now);
+	}
+}
+
+size_t
+upstream_dns_set_looping(struct upstream *u, const struct sockaddr_storage *ss, bool looping,
+			 bool *all_loop)
+{
+	struct upstream_dns *up = (struct upstream_dns *)u;
+	size_t matched = 0;
+
+	assert(u->ops == &upstream_dns_ops);
+	for (unsigned i = 0; i < up->n_servers; i++) {
+		struct upstream_dns_server *s = &up->servers[i];
+
+		if (!upstream_dns_server_sa_equal(ss, &s->ss))
+			continue;
+		matched++;
+		if (s->looping == looping)
+			continue;
+		s->looping = looping;
+		if (looping) {
+			up->n_looping++;
+			upstream_dns_leave_server(up, i);
+		} else {
+			up->n_looping--;
+		}
+	}
+	if (all_loop)
+		*all_loop = up->n_servers && up->n_looping == up->n_servers;
+	return matched;
 }
 
 const struct upstream_ops upstream_dns_ops = {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "kubemasq/upstream.h"
 
@@ -36,5 +37,20 @@ struct upstream_dns_args {
 };
 
 /* resolve() returns 0 (accepted), -ENXIO (bogus-priv / domain-needed: answer NXDOMAIN without
- * forwarding), -ENOMEM or -EMFILE (no socket: answer SERVFAIL). */
+ * forwarding), -ELOOP (every server loops back to us: answer at once, see loop_detect.h),
+ * -ENOMEM or -EMFILE (no socket: answer SERVFAIL). */
 extern const struct upstream_ops upstream_dns_ops;
+
+/*
+ * --dns-loop-detect (loop_detect.h). `u` must be a forwarder (u->ops == &upstream_dns_ops).
+ * upstream_dns_server_addr: the address of server `i` into *ss and *len; -ENOENT past the last.
+ * upstream_dns_set_looping: take every server of `u` at address `ss` out of service (looping)
+ * or put it back. Queries waiting on a server taken out move on to the next server at once
+ * (from the event loop), or end with SERVFAIL when none is left; new queries never go to it,
+ * and resolve() returns -ELOOP while every server of `u` loops. Returns how many servers of
+ * `u` have that address; *all_loop (may be NULL) says whether every server of `u` loops now.
+ */
+int upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *ss,
+			     socklen_t *len);
+size_t upstream_dns_set_looping(struct upstream *u, const struct sockaddr_storage *ss,
+				bool looping, bool *all_loop);

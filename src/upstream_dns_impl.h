@@ -69,6 +69,7 @@ struct upstream_dns_server {
 	unsigned srtt8; /* smoothed RTT, 1/8 ms */
 	unsigned fails; /* consecutive timeouts/errors */
 	msec_t backoff_ms, backoff_until;
+	bool looping;	/* --dns-loop-detect saw our probe to it come back: not used */
 	unsigned long sent, retried, failed, nxdomain, answered;
 	unsigned long long latency_sum;
 	struct metrics_hist latency; /* first send of a try to its reply, for /metrics */
@@ -138,6 +139,7 @@ struct upstream_dns {
 	struct upstream_dns_try *pending; /* uthash by key */
 	unsigned n_pending;
 	struct upstream_dns_query *queries;
+	size_t n_looping; /* servers with `looping` set */
 	uint32_t next_serial;
 	uint8_t rnd[256];
 	size_t rnd_off;
@@ -187,7 +189,8 @@ struct upstream_dns_sock *upstream_dns_server_sock_pick(struct upstream_dns *up,
 void upstream_dns_server_sock_used(struct upstream_dns *up, struct upstream_dns_sock *sock,
 				   int family, unsigned slot);
 /* Fill q->order: servers not backed off, in configuration order or fastest first; if all are
- * backed off, the one whose back-off ends soonest (we never fail without trying). */
+ * backed off, the one whose back-off ends soonest (we never fail without trying). Servers that
+ * loop are never in it; the caller makes sure one does not (upstream_dns_resolve). */
 void upstream_dns_server_plan(struct upstream_dns *up, struct upstream_dns_query *q);
 /* Close every socket of both pools (at free(): no try waits on them any more). */
 void upstream_dns_server_pools_close(struct upstream_dns *up);

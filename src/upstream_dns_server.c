@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,15 +138,18 @@ void
 upstream_dns_server_plan(struct upstream_dns *up, struct upstream_dns_query *q)
 {
 	msec_t now = time_now_ms();
-	unsigned n = 0, soonest = 0;
+	unsigned n = 0, soonest = UINT_MAX;
 
 	for (unsigned i = 0; i < up->n_servers; i++) {
+		if (up->servers[i].looping)
+			continue;
 		if (up->servers[i].backoff_until <= now)
 			q->order[n++] = i;
-		if (up->servers[i].backoff_until < up->servers[soonest].backoff_until)
+		if (soonest == UINT_MAX ||
+		    up->servers[i].backoff_until < up->servers[soonest].backoff_until)
 			soonest = i;
 	}
-	if (n == 0)
+	if (n == 0 && soonest != UINT_MAX)
 		q->order[n++] = soonest;
 	if (up->order == UPSTREAM_DNS_FASTEST && n > 1) {
 		qsort_r(q->order, n, sizeof(q->order[0]), upstream_dns_server_cmp_srtt,
@@ -333,9 +337,10 @@ upstream_dns_server_stats(struct upstream *u, upstream_stats_fn *line, void *ctx
 		const struct upstream_dns_server *s = &up->servers[i];
 		snprintf(buf, sizeof(buf),
 			 "server %s: queries sent %lu, retried %lu, failed %lu, "
-			 "nxdomain replies %lu, avg. latency %llums",
+			 "nxdomain replies %lu, avg. latency %llums%s",
 			 s->stats_name, s->sent, s->retried, s->failed, s->nxdomain,
-			 s->answered ? s->latency_sum / s->answered : 0ULL);
+			 s->answered ? s->latency_sum / s->answered : 0ULL,
+			 s->looping ? ", loops back to us: not used" : "");
 		line(ctx, buf);
 	}
 	snprintf(buf, sizeof(buf), "forwarder: bogus replies %lu, garbage replies %lu, pending %u",

@@ -93,6 +93,9 @@ struct kube_upstream {
 
 	struct upstream_defer defer; /* answers waiting for the loop */
 	struct event *poll_ev;
+	struct event *startup_ev; /* --kube-startup-timeout */
+	unsigned startup_timeout; /* its seconds */
+	bool startup_passed;	  /* it passed before the first sync: ready anyway */
 	struct kube_queue waiting;
 	unsigned n_pending; /* accepted: on the defer queue or `waiting` */
 
@@ -603,6 +606,8 @@ kube_free(struct upstream *u)
 	upstream_defer_done(&k->defer);
 	if (k->poll_ev)
 		event_free(k->poll_ev);
+	if (k->startup_ev)
+		event_free(k->startup_ev);
 	kube_snapshot_worker_free(k->worker); /* before the store, which its thread reads */
 	kube_api_free(k->api); /* before the store and the credentials it borrows */
 	kube_auth_free(k->auth);
@@ -684,6 +689,36 @@ kube_events(struct kube_upstream *k, struct event_base *base)
 	return 0;
 }
 
+/* --kube-startup-timeout passed: from now on the daemon is ready whether synced or not
+ * (kube_upstream_status), as CoreDNS after its startup_timeout: a booting cluster whose API
+ * server is away still gets DNS for the rest of the world, and the cluster zone keeps
+ * answering SERVFAIL (kube_resolve), never NXDOMAIN, until the first sync. */
+static void
+kube_startup_expired(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	struct kube_upstream *k = arg;
+
+	if (kube_synced(k))
+		return;
+	k->startup_passed = true;
+	log_warn("kube: not synced after %u s; ready anyway (--kube-startup-timeout), cluster "
+		 "names answer SERVFAIL until the first sync", k->startup_timeout);
+}
+
+static int
+kube_startup_timer(struct kube_upstream *k, struct event_base *base, unsigned seconds)
+{
+	struct timeval tv = {.tv_sec = (time_t)seconds};
+
+	k->startup_timeout = seconds;
+	if (seconds == 0)
+		return 0;
+	k->startup_ev = evtimer_new(base, kube_startup_expired, k);
+	if (!k->startup_ev || evtimer_add(k->startup_ev, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 /* The API source: credentials from the options (or in cluster), then list + watch. */
 static int
 kube_api_start(struct kube_upstream *k, struct event_base *base, const struct config *cfg,
@@ -746,6 +781,8 @@ kube_create(struct upstream **out, struct event_base *base, const void *args)
 		k->store = kube_store_new(&scfg);
 		rc = k->store ? kube_events(k, base) : -ENOMEM;
 	}
+	if (rc == 0)
+		rc = kube_startup_timer(k, base, a->cfg->kube_startup_timeout);
 	if (rc == 0 && !k->path)
 		rc = kube_api_start(k, base, a->cfg, a->err, a->errlen);
 	if (rc < 0) {
@@ -849,6 +886,7 @@ kube_upstream_status(struct upstream *u, struct kube_upstream_status *out)
 			.pods = c.pods,
 		};
 		kube_api_status(k->api, out);
+		out->startup_passed = k->startup_passed && !out->synced;
 		return;
 	}
 	snprintf(k->source, sizeof(k->source), "snapshot %s", k->path);
@@ -864,5 +902,6 @@ kube_upstream_status(struct upstream *u, struct kube_upstream_status *out)
 		.endpoints = c.endpoints,
 		.pods = c.pods,
 		.bad_events = k->last.skipped,
+		.startup_passed = k->startup_passed && !k->synced,
 	};
 }

@@ -52,6 +52,7 @@ void kube_upstream_reload(struct upstream *u);
 struct kube_upstream_status {
 	bool synced;		/* a first full sync (snapshot read, or every LIST) has happened */
 	bool connected;		/* API: watching now; snapshot: the last read succeeded */
+	bool startup_passed;	/* not synced, but --kube-startup-timeout has passed: ready */
 	const char *source;	/* "snapshot /path" or the API server URL; valid until the next
 				 * call into the upstream */
 	const char *reason;	/* why not synced, or the last failure; "" if none */

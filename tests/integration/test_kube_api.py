@@ -224,6 +224,48 @@ def test_status_ready_and_programming_latency(kubemasq, kubeapi):
     assert metric(text, "kubemasq_kube_bad_events_total") == 0
 
 
+def test_startup_timeout_ready_while_the_api_server_hangs(kubemasq, kubeapi, knotd):
+    """--kube-startup-timeout=2 against an API server that accepts and never answers: /ready
+    503 before the 2 s, 200 after (with the log line saying why), external names answered all
+    along from a real upstream, cluster names SERVFAIL (never NXDOMAIN) until the first sync;
+    then the API server answers and everything is as usual."""
+    api = kubeapi(objects=cluster())
+    api.pause()
+    port = free_port()
+    t0 = time.monotonic()
+    k = start(kubemasq, api, f"--metrics-address=127.0.0.1:{port}", "--kube-startup-timeout=2",
+              f"--server=/test/127.0.0.1#{knotd.port}")
+    code, body = wait_until(lambda: metrics(port, "/ready"), 1, 0.02, "/ready to answer")
+    assert code == 503 and "not synced" in body
+    assert rdatas(k.udp(query("www.test.", "A"))) == ["192.0.2.10"]
+    assert answer(k, name("kubernetes"))[0] == dns.rcode.SERVFAIL
+    wait_until(lambda: metrics(port, "/ready")[0] == 200, 4, 0.02, "/ready 200 after 2 s")
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 1.95, f"ready after {elapsed:.2f} s, before the startup timeout"
+    k.wait_log(r"kube: not synced after 2 s; ready anyway \(--kube-startup-timeout\), cluster "
+               r"names answer SERVFAIL until the first sync", 1)
+    assert rdatas(k.udp(query("mail.test.", "A"))) == ["192.0.2.25"]
+    for qname in (name("kubernetes"), name("nonexistent"), f"x.y.{ZONE}"):
+        assert answer(k, qname)[0] == dns.rcode.SERVFAIL, qname
+    _, text = metrics(port)
+    assert metric(text, "kubemasq_kube_synced") == 0, "the metric tells the truth meanwhile"
+    api.resume()
+    wait_synced(k, timeout=12)  # a LIST without headers is given up after 10 s
+    assert answer(k, name("nonexistent"))[0] == dns.rcode.NXDOMAIN
+    assert metrics(port, "/ready")[0] == 200
+
+
+def test_startup_timeout_unset_waits_for_the_sync(kubemasq, kubeapi):
+    """0 (the default) waits for the sync, however long it takes: still 503 after 3 s."""
+    api = kubeapi(objects=cluster())
+    api.pause()
+    port = free_port()
+    k = start(kubemasq, api, f"--metrics-address=127.0.0.1:{port}", "--kube-startup-timeout=0")
+    with pytest.raises(AssertionError):
+        wait_until(lambda: metrics(port, "/ready")[0] == 200, 3, 0.05, "/ready 200")
+    assert "ready anyway" not in k.log_text()
+
+
 # -- watch faults ----------------------------------------------------------------------------
 
 def test_410_event_relists(kubemasq, kubeapi):

@@ -57,6 +57,8 @@ FAMILIES = {
     "kubemasq_chaos_queries_total": "counter",
     "kubemasq_metrics_connections_refused_total": "counter",
     "kubemasq_upstream_servers_unlisted": "gauge",
+    "kubemasq_upstream_servers_looping": "gauge",
+    "kubemasq_upstream_loops_detected_total": "counter",
     "kubemasq_do_requests_total": "counter",
     "kubemasq_request_size_bytes": "histogram",
     "kubemasq_response_size_bytes": "histogram",

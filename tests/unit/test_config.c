@@ -50,6 +50,7 @@ static const char *const test_full[] = {
 	"max-port=3000",
 	"upstream-timeout=2000",
 	"upstream-retry=500",
+	"dns-loop-detect",
 	"address=/ads.example/0.0.0.1",
 	"domain-needed",
 	"bogus-priv",
@@ -72,7 +73,9 @@ static const char *const test_full[] = {
 	"kube-api-url=https://10.96.0.1:443/k8s",
 	"kube-token-file=/run/token",
 	"kube-ca-file=/run/ca.crt",
+	"kube-startup-timeout=7",
 	"metrics-address=127.0.0.1:9153",
+	"shutdown-delay=9",
 	"log-queries",
 	"log-facility=local0",
 	"keep-in-foreground",
@@ -206,6 +209,9 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_port, 65535);
 	assert_int_equal(cfg.upstream_timeout_ms, 4000);
 	assert_int_equal(cfg.upstream_retry_ms, 1000);
+	assert_false(cfg.dns_loop_detect);
+	assert_int_equal(cfg.kube_startup_timeout, 0);
+	assert_int_equal(cfg.shutdown_delay, 0);
 	assert_int_equal(cfg.n_addresses, 0);
 	assert_false(cfg.domain_needed || cfg.bogus_priv);
 	assert_true(cfg.cache_bytes == 1ULL << 30);
@@ -267,6 +273,7 @@ test_check_full(const struct config *cfg)
 	assert_int_equal(cfg->max_port, 3000);
 	assert_int_equal(cfg->upstream_timeout_ms, 2000);
 	assert_int_equal(cfg->upstream_retry_ms, 500);
+	assert_true(cfg->dns_loop_detect);
 	assert_int_equal(cfg->n_addresses, 1);
 	assert_int_equal(cfg->addresses[0].kind, CONFIG_ADDRESS_IP);
 	assert_int_equal(cfg->addresses[0].family, AF_INET);
@@ -295,7 +302,9 @@ test_check_full(const struct config *cfg)
 	assert_string_equal(cfg->kube_token_file, "/run/token");
 	assert_string_equal(cfg->kube_ca_file, "/run/ca.crt");
 	assert_null(cfg->kube_snapshot);
+	assert_int_equal(cfg->kube_startup_timeout, 7);
 	assert_string_equal(cfg->metrics_address, "127.0.0.1:9153");
+	assert_int_equal(cfg->shutdown_delay, 9);
 	assert_string_equal(cfg->log_facility, "local0");
 	assert_true(cfg->keep_in_foreground && cfg->no_daemon);
 	assert_string_equal(cfg->pid_file, "/run/kubemasq.pid");

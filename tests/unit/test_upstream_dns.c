@@ -1289,6 +1289,116 @@ test_no_servers_declines(void **state)
 	event_base_free(base);
 }
 
+/* --dns-loop-detect: a server marked looping is never asked; one that was being asked hands
+ * its queries on at once; with every server looping resolve() says so (-ELOOP). */
+static void
+test_looping_server_skipped(void **state)
+{
+	struct test_env *env = test_env_new(2, AF_INET, false);
+	struct test_req r;
+	struct test_dgram *d;
+	bool all = true;
+	(void)state;
+
+	test_env_start(env);
+	assert_int_equal(upstream_dns_set_looping(env->up, &env->addrs[0].ss, true, &all), 1);
+	assert_false(all);
+	test_req_init(&r, "example.com", DNS_TYPE_A);
+	d = test_send_query(env, &r, 1); /* strict order, yet not the first server */
+	test_answer(&env->srv[1], d, DNS_RCODE_NOERROR, 1);
+	assert_true(test_wait(env, &r.calls, 1, TEST_WAIT_MS));
+	assert_int_equal(r.status, 0);
+	assert_int_equal(env->srv[0].n_rx, 0);
+	test_req_done(&r);
+	test_env_free(env);
+}
+
+static void
+test_loop_found_moves_waiting_query(void **state)
+{
+	struct test_env *env = test_env_new(2, AF_INET, false);
+	struct test_req r;
+	msec_t t0;
+	(void)state;
+
+	env->args.retry_ms = 2000;
+	test_env_start(env);
+	test_req_init(&r, "example.com", DNS_TYPE_A);
+	test_send_query(env, &r, 0);
+	t0 = time_now_ms();
+	upstream_dns_set_looping(env->up, &env->addrs[0].ss, true, NULL);
+	assert_int_equal(r.calls, 0); /* never from inside the call */
+	assert_true(test_wait(env, &env->srv[1].n_rx, 1, TEST_WAIT_MS));
+	assert_true(time_now_ms() - t0 < 1000); /* not after the 2 s retry interval */
+	test_answer(&env->srv[1], &env->srv[1].rx[0], DNS_RCODE_NOERROR, 2);
+	assert_true(test_wait(env, &r.calls, 1, TEST_WAIT_MS));
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.reply[r.len - 1], 2);
+	test_req_done(&r);
+	test_env_free(env);
+}
+
+/* --all-servers: the other server is being asked already; the query goes on waiting for it,
+ * without a second query to it and without counting it as failed. */
+static void
+test_loop_found_others_asked(void **state)
+{
+	struct test_env *env = test_env_new(2, AF_INET, false);
+	struct test_lines l = {.n = 0};
+	struct test_req r;
+	unsigned never = 0;
+	(void)state;
+
+	env->args.order = UPSTREAM_DNS_ALL;
+	test_env_start(env);
+	test_req_init(&r, "example.com", DNS_TYPE_A);
+	assert_int_equal(upstream_resolve(env->up, &r.req), 0);
+	assert_true(test_wait(env, &env->srv[0].n_rx, 1, 1000));
+	assert_true(test_wait(env, &env->srv[1].n_rx, 1, 1000));
+	upstream_dns_set_looping(env->up, &env->addrs[0].ss, true, NULL);
+	test_wait(env, &never, 1, 100);
+	assert_int_equal(env->srv[1].n_rx, 1);
+	assert_int_equal(r.calls, 0);
+	test_answer(&env->srv[1], &env->srv[1].rx[0], DNS_RCODE_NOERROR, 2);
+	assert_true(test_wait(env, &r.calls, 1, TEST_WAIT_MS));
+	assert_int_equal(r.status, 0);
+	env->up->ops->stats(env->up, test_stats_line, &l);
+	assert_non_null(strstr(l.line[1], "failed 0,"));
+	assert_non_null(strstr(l.line[0], "loops back to us: not used"));
+	test_req_done(&r);
+	test_env_free(env);
+}
+
+static void
+test_all_looping(void **state)
+{
+	struct test_env *env = test_env_new(1, AF_INET, false);
+	struct test_req r, r2;
+	bool all = false;
+	msec_t t0;
+	(void)state;
+
+	test_env_start(env);
+	test_req_init(&r, "example.com", DNS_TYPE_A);
+	test_send_query(env, &r, 0);
+	t0 = time_now_ms();
+	assert_int_equal(upstream_dns_set_looping(env->up, &env->addrs[0].ss, true, &all), 1);
+	assert_true(all);
+	/* the query waiting on it ends now, with an error, not at its 5 s deadline */
+	assert_true(test_wait(env, &r.calls, 1, TEST_WAIT_MS));
+	assert_true(r.status < 0);
+	assert_true(time_now_ms() - t0 < 1000);
+	test_req_init(&r2, "example.org", DNS_TYPE_A);
+	assert_int_equal(upstream_resolve(env->up, &r2.req), -ELOOP);
+	/* back in service: asked again */
+	assert_int_equal(upstream_dns_set_looping(env->up, &env->addrs[0].ss, false, &all), 1);
+	assert_false(all);
+	test_send_query(env, &r2, 0);
+	upstream_cancel(env->up, &r2.req);
+	test_req_done(&r);
+	test_env_free(env);
+}
+
 static void
 test_free_with_pending(void **state)
 {
@@ -1354,6 +1464,10 @@ main(void)
 		cmocka_unit_test(test_pending_cap),
 		cmocka_unit_test(test_no_servers_declines),
 		cmocka_unit_test(test_free_with_pending),
+		cmocka_unit_test(test_looping_server_skipped),
+		cmocka_unit_test(test_loop_found_moves_waiting_query),
+		cmocka_unit_test(test_loop_found_others_asked),
+		cmocka_unit_test(test_all_looping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
