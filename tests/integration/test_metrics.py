@@ -405,8 +405,10 @@ def test_process_metrics_match_proc(kubemasq, scripted):
     fds1 = len(os.listdir(f"/proc/{pid}/fd"))
     cpu = value(fams, "process_cpu_seconds_total")
     ticks = [(int(st[11]) + int(st[12])) / hz for st in (st0, st1)]
-    # /proc truncates user and system time to whole ticks each: up to two ticks short
-    assert 0 < cpu and ticks[0] - 0.001 <= cpu <= ticks[1] + 2 / hz + 0.001, (cpu, ticks)
+    # /proc truncates user and system time to whole ticks each, and the kernel splits the
+    # runtime into user and system anew at each read (cputime_adjust), so two reads of the same
+    # process may disagree by a few ticks: a loose bound, which still catches a wrong unit
+    assert 0 < cpu and ticks[0] - 0.001 <= cpu <= ticks[1] + 5 / hz + 0.001, (cpu, ticks)
     btime = int(re.search(r"^btime (\d+)$", pathlib.Path("/proc/stat").read_text(),
                           re.M).group(1))
     started = btime + int(st0[19]) / hz
