@@ -134,7 +134,7 @@ struct config_opts_entry {
 	  CONFIG_OPTS_FIELD(stale_cache_max), 0, CONFIG_OPTS_TTL_MAX, "86400",                    \
 	  "answer expired entries up to this long past expiry, refreshing them; 0 = no limit")    \
 	X("stale-mode", 0, REQUIRED, "MODE", stale_mode, CONFIG_OPTS_FIELD(stale_verify), 0, 0,   \
-	  "immediate", "immediate: answer stale at once; verify: only when servers fail")        \
+	  "immediate", "immediate: answer stale at once; verify: ask the servers first")         \
 	X("stale-answer-timeout", 0, REQUIRED, "MS", uint,                                        \
 	  CONFIG_OPTS_FIELD(stale_answer_timeout), 1, 60000, "1800",                              \
 	  "with --stale-mode=verify: answer stale when no server answered within this time")      \
