@@ -50,7 +50,17 @@
  * reply, so the entry is stamped anew and served (cache_put_renewable). One timestamp per cache
  * (the last change) decides it, so it costs no bytes per entry and nothing on an unexpired hit.
  *
- * Eviction: expired entries first, then the LRU tail. Finding every expired entry would need a
+ * Serve-stale (limits.stale, --use-stale-cache): an expired entry within stale_max seconds past
+ * its expiry is kept rather than dropped on lookup, reported as -ESTALE, and served by
+ * cache_get_stale() with TTL stale_ttl; entries from a renewable source never are (the kube
+ * store's answers are renewed or invalidated). The check sits on the expired branch only, so
+ * the hit path is unchanged; kept entries stay evictable (after the dead ones).
+ *
+ * Prefetch (limits.refresh): a hit in the last tenth of its entry's lifetime sets
+ * CACHE_KIND_REFRESH, from the insert time and lifetime the record holds anyway.
+ *
+ * Eviction: expired entries first (past their stale limit before still servable ones), then
+ * the LRU tail. Finding every expired entry would need a
  * second ordering (8 bytes per entry), so the search is bounded: the CACHE_SWEEP least recently
  * used entries, then the chains of CACHE_SWEEP buckets at a rotating cursor; an unexpired LRU
  * victim is taken only when neither holds an expired entry. Small caches are searched whole;
@@ -165,6 +175,7 @@ struct cache {
 	uint32_t lru_head, lru_tail;
 	uint32_t sweep;
 	uint64_t entries, negative, hits, misses, insertions, evictions, expired, renewed;
+	uint64_t stale_served;
 	/* Classes 0 .. CACHE_NCLASSES-1 hold plain records, the next CACHE_NCLASSES the indexed
 	 * ones (CACHE_F_INDEXED: 8 bytes of group links after the image). */
 	struct cache_class cls[2 * CACHE_NCLASSES];
@@ -681,6 +692,27 @@ cache_renewable(const struct cache *c, const struct cache_rec *r)
 	return (r->flags & CACHE_F_RENEW) && cache_stored_at(c, r) > c->changed_at;
 }
 
+/* May an expired record still be served stale (limits.stale)? Within stale_max seconds past its
+ * expiry (0: any time), and never one a renewable source stored. */
+static bool
+cache_stale_ok(const struct cache *c, const struct cache_rec *r, msec_t now)
+{
+	if (!c->lim.stale || (r->flags & CACHE_F_RENEW))
+		return false;
+	return c->lim.stale_max == 0 ||
+	       cache_elapsed(c, r, now) < (uint64_t)r->lifetime + c->lim.stale_max;
+}
+
+/* In the last tenth of its lifetime (unbound's prefetch rule), to the millisecond. */
+static bool
+cache_refresh_due(const struct cache *c, const struct cache_rec *r, msec_t now)
+{
+	msec_t at = cache_stored_at(c, r);
+
+	return !(r->flags & CACHE_F_RENEW) && now > at &&
+	       (now - at) * 10 >= (msec_t)r->lifetime * 9000;
+}
+
 /* ---- table size ------------------------------------------------------------------------ */
 
 /*
@@ -786,25 +818,36 @@ cache_resize(struct cache *c)
 /* ---- eviction -------------------------------------------------------------------------- */
 
 /* An expired record among the CACHE_SWEEP least recently used, or in the chains of the next
- * CACHE_SWEEP buckets at the rotating cursor; NIL if none. */
+ * CACHE_SWEEP buckets at the rotating cursor; NIL if none. One past its stale limit goes
+ * before one still servable stale (the first such is the fallback). */
 static uint32_t
 cache_find_expired(struct cache *c, msec_t now)
 {
-	uint32_t h = c->lru_tail;
+	uint32_t h = c->lru_tail, stale = CACHE_NIL;
 
 	for (int i = 0; i < CACHE_SWEEP && h != CACHE_NIL; i++) {
 		struct cache_rec *r = cache_rec(c, h);
-		if (cache_expired(c, r, now))
-			return h;
+		if (cache_expired(c, r, now)) {
+			if (!cache_stale_ok(c, r, now))
+				return h;
+			if (stale == CACHE_NIL)
+				stale = h;
+		}
 		h = r->lru_prev;
 	}
 	for (int i = 0; i < CACHE_SWEEP; i++) {
 		h = c->buckets[c->sweep++ & c->mask];
-		for (; h != CACHE_NIL; h = cache_rec(c, h)->hnext)
-			if (cache_expired(c, cache_rec(c, h), now))
+		for (; h != CACHE_NIL; h = cache_rec(c, h)->hnext) {
+			struct cache_rec *r = cache_rec(c, h);
+			if (!cache_expired(c, r, now))
+				continue;
+			if (!cache_stale_ok(c, r, now))
 				return h;
+			if (stale == CACHE_NIL)
+				stale = h;
+		}
 	}
-	return CACHE_NIL;
+	return stale;
 }
 
 /*
@@ -952,6 +995,10 @@ cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 	struct cache_rec *r = cache_rec(c, h);
 	if (unlikely(cache_expired(c, r, now))) {
 		if (!cache_renewable(c, r)) {
+			if (cache_stale_ok(c, r, now)) {
+				c->misses++;	/* kept for cache_get_stale() and a refresh */
+				return -ESTALE;
+			}
 			cache_drop(c, h);
 			c->expired++;
 			c->misses++;
@@ -969,6 +1016,34 @@ cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 	r->flags |= CACHE_F_REF;
 	c->hits++;
 	*kind = (unsigned)(r->flags >> CACHE_TAG_SHIFT) << 1 | (r->flags & CACHE_F_NEG) >> 2;
+	if (unlikely(c->lim.refresh) && cache_refresh_due(c, r, now))
+		*kind |= CACHE_KIND_REFRESH;
+	return r->len;
+}
+
+int
+cache_get_stale(struct cache *c, const struct cache_key *key, msec_t now, uint16_t id,
+		const uint8_t *client_qname, uint8_t *out, size_t cap)
+{
+	uint32_t h;
+
+	if (!cache_key_ok(key) || (h = cache_find(c, key, cache_key_hash(c, key))) == CACHE_NIL)
+		return -ENOENT;
+	struct cache_rec *r = cache_rec(c, h);
+	if (!cache_expired(c, r, now) || !cache_stale_ok(c, r, now))
+		return -ENOENT;
+	if (cap < r->len)
+		return -ENOSPC;
+	memcpy(out, cache_image(r), r->len);
+	dnsmsg_put16(out, id);
+	memcpy(out + DNS_HDR_LEN, client_qname ? client_qname : key->qname, r->qname_len);
+	uint32_t ttl = c->lim.stale_ttl;
+	if (c->lim.max_client_ttl != 0)
+		ttl = MIN(ttl, c->lim.max_client_ttl);
+	for (unsigned i = 0; i < r->n_offs; i++)
+		dnsmsg_put32(out + r->offs[i], ttl);
+	r->flags |= CACHE_F_REF;
+	c->stale_served++;
 	return r->len;
 }
 
@@ -1387,6 +1462,7 @@ cache_get_stats(const struct cache *c, struct cache_stats *out)
 		.evictions = c->evictions,
 		.expired = c->expired,
 		.renewed = c->renewed,
+		.stale_served = c->stale_served,
 		.indexed = c->indexed,
 		.invalidate_reads = c->inval_reads,
 	};

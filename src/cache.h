@@ -29,6 +29,10 @@ struct cache_limits {
 	bool no_negcache;		/* --no-negcache */
 	uint32_t max_client_ttl;	/* --max-ttl: caps the TTLs a hit shows, 0 = no cap; the
 					 * entry itself lives its full lifetime (as dnsmasq) */
+	bool stale;			/* --use-stale-cache: keep expired entries servable */
+	uint32_t stale_max;		/* for this many seconds past expiry, 0 = no limit */
+	uint32_t stale_ttl;		/* --stale-ttl: the TTL every stale answer shows */
+	bool refresh;			/* --prefetch: flag hits in an entry's last tenth */
 };
 
 /* Key flags. */
@@ -53,7 +57,9 @@ void cache_free(struct cache *c);	/* NULL-safe */
  * seconds since insertion and capped by max_client_ttl, and returns its length; the entry
  * becomes most recently used.
  * -ENOENT on a miss or an expired entry (which is then freed, unless cache_put_renewable()
- * stored it and it is renewed), -ENOSPC when cap is too small.
+ * stored it and it is renewed), -ESTALE (with limits.stale) for an expired entry still within
+ * its stale limit: kept, not copied, counted as a miss (cache_get_stale() serves it), -ENOSPC
+ * when cap is too small.
  * Allocates nothing.
  */
 int cache_get(struct cache *c, const struct cache_key *key, msec_t now, uint16_t id,
@@ -93,7 +99,20 @@ int cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash
 		     uint16_t id, const uint8_t *client_qname, uint8_t *out, size_t cap,
 		     unsigned *kind);
 #define CACHE_KIND_NEGATIVE 1u
-#define CACHE_KIND_TAG(kind) ((kind) >> 1)
+#define CACHE_KIND_TAG(kind) (((kind) & ~CACHE_KIND_REFRESH) >> 1)
+/* Also set in *kind (limits.refresh only) when the hit fell in the last tenth of the entry's
+ * lifetime (unbound's prefetch rule): the caller may refresh it; mask it off before indexing. */
+#define CACHE_KIND_REFRESH 0x100u
+
+/*
+ * The stale answer for `key`: an expired entry within its stale limit (limits.stale; never one
+ * stored renewable), written as cache_get() writes a hit but with every TTL limits.stale_ttl.
+ * Returns its length, -ENOENT when there is no such entry (absent, fresh, too old), -ENOSPC.
+ * For the slow paths only (a -ESTALE lookup, a failed upstream): allocates nothing, changes
+ * nothing but the entry's recency.
+ */
+int cache_get_stale(struct cache *c, const struct cache_key *key, msec_t now, uint16_t id,
+		    const uint8_t *client_qname, uint8_t *out, size_t cap);
 
 /*
  * Store `reply` (without OPT) for `key`, replacing an older entry. The cache decides
@@ -159,6 +178,7 @@ struct cache_stats {
 	uint64_t evictions;		/* unexpired entries evicted for room ("re-used") */
 	uint64_t expired;		/* entries dropped because their TTL ran out */
 	uint64_t renewed;		/* expired renewable entries renewed on a hit */
+	uint64_t stale_served;		/* answers from cache_get_stale() */
 	uint64_t indexed;		/* entries in watched zones (cache_watch) */
 	uint64_t invalidate_reads;	/* entries read by cache_invalidate() (and cache_watch()) */
 };

@@ -172,6 +172,32 @@ config_opt_cache_size(struct config_ctx *ctx, const struct config_opts_entry *e,
 	return rc;
 }
 
+/* --use-stale-cache[=MAX-SECONDS]: on, with dnsmasq's one-day limit unless given. */
+static int
+config_opt_stale_cache(struct config_ctx *ctx, const struct config_opts_entry *e,
+		       const char *value)
+{
+	int rc = value && *value ? config_opt_uint(ctx, e, value) : 0;
+
+	if (rc == 0)
+		ctx->cfg->use_stale_cache = true;
+	return rc;
+}
+
+static int
+config_opt_stale_mode(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	bool *verify = config_field(ctx->cfg, e);
+
+	if (value && strcmp(value, "immediate") == 0)
+		*verify = false;
+	else if (value && strcmp(value, "verify") == 0)
+		*verify = true;
+	else
+		return config_bad(ctx, e, value, "immediate or verify");
+	return 0;
+}
+
 /* SIZE[K|M|G], powers of 1024. */
 static int
 config_opt_bytes(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
@@ -635,6 +661,9 @@ config_init(struct config *cfg)
 	cfg->cache_bytes = 1ULL << 30;
 	cfg->cache_size = 0;	/* no entry cap unless given: the byte budget decides */
 	cfg->max_neg_ttl = 3600;
+	cfg->stale_cache_max = 86400;
+	cfg->stale_answer_timeout = 1800;
+	cfg->stale_ttl = 30;
 	cfg->user = config_default_user;
 	cfg->kube_domain = config_default_kube_domain;
 	cfg->kube_pods = CONFIG_KUBE_PODS_INSECURE;

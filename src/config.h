@@ -97,6 +97,15 @@ struct config {
 	unsigned max_neg_ttl;			/* --max-neg-ttl, default 3600 */
 	bool no_negcache;			/* -N */
 
+	/* serve-stale and prefetch (issue 14) */
+	bool use_stale_cache;			/* --use-stale-cache */
+	unsigned stale_cache_max;		/* its MAX-SECONDS past expiry, 0 = no limit;
+						 * default 86400 (dnsmasq's) */
+	bool stale_verify;			/* --stale-mode=verify (else immediate) */
+	unsigned stale_answer_timeout;		/* --stale-answer-timeout, ms, default 1800 */
+	unsigned stale_ttl;			/* --stale-ttl, default 30 (RFC 8767) */
+	bool prefetch;				/* --prefetch */
+
 	/* kube resolver (KUBE_DNS.md) */
 	char *kube_domain;			/* --kube-domain, lower-case, no trailing dot;
 						 * default "cluster.local" */

@@ -131,6 +131,19 @@ struct config_opts_entry {
 	  CONFIG_OPTS_TTL_MAX, "3600", "cache negative answers at most this long")                \
 	X("no-negcache", 'N', NONE, NULL, flag, CONFIG_OPTS_FIELD(no_negcache), 0, 0, NULL,       \
 	  "do not cache negative answers")                                                        \
+	/* serve-stale and prefetch */                                                            \
+	X("use-stale-cache", 0, OPTIONAL, "MAX-SECONDS", stale_cache,                             \
+	  CONFIG_OPTS_FIELD(stale_cache_max), 0, CONFIG_OPTS_TTL_MAX, "86400",                    \
+	  "answer expired entries up to this long past expiry, refreshing them; 0 = no limit")    \
+	X("stale-mode", 0, REQUIRED, "MODE", stale_mode, CONFIG_OPTS_FIELD(stale_verify), 0, 0,   \
+	  "immediate", "immediate: answer stale at once; verify: ask the servers first")         \
+	X("stale-answer-timeout", 0, REQUIRED, "MS", uint,                                        \
+	  CONFIG_OPTS_FIELD(stale_answer_timeout), 1, 60000, "1800",                              \
+	  "with --stale-mode=verify: answer stale when no server answered within this time")      \
+	X("stale-ttl", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(stale_ttl), 1, 3600, "30", \
+	  "TTL of stale answers")                                                                 \
+	X("prefetch", 0, NONE, NULL, flag, CONFIG_OPTS_FIELD(prefetch), 0, 0, NULL,               \
+	  "refresh an entry hit in the last tenth of its TTL in the background")                  \
 	/* kube resolver */                                                                       \
 	X("kube-domain", 0, REQUIRED, "ZONE", kube_domain, CONFIG_OPTS_FIELD(kube_domain), 0, 0,  \
 	  "cluster.local", "the cluster zone the kube resolver answers")                          \

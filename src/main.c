@@ -146,6 +146,10 @@ main_cache(const struct config *cfg)
 		.max_neg_ttl = cfg->max_neg_ttl,
 		.no_negcache = cfg->no_negcache,
 		.max_client_ttl = cfg->max_ttl,
+		.stale = cfg->use_stale_cache,
+		.stale_max = cfg->stale_cache_max,
+		.stale_ttl = cfg->stale_ttl,
+		.refresh = cfg->prefetch,
 	};
 
 	if (cfg->cache_size_set && cfg->cache_size == 0)

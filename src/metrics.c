@@ -353,6 +353,11 @@ metrics_format_cache(struct metrics_out *o, const struct cache *cache, const str
 	metrics_single(o, "kubemasq_cache_renewed_total", "counter",
 		       "Expired kube answers served again because the cluster had not changed.",
 		       cs.renewed);
+	metrics_single(o, "kubemasq_cache_stale_served_total", "counter",
+		       "Expired answers served stale (--use-stale-cache).", cs.stale_served);
+	metrics_single(o, "kubemasq_cache_prefetches_total", "counter",
+		       "Background refreshes started by hits near expiry (--prefetch).",
+		       s->prefetches);
 	metrics_single(o, "kubemasq_cache_entries", "gauge", "Entries in the cache.", cs.entries);
 	metrics_single(o, "kubemasq_cache_negative_entries", "gauge",
 		       "NXDOMAIN and NODATA entries in the cache.", cs.negative_entries);

@@ -7,6 +7,12 @@
  * it is a `query_waiter` that remembers its own ID, spelling of the name, EDNS size and origin.
  * When the upstream completes, the reply (OPT stripped) goes into the cache and out to every
  * waiter, rewritten for each. This file owns misses and waiters: upstreams only borrow them.
+ *
+ * Serve-stale and prefetch (--use-stale-cache, --prefetch) refresh a cached entry through the
+ * same table: a refresh is a miss without waiters, started only when none for the key is in
+ * flight, so a client miss and a refresh of the same key are one upstream request. The cache
+ * reports a stale entry (-ESTALE) or a prefetch-due hit (CACHE_KIND_REFRESH) off the fast
+ * path; without the options neither ever happens.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +20,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <event2/event.h>
 
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/hash.h"
@@ -40,6 +47,8 @@ static uint64_t query_hash_key[2];
 #define QUERY_MAX_WAITERS_TOTAL 65536
 #define QUERY_KEY_MAX (5 + DNS_MAX_NAME)
 #define QUERY_BUF_SIZE (65535 + 64)
+/* query_cache_hit(): the query waits on a miss (--stale-mode=verify), nothing to send now */
+#define QUERY_WAITING SIZE_MAX
 
 struct query_waiter {
 	struct query_waiter *next;
@@ -59,6 +68,8 @@ struct query_miss {
 	struct upstream_req req;	/* req.q.qname points at lname below */
 	struct query_waiter *waiters;
 	unsigned n_waiters;
+	/* --stale-mode=verify: when it fires, waiters with a stale entry get it (query_stale_arm) */
+	struct event *stale_ev;
 	msec_t started;
 	uint16_t key_len;
 	uint8_t key[QUERY_KEY_MAX];
@@ -141,13 +152,22 @@ query_waiters_free(struct query_engine *qe, struct query_miss *m)
 	m->waiters = NULL;
 }
 
+/* Free a miss whose waiters are gone, with its timer. */
+static void
+query_miss_free(struct query_miss *m)
+{
+	if (m->stale_ev)
+		event_free(m->stale_ev);
+	free(m);
+}
+
 static void
 query_miss_abandon(struct query_engine *qe, struct query_miss *m)
 {
 	if (m->req.owner)
 		upstream_cancel(m->req.owner, &m->req);
 	query_waiters_free(qe, m);
-	free(m);
+	query_miss_free(m);
 }
 
 void
@@ -393,6 +413,13 @@ query_cache_key(const struct dnsmsg_query *dq, const uint8_t *lname)
 	};
 }
 
+static bool query_refresh(struct query_engine *qe, const struct dnsmsg_query *dq,
+			  const uint8_t *lname);
+static size_t query_stale(struct query_engine *qe, const struct dnsmsg_query *dq,
+			  const uint8_t *lname, msec_t now, const struct query_origin *o,
+			  uint8_t *out, size_t cap);
+
+/* The cache's answer, 0 for a miss, or QUERY_WAITING (a stale entry being verified). */
 static size_t
 query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
 		const struct query_prep *p, const struct query_origin *o, uint8_t *out, size_t cap)
@@ -406,7 +433,11 @@ query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const ui
 	r = cache_get_tagged(qe->cache, &key, p->hash, p->now, dq->id, dq->q.qname, out, cap,
 			     &kind);
 	if (r <= 0)
-		return 0;
+		return unlikely(r == -ESTALE) ? query_stale(qe, dq, lname, p->now, o, out, cap) : 0;
+	if (unlikely(kind & CACHE_KIND_REFRESH)) {
+		kind &= ~CACHE_KIND_REFRESH;
+		qe->stats->prefetches += query_refresh(qe, dq, lname);
+	}
 	/* the tag is the source the answer was stored from (query_cache_put) */
 	qe->stats->cache_hits++;
 	qe->stats->cache_hits_by[kind]++;
@@ -572,10 +603,11 @@ query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
-/* A query that passed the cache: join an identical miss in flight or start one. */
+/* A query that passed the cache: join an identical miss in flight or start one. When it
+ * waits, *joined (if not NULL) is the miss it waits on. */
 static size_t
 query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
-	   const struct query_origin *o, uint8_t *out, size_t cap)
+	   const struct query_origin *o, uint8_t *out, size_t cap, struct query_miss **joined)
 {
 	uint8_t key[QUERY_KEY_MAX];
 	uint16_t key_len = query_key(dq, lname, key);
@@ -609,7 +641,103 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 		return query_reply_rcode(qe, dq, rcode, out, cap);
 	}
 	query_waiter_add(qe, m, w);
+	if (joined)
+		*joined = m;
 	return 0;
+}
+
+/* Refresh a cached entry in the background (serve-stale, prefetch): a miss without waiters, not
+ * started when one for the key is in flight already (it refreshes the entry). Returns whether
+ * one was started. */
+static bool
+query_refresh(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname)
+{
+	uint8_t key[QUERY_KEY_MAX];
+	uint16_t key_len = query_key(dq, lname, key);
+	struct query_miss *m;
+	unsigned rcode;
+
+	HASH_FIND(hh, qe->inflight, key, key_len, m);
+	return !m && query_miss_start(qe, dq, key, key_len, &rcode) != NULL;
+}
+
+/* Take one waiter off m and free it, releasing its origin. */
+static void
+query_waiter_remove(struct query_engine *qe, struct query_miss *m, struct query_waiter **link)
+{
+	struct query_waiter *w = *link;
+
+	*link = w->next;
+	m->n_waiters--;
+	qe->n_waiters--;
+	if (w->origin.release)
+		w->origin.release(&w->origin);
+	free(w);
+}
+
+static bool query_answer_stale(struct query_engine *qe, const struct query_miss *m,
+			       struct query_waiter *w);
+
+/* --stale-mode=verify's timer ran out: whoever waits on m and has a stale entry gets it now;
+ * the request goes on and refreshes the entry if a server answers after all. */
+static void
+query_stale_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct query_miss *m = arg;
+	struct query_waiter **link = &m->waiters;
+
+	(void)fd;
+	(void)what;
+	while (*link) {
+		if (query_answer_stale(m->qe, m, *link))
+			query_waiter_remove(m->qe, m, link);
+		else
+			link = &(*link)->next;
+	}
+}
+
+/* Start m's verify timer, --stale-answer-timeout from now, unless it runs already. */
+static void
+query_stale_arm(struct query_engine *qe, struct query_miss *m)
+{
+	unsigned ms = qe->cfg->stale_answer_timeout;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	if (!m->stale_ev && !(m->stale_ev = evtimer_new(qe->base, query_stale_timer, m)))
+		return;	/* without a timer the stale answer still comes if the upstream fails */
+	if (!evtimer_pending(m->stale_ev, NULL))
+		evtimer_add(m->stale_ev, &tv);
+}
+
+/*
+ * An expired entry within its stale limit (cache_get_tagged said -ESTALE). Immediate mode: the
+ * stale answer now, and a refresh in the background. Verify mode: the query waits on the
+ * upstream like a miss, and gets the stale answer if the timer runs out or the upstream fails.
+ */
+static size_t
+query_stale(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
+	    msec_t now, const struct query_origin *o, uint8_t *out, size_t cap)
+{
+	struct cache_key key = query_cache_key(dq, lname);
+	struct query_miss *m = NULL;
+	size_t n;
+	int r;
+
+	if (qe->cfg->stale_verify) {
+		if ((n = query_miss(qe, dq, lname, o, out, cap, &m)) != 0)
+			return n;
+		if (m)
+			query_stale_arm(qe, m);
+		return QUERY_WAITING;
+	}
+	r = cache_get_stale(qe->cache, &key, now, dq->id, dq->q.qname, out, cap);
+	if (r <= 0)
+		return 0;	/* gone meanwhile: an ordinary miss */
+	(void)query_refresh(qe, dq, lname);
+	stats_answered(qe->stats, METRICS_SOURCE_FORWARD, out[3] & 0x0f, 0);
+	if (unlikely(qe->cfg->log_queries))
+		query_log_reply("cached-stale", out, (size_t)r, dq->q.qtype);
+	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
 void
@@ -685,8 +813,8 @@ query_answer_prepared(struct query_engine *qe, const struct query_prep *p,
 		return n;
 	n = query_cache_hit(qe, &dq, lname, p, o, out, cap);
 	if (n)
-		return n;
-	return query_miss(qe, &dq, lname, o, out, cap);
+		return n != QUERY_WAITING ? n : 0;
+	return query_miss(qe, &dq, lname, o, out, cap, NULL);
 }
 
 size_t
@@ -701,6 +829,16 @@ query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
 	if (n)
 		metrics_size_observe(&qe->stats->response_size[o->tcp], n);
 	return n;
+}
+
+/* Send the n bytes in qe->out to one waiter, counted for `src` (enum metrics_source). */
+static void
+query_send_waiter(struct query_engine *qe, struct query_waiter *w, unsigned src, size_t n)
+{
+	stats_answered(qe->stats, src, qe->out[3] & 0x0f, stats_now_us() - w->arrived_us);
+	metrics_size_observe(&qe->stats->response_size[w->origin.tcp], n);
+	if (w->origin.send(&w->origin, qe->out, n) < 0)
+		qe->stats->send_errors++;
 }
 
 /* Send `img` (a reply without OPT, or NULL for SERVFAIL) from `src` (enum metrics_source) to
@@ -720,10 +858,33 @@ query_answer_waiter(struct query_engine *qe, struct query_waiter *w, unsigned sr
 		n = dnsmsg_reply_error(qe->out, sizeof(qe->out), &w->dq, DNS_RCODE_SERVFAIL,
 				       (uint16_t)qe->cfg->edns_packet_max);
 	}
-	stats_answered(qe->stats, src, qe->out[3] & 0x0f, stats_now_us() - w->arrived_us);
-	metrics_size_observe(&qe->stats->response_size[w->origin.tcp], n);
-	if (w->origin.send(&w->origin, qe->out, n) < 0)
-		qe->stats->send_errors++;
+	query_send_waiter(qe, w, src, n);
+}
+
+/* Give waiter w of m the stale answer for m's key, if the cache holds one. */
+static bool
+query_answer_stale(struct query_engine *qe, const struct query_miss *m, struct query_waiter *w)
+{
+	struct cache_key key = {
+		.qname = m->lname,
+		.qname_len = m->req.q.qname_len,
+		.qtype = m->req.q.qtype,
+		.qclass = m->req.q.qclass,
+		.flags = m->key[0],
+	};
+	int r;
+
+	if (!qe->cache)
+		return false;
+	r = cache_get_stale(qe->cache, &key, time_now_ms(), w->dq.id, w->qname, qe->out,
+			    sizeof(qe->out) - 11);
+	if (r <= 0)
+		return false;
+	if (unlikely(qe->cfg->log_queries))
+		query_log_reply("cached-stale", qe->out, (size_t)r, m->req.q.qtype);
+	query_send_waiter(qe, w, METRICS_SOURCE_FORWARD,
+			  query_fit(qe, &w->dq, &w->origin, qe->out, (size_t)r, sizeof(qe->out)));
+	return true;
 }
 
 _Static_assert(METRICS_SOURCES <= CACHE_TAGS, "a source is kept as a cache tag");
@@ -789,8 +950,12 @@ upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t
 				query_log_reply("reply", qe->out, (size_t)r, m->req.q.qtype);
 		}
 	}
+	/* serve-stale: a server failure or silence is answered from the expired entry if any */
+	bool stale = unlikely(qe->cfg->use_stale_cache) &&
+		     (!img || dnsmsg_rcode(img) == DNS_RCODE_SERVFAIL);
 	for (struct query_waiter *w = m->waiters; w; w = w->next)
-		query_answer_waiter(qe, w, query_miss_source(m), img, len);
+		if (!stale || !query_answer_stale(qe, m, w))
+			query_answer_waiter(qe, w, query_miss_source(m), img, len);
 	query_waiters_free(qe, m);
-	free(m);
+	query_miss_free(m);
 }

@@ -180,9 +180,10 @@ stats_report(const struct stats *s, const struct cache *cache, unsigned cache_si
 		router_foreach(router, stats_upstream, NULL);
 	log_info("kubemasq cache: %" PRIu64 " bytes used of %" PRIu64 ", entries %" PRIu64
 		 ", hits %" PRIu64 ", misses %" PRIu64 ", evictions %" PRIu64
-		 ", expired %" PRIu64 ", negative entries %" PRIu64 ", renewed %" PRIu64,
+		 ", expired %" PRIu64 ", negative entries %" PRIu64 ", renewed %" PRIu64
+		 ", stale served %" PRIu64 ", prefetches %" PRIu64,
 		 cs.bytes, cs.max_bytes, cs.entries, cs.hits, cs.misses, cs.evictions, cs.expired,
-		 cs.negative_entries, cs.renewed);
+		 cs.negative_entries, cs.renewed, cs.stale_served, s->prefetches);
 	log_info("kubemasq queries: udp %" PRIu64 ", tcp %" PRIu64 ", coalesced %" PRIu64
 		 ", refused over dns-forward-max %" PRIu64 ", servfail %" PRIu64
 		 ", truncated %" PRIu64 ", chaos %" PRIu64,

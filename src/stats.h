@@ -46,6 +46,7 @@ struct stats {
 	uint64_t answered_locally;	/* --address, local-only, bogus-priv, domain-needed */
 	uint64_t cache_hits;
 	uint64_t coalesced;		/* misses that joined an identical query in flight */
+	uint64_t prefetches;		/* --prefetch refreshes started */
 	uint64_t refused_forward_max;	/* over --dns-forward-max */
 	uint64_t formerr;
 	uint64_t notimp;

@@ -46,6 +46,8 @@ FAMILIES = {
     "kubemasq_cache_inserts_total": "counter",
     "kubemasq_cache_evictions_total": "counter",
     "kubemasq_cache_renewed_total": "counter",
+    "kubemasq_cache_stale_served_total": "counter",
+    "kubemasq_cache_prefetches_total": "counter",
     "kubemasq_cache_entries": "gauge",
     "kubemasq_cache_bytes": "gauge",
     "kubemasq_cache_budget_bytes": "gauge",

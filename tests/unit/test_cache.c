@@ -604,6 +604,164 @@ test_expired_first(void **state)
 	cache_free(c);
 }
 
+/* cache_get_stale() for qname's A entry at `now`. */
+static int
+t_get_stale(struct cache *c, const char *qname, msec_t now, uint8_t *out, size_t cap)
+{
+	struct t_name n;
+
+	t_name(&n, qname);
+	struct cache_key k = t_key(&n, DNS_TYPE_A, 0);
+	return cache_get_stale(c, &k, now, 9, n.wire, out, cap);
+}
+
+/* --use-stale-cache: an expired entry is kept and reported (-ESTALE), served with the stale
+ * TTL until its limit, then dropped; a fresh one is not stale; renewable ones never are. */
+static void
+test_stale(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .stale = true, .stale_max = 60,
+				   .stale_ttl = 30};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.qname = "example.com", .n_a = 2, .a_ttl = 10, .ns = true,
+			    .ns_ttl = 300};
+	struct t_reply kube = {.qname = "web.default.svc.cluster.local", .n_a = 1, .a_ttl = 5};
+	uint8_t out[512];
+
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_int_equal(t_get_stale(c, "example.com", T0 + 9999, out, sizeof(out)), -ENOENT);
+	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10000, out, sizeof(out)),
+			 -ESTALE);
+	int r = t_get_stale(c, "EXAMPLE.com", T0 + 10000, out, sizeof(out));
+	t_assert_ttls(out, r, 4, 30);
+	assert_int_equal(dnsmsg_id(out), 9);
+	assert_memory_equal(out + DNS_HDR_LEN, "EXAMPLEcom", 12);	/* client's spelling */
+	assert_int_equal(t_get_stale(c, "example.com", T0 + 10000, out, 10), -ENOSPC);
+	/* still servable one second before the limit (10 s + 60 s), gone at it */
+	assert_true(t_get_stale(c, "example.com", T0 + 69999, out, sizeof(out)) > 0);
+	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 69999, out, sizeof(out)),
+			 -ESTALE);
+	assert_int_equal(t_get_stale(c, "example.com", T0 + 70000, out, sizeof(out)), -ENOENT);
+	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 70000, out, sizeof(out)),
+			 -ENOENT);
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.stale_served, 2);
+	assert_int_equal(s.expired, 1);
+	assert_int_equal(s.entries, 0);
+	assert_int_equal(s.misses, 3);
+	/* a refresh replaces the entry: fresh again */
+	assert_int_equal(t_put(c, &t, 0, T0 + 100000), 0);
+	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 110000, out, sizeof(out)),
+			 -ESTALE);
+	assert_int_equal(t_put(c, &t, 0, T0 + 110500), 0);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 111000, out, sizeof(out)),
+		      4, 10);
+	/* the kube store's answers are renewed or dropped, never served stale */
+	cache_note_change(c, T0 + 200000);
+	assert_int_equal(t_put_renewable(c, &kube, T0 + 199000), 0);
+	assert_int_equal(t_get_stale(c, "web.default.svc.cluster.local", T0 + 205000, out,
+				     sizeof(out)), -ENOENT);
+	assert_int_equal(t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 205000,
+			       out, sizeof(out)), -ENOENT);
+	cache_free(c);
+
+	/* stale_max 0: no limit; --max-ttl caps the stale TTL too */
+	lim.stale_max = 0;
+	lim.max_client_ttl = 20;
+	c = t_cache(&lim);
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	t_assert_ttls(out, t_get_stale(c, "example.com", T0 + 1000000000, out, sizeof(out)), 4,
+		      20);
+	cache_free(c);
+
+	/* without the option an expired entry goes, and nothing is stale */
+	c = t_cache(NULL);
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_int_equal(t_get_stale(c, "example.com", T0 + 10000, out, sizeof(out)), -ENOENT);
+	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10000, out, sizeof(out)),
+			 -ENOENT);
+	assert_int_equal(t_stats(c).entries, 0);
+	cache_free(c);
+}
+
+/* Stale entries stay evictable: after the dead ones (past their limit), before live ones. */
+static void
+test_stale_evictable(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .max_entries = 3, .stale = true,
+				   .stale_max = 100, .stale_ttl = 30};
+	struct cache *c = t_cache(&lim);
+	struct t_reply live = {.qname = "live.test", .n_a = 1, .a_ttl = 1000};
+	struct t_reply dead = {.qname = "dead.test", .n_a = 1, .a_ttl = 1};
+	struct t_reply stale = {.qname = "stale.test", .n_a = 1, .a_ttl = 100};
+	struct t_reply t = {.qname = "new.test", .n_a = 1, .a_ttl = 300};
+	uint8_t out[512];
+
+	assert_int_equal(t_put(c, &live, 0, T0), 0);	/* least recently used */
+	assert_int_equal(t_put(c, &stale, 0, T0), 0);
+	assert_int_equal(t_put(c, &dead, 0, T0), 0);
+	/* at 150 s: stale.test 50 s past expiry (servable), dead.test 149 s (past its limit) */
+	assert_int_equal(t_put(c, &t, 0, T0 + 150000), 0);
+	assert_int_equal(t_get_stale(c, "dead.test", T0 + 150000, out, sizeof(out)), -ENOENT);
+	assert_true(t_get_stale(c, "stale.test", T0 + 150000, out, sizeof(out)) > 0);
+	assert_true(t_hit(c, "live.test", T0 + 150000));
+	/* the next one takes the stale entry's place, not the live LRU one */
+	t.qname = "new2.test";
+	assert_int_equal(t_put(c, &t, 0, T0 + 150000), 0);
+	assert_int_equal(t_get_stale(c, "stale.test", T0 + 150000, out, sizeof(out)), -ENOENT);
+	assert_true(t_hit(c, "live.test", T0 + 150000));
+	struct cache_stats s = t_stats(c);
+	assert_int_equal(s.expired, 2);
+	assert_int_equal(s.evictions, 0);
+	cache_free(c);
+}
+
+/* --prefetch: a hit in the last tenth of the entry's lifetime carries CACHE_KIND_REFRESH. */
+static void
+test_refresh_due(void **state)
+{
+	(void)state;
+	struct cache_limits lim = {.max_bytes = 1 << 30, .refresh = true};
+	struct cache *c = t_cache(&lim);
+	struct t_reply t = {.qname = "example.com", .n_a = 1, .a_ttl = 10};
+	struct t_reply kube = {.qname = "web.default.svc.cluster.local", .n_a = 1, .a_ttl = 10};
+	struct t_name n;
+	uint8_t out[512];
+	unsigned kind;
+
+	t_name(&n, "example.com");
+	struct cache_key k = t_key(&n, DNS_TYPE_A, 0);
+	uint32_t h = cache_key_hash(c, &k);
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_true(cache_get_tagged(c, &k, h, T0 + 8999, 1, NULL, out, sizeof(out), &kind) > 0);
+	assert_int_equal(kind, 0);
+	assert_true(cache_get_tagged(c, &k, h, T0 + 9000, 1, NULL, out, sizeof(out), &kind) > 0);
+	assert_int_equal(kind, CACHE_KIND_REFRESH);
+	assert_int_equal(CACHE_KIND_TAG(kind), 0);
+	assert_true(cache_get_tagged(c, &k, h, T0 + 9999, 1, NULL, out, sizeof(out), &kind) > 0);
+	assert_int_equal(kind, CACHE_KIND_REFRESH);
+	/* renewable entries are renewed at expiry instead */
+	assert_int_equal(t_put_renewable(c, &kube, T0), 0);
+	t_name(&n, "web.default.svc.cluster.local");
+	k = t_key(&n, DNS_TYPE_A, 0);
+	h = cache_key_hash(c, &k);
+	assert_true(cache_get_tagged(c, &k, h, T0 + 9500, 1, NULL, out, sizeof(out), &kind) > 0);
+	assert_int_equal(kind, 0);
+	cache_free(c);
+
+	/* without the option, never */
+	c = t_cache(NULL);
+	t_name(&n, "example.com");
+	k = t_key(&n, DNS_TYPE_A, 0);
+	h = cache_key_hash(c, &k);
+	assert_int_equal(t_put(c, &t, 0, T0), 0);
+	assert_true(cache_get_tagged(c, &k, h, T0 + 9500, 1, NULL, out, sizeof(out), &kind) > 0);
+	assert_int_equal(kind, 0);
+	cache_free(c);
+}
+
 static void
 test_budget_eviction(void **state)
 {
@@ -1907,6 +2065,9 @@ main(void)
 		cmocka_unit_test(test_lru_order),
 		cmocka_unit_test(test_second_chance_bounded),
 		cmocka_unit_test(test_expired_first),
+		cmocka_unit_test(test_stale),
+		cmocka_unit_test(test_stale_evictable),
+		cmocka_unit_test(test_refresh_due),
 		cmocka_unit_test(test_budget_eviction),
 		cmocka_unit_test(test_bytes_exact),
 		cmocka_unit_test(test_bytes_exact_arenas),

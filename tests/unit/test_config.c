@@ -63,6 +63,11 @@ static const char *const test_full[] = {
 	"neg-ttl=30",
 	"max-neg-ttl=900",
 	"no-negcache",
+	"use-stale-cache=600",
+	"stale-mode=verify",
+	"stale-answer-timeout=500",
+	"stale-ttl=10",
+	"prefetch",
 	"kube-domain=Cluster.Example.",
 	"kube-namespaces=default,Kube-System",
 	"kube-pods=verified",
@@ -222,6 +227,10 @@ test_defaults(void **state)
 	assert_int_equal(cfg.local_ttl + cfg.neg_ttl, 0);
 	assert_int_equal(cfg.max_neg_ttl, 3600);
 	assert_false(cfg.no_negcache || cfg.log_queries);
+	assert_false(cfg.use_stale_cache || cfg.stale_verify || cfg.prefetch);
+	assert_int_equal(cfg.stale_cache_max, 86400);
+	assert_int_equal(cfg.stale_answer_timeout, 1800);
+	assert_int_equal(cfg.stale_ttl, 30);
 	assert_string_equal(cfg.kube_domain, "cluster.local");
 	assert_int_equal(cfg.n_kube_namespaces, 0);
 	assert_int_equal(cfg.kube_pods, CONFIG_KUBE_PODS_INSECURE);
@@ -290,6 +299,10 @@ test_check_full(const struct config *cfg)
 	assert_int_equal(cfg->neg_ttl, 30);
 	assert_int_equal(cfg->max_neg_ttl, 900);
 	assert_true(cfg->no_negcache && cfg->log_queries);
+	assert_true(cfg->use_stale_cache && cfg->stale_verify && cfg->prefetch);
+	assert_int_equal(cfg->stale_cache_max, 600);
+	assert_int_equal(cfg->stale_answer_timeout, 500);
+	assert_int_equal(cfg->stale_ttl, 10);
 	assert_string_equal(cfg->kube_domain, "cluster.example");
 	assert_int_equal(cfg->n_kube_namespaces, 2);
 	assert_string_equal(cfg->kube_namespaces[0], "default");
@@ -581,6 +594,11 @@ static const struct test_bad test_bad_args[] = {
 	{"--conf-dir=/nonexistent/conf.d", -ENOENT, "cannot read conf-dir \"/nonexistent/conf.d\""},
 	{"--conf-dir=/tmp,", -EINVAL, "--conf-dir"},
 	{"--kube-pods=yes", -EINVAL, "--kube-pods: \"yes\" (disabled, insecure or verified)"},
+	{"--stale-mode=lazy", -EINVAL, "--stale-mode: \"lazy\" (immediate or verify)"},
+	{"--stale-mode=", -EINVAL, "--stale-mode"},
+	{"--use-stale-cache=1d", -EINVAL, "bad value for --use-stale-cache: \"1d\""},
+	{"--stale-ttl=0", -EINVAL, "bad value for --stale-ttl: \"0\" (1..3600)"},
+	{"--stale-answer-timeout=0", -EINVAL, "--stale-answer-timeout"},
 	{"--kube-pods=", -EINVAL, "--kube-pods"},
 	{"--kube-pods=Insecure", -EINVAL, "--kube-pods"},
 	{"--kube-ttl=3601", -EINVAL, "--kube-ttl: \"3601\" (0..3600)"},

@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "config.h"
 #include "kubemasq/dnsmsg.h"
+#include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
 #include "query.h"
 #include "router.h"
@@ -112,10 +113,21 @@ struct t_env {
 	struct query_origin origin;
 };
 
+static void t_env_init_lim(struct t_env *e, const struct cache_limits *lim);
+
 static void
 t_env_init(struct t_env *e, uint32_t max_ttl)
 {
 	struct cache_limits lim = { .max_bytes = 1 << 20, .max_client_ttl = max_ttl };
+
+	t_env_init_lim(e, &lim);
+}
+
+/* An engine whose cache has these limits (and cfg.max_ttl their max_client_ttl). */
+static void
+t_env_init_lim(struct t_env *e, const struct cache_limits *lim)
+{
+	uint32_t max_ttl = lim->max_client_ttl;
 
 	memset(e, 0, sizeof(*e));
 	memset(&t_sent, 0, sizeof(t_sent));
@@ -124,7 +136,7 @@ t_env_init(struct t_env *e, uint32_t max_ttl)
 	e->base = event_base_new();
 	e->router = router_new();
 	e->up = calloc(1, sizeof(*e->up));
-	e->cache = cache_new(&lim);
+	e->cache = cache_new(lim);
 	assert_non_null(e->base);
 	assert_non_null(e->router);
 	assert_non_null(e->up);
@@ -440,6 +452,128 @@ test_source_counted(void **state)
 	t_env_done(&e);
 }
 
+/* Store an A answer for `name` (TTL ttl) as if cached `ago_ms` ago, on the engine's clock. */
+static void
+t_cached(struct t_env *e, const char *name, uint32_t ttl, msec_t ago_ms)
+{
+	struct dnsmsg_builder b;
+	uint8_t wire[DNS_MAX_NAME], lower[DNS_MAX_NAME], buf[512], a[4] = { 192, 0, 2, 1 };
+	int n = dnsmsg_name_from_text(name, wire, sizeof(wire));
+
+	assert_true(n > 0);
+	dnsmsg_name_lower(lower, wire, (size_t)n);
+	struct dnsmsg_question q = { .qname = lower, .qname_len = (uint16_t)n,
+				     .qtype = DNS_TYPE_A, .qclass = DNS_CLASS_IN };
+	struct cache_key k = { .qname = lower, .qname_len = (uint16_t)n, .qtype = DNS_TYPE_A,
+			       .qclass = DNS_CLASS_IN };
+	dnsmsg_builder_init(&b, buf, sizeof(buf), 1, &q, true, false, false, DNS_RCODE_NOERROR);
+	dnsmsg_builder_rr(&b, DNS_SECTION_ANSWER, NULL, 0, DNS_TYPE_A, DNS_CLASS_IN, ttl, a, 4);
+	int len = dnsmsg_builder_finish(&b);
+	assert_true(len > 0);
+	assert_int_equal(cache_put(e->cache, &k, buf, (size_t)len, time_now_ms() - ago_ms), 0);
+}
+
+/* Immediate serve-stale: the stale answer at once, one refresh for any number of queries,
+ * and the refresh's answer replaces the entry. */
+static void
+test_stale_immediate(void **state)
+{
+	(void)state;
+	struct cache_limits lim = { .max_bytes = 1 << 20, .stale = true, .stale_max = 3600,
+				    .stale_ttl = 30 };
+	struct t_env e;
+	uint8_t out[512];
+	size_t n;
+
+	t_env_init_lim(&e, &lim);
+	e.cfg.use_stale_cache = true;
+	t_cached(&e, "old.test", 5, 10000);
+	n = t_ask(&e, "old.test", 1, out);
+	assert_true(n > 0);
+	assert_int_equal(t_first_ttl(out, n), 30);
+	assert_int_equal(e.up->total, 1);		/* the refresh */
+	assert_true(t_ask(&e, "OLD.test", 2, out) > 0);
+	assert_int_equal(e.up->total, 1);		/* coalesced with it */
+	t_complete(&e, 0, 300);
+	assert_int_equal(t_sent.n, 0);			/* nobody waited on it */
+	n = t_ask(&e, "old.test", 3, out);
+	assert_true(n > 0);
+	assert_int_equal(t_first_ttl(out, n), 300);
+	assert_int_equal(e.up->total, 1);
+	assert_int_equal(query_engine_pending(e.qe), 0);
+	t_env_done(&e);
+}
+
+/* Verify mode: the query waits; the timer gives it the stale answer, and so does a failure. */
+static void
+test_stale_verify(void **state)
+{
+	(void)state;
+	struct cache_limits lim = { .max_bytes = 1 << 20, .stale = true, .stale_max = 3600,
+				    .stale_ttl = 30 };
+	struct t_env e;
+	uint8_t out[512];
+
+	t_env_init_lim(&e, &lim);
+	e.cfg.use_stale_cache = true;
+	e.cfg.stale_verify = true;
+	e.cfg.stale_answer_timeout = 20;
+	t_cached(&e, "old.test", 5, 10000);
+	t_cached(&e, "fail.test", 5, 10000);
+	assert_int_equal(t_ask(&e, "old.test", 1, out), 0);
+	assert_int_equal(e.up->total, 1);
+	assert_int_equal(t_sent.n, 0);
+	while (t_sent.n == 0)	/* the 20 ms timer: the loop returns once it has fired */
+		assert_int_equal(event_base_loop(e.base, EVLOOP_ONCE), 0);
+	assert_int_equal(t_sent.n, 1);
+	assert_int_equal(dnsmsg_rcode(t_sent.pkt), DNS_RCODE_NOERROR);
+	assert_int_equal(t_first_ttl(t_sent.pkt, t_sent.len), 30);
+	assert_int_equal(query_engine_pending(e.qe), 0);
+	t_complete(&e, 0, 300);				/* late: refreshes the entry only */
+	assert_int_equal(t_sent.n, 1);
+	/* a failed upstream before the timer: stale at once */
+	assert_int_equal(t_ask(&e, "fail.test", 2, out), 0);
+	struct upstream_req *req = e.up->reqs[0];
+	t_up_forget(e.up, req);
+	req->done(req, -ETIMEDOUT, NULL, 0);
+	assert_int_equal(t_sent.n, 2);
+	assert_int_equal(dnsmsg_rcode(t_sent.pkt), DNS_RCODE_NOERROR);
+	assert_int_equal(dnsmsg_id(t_sent.pkt), 2);
+	assert_int_equal(t_first_ttl(t_sent.pkt, t_sent.len), 30);
+	t_env_done(&e);
+}
+
+/* Prefetch: a hit in the last tenth starts one refresh, counted, shared by later hits. */
+static void
+test_prefetch(void **state)
+{
+	(void)state;
+	struct cache_limits lim = { .max_bytes = 1 << 20, .refresh = true };
+	struct t_env e;
+	uint8_t out[512];
+	size_t n;
+
+	t_env_init_lim(&e, &lim);
+	e.cfg.prefetch = true;
+	t_cached(&e, "warm.test", 100, 50000);
+	t_cached(&e, "hot.test", 10, 9500);
+	assert_true(t_ask(&e, "warm.test", 1, out) > 0);
+	assert_int_equal(e.up->total, 0);
+	n = t_ask(&e, "hot.test", 2, out);
+	assert_true(n > 0);
+	assert_true(t_first_ttl(out, n) <= 1);
+	assert_int_equal(e.up->total, 1);
+	assert_true(t_ask(&e, "hot.test", 3, out) > 0);
+	assert_int_equal(e.up->total, 1);
+	assert_int_equal(e.stats.prefetches, 1);
+	t_complete(&e, 0, 10);
+	n = t_ask(&e, "hot.test", 4, out);
+	assert_true(n > 0);
+	assert_int_equal(t_first_ttl(out, n), 10);
+	assert_int_equal(t_sent.n, 0);
+	t_env_done(&e);
+}
+
 int
 main(void)
 {
@@ -450,6 +584,9 @@ main(void)
 		cmocka_unit_test(test_max_ttl),
 		cmocka_unit_test(test_waiter_cap_before_upstream),
 		cmocka_unit_test(test_source_counted),
+		cmocka_unit_test(test_stale_immediate),
+		cmocka_unit_test(test_stale_verify),
+		cmocka_unit_test(test_prefetch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
