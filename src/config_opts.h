@@ -161,8 +161,8 @@ struct config_opts_entry {
 	  0, "off", "serve /metrics, /health and /ready over HTTP here ([IPv6]:PORT)")             \
 	/* logging and process */                                                                 \
 	X("log-queries", 'q', OPTIONAL, "extra", log_queries, CONFIG_OPTS_FIELD(log_queries), 0,  \
-	  0, NULL, "log every query (and dump the cache on SIGUSR1); extra: serial number and"    \
-		" client on each line, answer records in zone-file form; proto, auth: as plain")  \
+	  0, NULL, "log every query, dump the cache on SIGUSR1; extra: serial number and client"  \
+		" on each line, records in zone-file form")                                       \
 	X("log-facility", '8', REQUIRED, "FACILITY", str, CONFIG_OPTS_FIELD(log_facility), 0, 0,  \
 	  "daemon", "syslog facility, - for stderr, or a file path to append to")                 \
 	X("keep-in-foreground", 'k', NONE, NULL, flag, CONFIG_OPTS_FIELD(keep_in_foreground), 0,  \
