@@ -333,7 +333,8 @@ query_log_reply(const struct config *cfg, const char *prefix, const char *what,
 		r = rrtext_foreach(pkt, len, RRTEXT_ANSWER, UINT32_MAX, QUERY_LOG_RRS, query_log_rr,
 				   &l);
 		if (r > QUERY_LOG_RRS)
-			log_info("%s%s %s is %d more records", prefix, what, name, r - QUERY_LOG_RRS);
+			log_info("%s%s %s is %d more records", prefix, what, name,
+				 r - QUERY_LOG_RRS);
 		if (r > 0)
 			return;
 		if (r < 0)	/* ldns refused what dnsmsg accepted: dnsmasq's lines then */

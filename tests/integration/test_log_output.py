@@ -44,7 +44,7 @@ RECORDS = {
 
 def answer(q, transport):
     """Records of RECORDS by the query's type, TTL 300; names starting nx- get NXDOMAIN with
-    a SOA (MINIMUM 60)."""
+    a SOA (MINIMUM 60), many- 70 A records."""
     resp = dns.message.make_response(q)
     resp.flags |= dns.flags.RA
     qq = q.question[0]
@@ -52,6 +52,9 @@ def answer(q, transport):
         resp.set_rcode(dns.rcode.NXDOMAIN)
         resp.authority.append(dns.rrset.from_text(
             ZONE, 300, "IN", "SOA", f"ns.{ZONE} admin.{ZONE} 7 3600 600 86400 60"))
+    elif qq.name.labels[0].startswith(b"many-"):
+        resp.answer.append(dns.rrset.from_text_list(
+            qq.name, 300, "IN", "A", [f"192.0.2.{i}" for i in range(1, 71)]))
     else:
         rdtype = dns.rdatatype.to_text(qq.rdtype)
         resp.answer.append(dns.rrset.from_text_list(qq.name, 300, "IN", rdtype,
@@ -157,6 +160,16 @@ def test_extra_negative_keeps_dnsmasq_line(kubemasq, up):
     resp, port = ask(k, name, "A")
     assert resp.rcode() == dns.rcode.NXDOMAIN
     k.wait_log(rf": \d+ 127\.0\.0\.1/{port} reply {re.escape(name[:-1])} is NXDOMAIN$")
+
+
+def test_extra_caps_record_lines(kubemasq, up):
+    """At most 64 record lines per answer, then one that counts the rest."""
+    k = start(kubemasq, up, "--log-queries=extra")
+    name = "many-a." + ZONE
+    _, port = ask(k, name, "A")
+    k.wait_log(rf": \d+ 127\.0\.0\.1/{port} reply {re.escape(name[:-1])} is 6 more records$")
+    recs = [parse_rr(m.group(1)) for m in lines(k, rf"/{port} reply ({re.escape(name)} .*)$")]
+    assert len(recs) == 64 and len(merge(recs)) == 64
 
 
 def test_plain_log_queries_has_no_prefix(kubemasq, up):
