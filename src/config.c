@@ -237,6 +237,22 @@ config_opt_flag(struct config_ctx *ctx, const struct config_opts_entry *e, const
 	return 0;
 }
 
+/* -q[=extra]: dnsmasq 2.90 reads "extra" and takes any other word as plain -q; "proto" (a later
+ * dnsmasq's) and "auth" (its authoritative-query logging; kubemasq serves no auth zones) are
+ * accepted as plain -q, and anything else is refused rather than silently ignored. */
+static int
+config_opt_log_queries(struct config_ctx *ctx, const struct config_opts_entry *e,
+		       const char *value)
+{
+	if (value && *value && strcmp(value, "extra") != 0 && strcmp(value, "proto") != 0 &&
+	    strcmp(value, "auth") != 0)
+		return config_bad(ctx, e, value, "not extra, proto or auth");
+	ctx->cfg->log_queries = true;
+	if (value && strcmp(value, "extra") == 0)
+		ctx->cfg->log_queries_extra = true;
+	return 0;
+}
+
 /* A string option. REQUIRED ones refuse "", OPTIONAL ones read no value or "" as "none". */
 static int
 config_opt_str(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)

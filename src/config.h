@@ -131,6 +131,7 @@ struct config {
 
 	/* logging and process */
 	bool log_queries;			/* -q */
+	bool log_queries_extra;		/* -q extra: serial, client, records as text */
 	char *log_facility;			/* -8, NULL = syslog daemon */
 	bool keep_in_foreground;		/* -k */
 	bool no_daemon;				/* -d (also debug: logs to stderr) */

@@ -180,8 +180,9 @@ struct config_opts_entry {
 	X("shutdown-delay", 0, REQUIRED, "SECONDS", uint, CONFIG_OPTS_FIELD(shutdown_delay), 0,   \
 	  3600, "0", "on SIGTERM: /ready 503 at once, DNS answered this long, then exit")          \
 	/* logging and process */                                                                 \
-	X("log-queries", 'q', NONE, NULL, flag, CONFIG_OPTS_FIELD(log_queries), 0, 0, NULL,       \
-	  "log every query")                                                                      \
+	X("log-queries", 'q', OPTIONAL, "extra", log_queries, CONFIG_OPTS_FIELD(log_queries), 0,  \
+	  0, NULL, "log every query, dump the cache on SIGUSR1; extra: serial number and client"  \
+		" on each line, records in zone-file form")                                       \
 	X("log-facility", '8', REQUIRED, "FACILITY", str, CONFIG_OPTS_FIELD(log_facility), 0, 0,  \
 	  "daemon", "syslog facility, - for stderr, or a file path to append to")                 \
 	X("keep-in-foreground", 'k', NONE, NULL, flag, CONFIG_OPTS_FIELD(keep_in_foreground), 0,  \

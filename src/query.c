@@ -15,6 +15,7 @@
  * path; without the options neither ever happens.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "loop_detect.h"
 #include "query.h"
 #include "router.h"
+#include "rrtext.h"
 #include "stats.h"
 #include "upstream_local.h"
 
@@ -49,6 +51,8 @@ static uint64_t query_hash_key[2];
 #define QUERY_BUF_SIZE (65535 + 64)
 /* query_cache_hit(): the query waits on a miss (--stale-mode=verify), nothing to send now */
 #define QUERY_WAITING SIZE_MAX
+/* --log-queries=extra's "SERIAL ADDR/PORT " (dnsmasq's): 10 + 1 + 45 + 1 + 5 + 1 + NUL */
+#define QUERY_LOG_PREFIX 72
 
 struct query_waiter {
 	struct query_waiter *next;
@@ -70,6 +74,7 @@ struct query_miss {
 	unsigned n_waiters;
 	/* --stale-mode=verify: when it fires, waiters with a stale entry get it (query_stale_arm) */
 	struct event *stale_ev;
+	char log_prefix[QUERY_LOG_PREFIX];	/* the first query's, for its reply lines */
 	msec_t started;
 	uint16_t key_len;
 	uint8_t key[QUERY_KEY_MAX];
@@ -90,6 +95,8 @@ struct query_engine {
 	struct log_ratelimit rl_waiters;
 	struct upstream_hooks hooks;	/* what upstreams call back: invalidation */
 	struct loop_detect *loop;	/* --dns-loop-detect, or NULL */
+	uint32_t log_serial;		/* --log-queries=extra: the last query's serial */
+	char log_prefix[QUERY_LOG_PREFIX]; /* the query being handled's, "" unless extra */
 	uint8_t buf[QUERY_BUF_SIZE];	/* the upstream reply, OPT stripped */
 	uint8_t out[QUERY_BUF_SIZE];	/* one client's rewritten copy */
 };
@@ -275,14 +282,36 @@ query_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
 	return buf;
 }
 
+/*
+ * With --log-queries=extra, the prefix of every line about the query now being handled:
+ * dnsmasq's serial number (tying a query's lines together) and the client's address/port.
+ * The lines logged while the query is handled synchronously use qe->log_prefix; a miss keeps
+ * a copy for its forwarded and reply lines.
+ */
 static void
-query_log_query(const struct dnsmsg_query *dq, const struct query_origin *o)
+query_log_begin(struct query_engine *qe, const struct query_origin *o)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const struct sockaddr_in *v4 = (const void *)&o->peer;
+	const struct sockaddr_in6 *v6 = (const void *)&o->peer;
+
+	if (!qe->cfg->log_queries_extra)
+		return;
+	snprintf(qe->log_prefix, sizeof(qe->log_prefix), "%" PRIu32 " %s/%u ", ++qe->log_serial,
+		 query_addr_text(&o->peer, addr, sizeof(addr)),
+		 ntohs(o->peer.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port));
+}
+
+static void
+query_log_query(const struct query_engine *qe, const struct dnsmsg_query *dq,
+		const struct query_origin *o)
 {
 	char name[1024], type[16], addr[INET6_ADDRSTRLEN];
 
 	if (dnsmsg_name_to_text(dq->q.qname, dq->q.qname_len, 0, name, sizeof(name)) < 0)
 		return;
-	log_info("query[%s] %s from %s", dnsmsg_type_name(dq->q.qtype, type, sizeof(type)), name,
+	log_info("%squery[%s] %s from %s", qe->log_prefix,
+		 dnsmsg_type_name(dq->q.qtype, type, sizeof(type)), name,
 		 query_addr_text(&o->peer, addr, sizeof(addr)));
 }
 
@@ -295,19 +324,50 @@ query_rcode_name(unsigned rcode)
 	return rcode < ARRAY_SIZE(names) ? names[rcode] : "error";
 }
 
-/* One log line per answer record, in dnsmasq's "reply NAME is VALUE" wording, or the rcode /
- * NODATA when there are none. `what` is "reply" or "cached". */
+struct query_log_rr {
+	const char *prefix, *what;
+};
+
 static void
-query_log_reply(const char *what, const uint8_t *pkt, size_t len, uint16_t qtype)
+query_log_rr(void *ctx, const char *rr)
 {
+	const struct query_log_rr *l = ctx;
+
+	log_info("%s%s %s", l->prefix, l->what, rr);
+}
+
+/* --log-queries=extra: the answer records in zone-file form through ldns ("reply NAME TTL IN
+ * TYPE RDATA"), at most this many per answer. */
+#define QUERY_LOG_RRS 64
+
+/* One log line per answer record, in dnsmasq's "reply NAME is VALUE" wording (in zone-file
+ * form with `extra`), or the rcode / NODATA when there are none. `what` is "reply" or
+ * "cached"; `prefix` is --log-queries=extra's or "". */
+static void
+query_log_reply(const struct config *cfg, const char *prefix, const char *what,
+		const uint8_t *pkt, size_t len, uint16_t qtype)
+{
+	struct query_log_rr l = { .prefix = prefix, .what = what };
 	struct dnsmsg_iter it;
 	struct dnsmsg_rr rr;
 	char name[1024], val[1024];
 	unsigned n = 0;
+	int r;
 
 	if (dnsmsg_name_to_text(pkt, len, DNS_HDR_LEN, name, sizeof(name)) < 0 ||
 	    dnsmsg_iter_init(&it, pkt, len) < 0)
 		return;
+	if (cfg->log_queries_extra) {
+		r = rrtext_foreach(pkt, len, RRTEXT_ANSWER, UINT32_MAX, QUERY_LOG_RRS, query_log_rr,
+				   &l);
+		if (r > QUERY_LOG_RRS)
+			log_info("%s%s %s is %d more records", prefix, what, name,
+				 r - QUERY_LOG_RRS);
+		if (r > 0)
+			return;
+		if (r < 0)	/* ldns refused what dnsmsg accepted: dnsmasq's lines then */
+			log_debug("ldns cannot read the answer for %s: %s", name, strerror(-r));
+	}
 	while (dnsmsg_iter_next(&it, &rr) == 0 && rr.section == DNS_SECTION_ANSWER) {
 		n++;
 		if (rr.type == DNS_TYPE_A && rr.rdlen == 4)
@@ -321,16 +381,16 @@ query_log_reply(const char *what, const uint8_t *pkt, size_t len, uint16_t qtype
 			char t[16];
 			snprintf(val, sizeof(val), "<%s>", dnsmsg_type_name(rr.type, t, sizeof(t)));
 		}
-		log_info("%s %s is %s", what, name, val);
+		log_info("%s%s %s is %s", prefix, what, name, val);
 	}
 	if (n)
 		return;
 	if (dnsmsg_rcode(pkt) == DNS_RCODE_NXDOMAIN)
-		log_info("%s %s is NXDOMAIN", what, name);
+		log_info("%s%s %s is NXDOMAIN", prefix, what, name);
 	else if (dnsmsg_rcode(pkt) != DNS_RCODE_NOERROR)
-		log_info("%s %s is %s", what, name, query_rcode_name(dnsmsg_rcode(pkt)));
+		log_info("%s%s %s is %s", prefix, what, name, query_rcode_name(dnsmsg_rcode(pkt)));
 	else
-		log_info("%s %s is %s", what, name,
+		log_info("%s%s %s is %s", prefix, what, name,
 			 qtype == DNS_TYPE_A	  ? "NODATA-IPv4"
 			 : qtype == DNS_TYPE_AAAA ? "NODATA-IPv6"
 						  : "NODATA");
@@ -380,7 +440,8 @@ query_reply_rcode(struct query_engine *qe, const struct dnsmsg_query *dq, unsign
 
 	stats_answered(qe->stats, METRICS_SOURCE_LOCAL, rcode, 0);
 	if (qe->cfg->log_queries && dq->q.qname)
-		query_log_reply("reply", out, r > 0 ? (size_t)r : 0, dq->q.qtype);
+		query_log_reply(qe->cfg, qe->log_prefix, "reply", out, r > 0 ? (size_t)r : 0,
+				dq->q.qtype);
 	return r > 0 ? (size_t)r : 0;
 }
 
@@ -443,7 +504,7 @@ query_cache_hit(struct query_engine *qe, const struct dnsmsg_query *dq, const ui
 	qe->stats->cache_hits_by[kind]++;
 	stats_answered(qe->stats, CACHE_KIND_TAG(kind), out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
-		query_log_reply("cached", out, (size_t)r, dq->q.qtype);
+		query_log_reply(qe->cfg, qe->log_prefix, "cached", out, (size_t)r, dq->q.qtype);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
@@ -528,6 +589,10 @@ query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	m->req.cd = dq->cd;
 	m->req.do_bit = dq->do_bit;
 	m->req.done = upstream_done;
+	if (unlikely(qe->cfg->log_queries_extra)) {
+		memcpy(m->log_prefix, qe->log_prefix, sizeof(m->log_prefix));
+		m->req.log_prefix = m->log_prefix;
+	}
 	m->started = time_now_ms();
 	r = router_resolve(qe->router, &m->req);
 	if (r == 0) {
@@ -599,7 +664,7 @@ query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	qe->stats->forwarded++;
 	stats_answered(qe->stats, req.owner->source, out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
-		query_log_reply("reply", out, (size_t)r, dq->q.qtype);
+		query_log_reply(qe->cfg, qe->log_prefix, "reply", out, (size_t)r, dq->q.qtype);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
@@ -736,7 +801,8 @@ query_stale(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_
 	(void)query_refresh(qe, dq, lname);
 	stats_answered(qe->stats, METRICS_SOURCE_FORWARD, out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
-		query_log_reply("cached-stale", out, (size_t)r, dq->q.qtype);
+		query_log_reply(qe->cfg, qe->log_prefix, "cached-stale", out, (size_t)r,
+				dq->q.qtype);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
 }
 
@@ -785,6 +851,8 @@ query_answer_prepared(struct query_engine *qe, const struct query_prep *p,
 	size_t n;
 	int r = p->status;
 
+	if (unlikely(qe->cfg->log_queries))
+		query_log_begin(qe, o);
 	if (o->tcp)
 		qe->stats->queries_tcp++;
 	else
@@ -804,7 +872,7 @@ query_answer_prepared(struct query_engine *qe, const struct query_prep *p,
 	qe->stats->qtype[o->tcp][stats_qtype_slot(dq.q.qtype)]++;
 	qe->stats->do_requests += dq.do_bit;
 	if (unlikely(qe->cfg->log_queries))
-		query_log_query(&dq, o);
+		query_log_query(qe, &dq, o);
 	if (unlikely(dq.edns && dq.edns_version > 0)) {
 		qe->stats->badvers++;
 		return query_reply_rcode(qe, &dq, DNS_RCODE_BADVERS, out, cap);
@@ -881,7 +949,8 @@ query_answer_stale(struct query_engine *qe, const struct query_miss *m, struct q
 	if (r <= 0)
 		return false;
 	if (unlikely(qe->cfg->log_queries))
-		query_log_reply("cached-stale", qe->out, (size_t)r, m->req.q.qtype);
+		query_log_reply(qe->cfg, m->log_prefix, "cached-stale", qe->out, (size_t)r,
+				m->req.q.qtype);
 	query_send_waiter(qe, w, METRICS_SOURCE_FORWARD,
 			  query_fit(qe, &w->dq, &w->origin, qe->out, (size_t)r, sizeof(qe->out)));
 	return true;
@@ -940,14 +1009,15 @@ upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t
 		if (unlikely(qe->cfg->max_ttl != 0))
 			query_cap_ttls(qe->buf, len, qe->cfg->max_ttl);
 		if (unlikely(qe->cfg->log_queries))
-			query_log_reply("reply", img, len, m->req.q.qtype);
+			query_log_reply(qe->cfg, m->log_prefix, "reply", img, len, m->req.q.qtype);
 	} else {
 		qe->stats->servfail++;
 		if (unlikely(qe->cfg->log_queries) && m->waiters) {
 			r = dnsmsg_reply_error(qe->out, sizeof(qe->out), &m->waiters->dq,
 					       DNS_RCODE_SERVFAIL, 0);
 			if (r > 0)
-				query_log_reply("reply", qe->out, (size_t)r, m->req.q.qtype);
+				query_log_reply(qe->cfg, m->log_prefix, "reply", qe->out, (size_t)r,
+						m->req.q.qtype);
 		}
 	}
 	/* serve-stale: a server failure or silence is answered from the expired entry if any */

@@ -11,8 +11,16 @@
  * NAME and TYPE are the question (the key), TTL the seconds the entry has left, VALUE the
  * first answer record's data (address, target name, or <TYPE> for other types), or NXDOMAIN /
  * NODATA for a negative entry, "+N more" the other answer records, DO and CD the key's flags.
- * e.g. "cache www.example.com. A 293 192.0.2.10 +1 more". At most STATS_DUMP_MAX lines; a last
- * line tells how many were left out.
+ * e.g. "cache www.example.com. A 293 192.0.2.10 +1 more". Each entry line is followed by the
+ * entry's records in zone-file form, formatted by ldns (rrtext.c), with the TTLs a hit would
+ * give now: the answer records, or for a negative entry the authority's SOA:
+ *
+ *     record www.example.com. 293 IN A 192.0.2.10
+ *     record www.example.com. 293 IN A 192.0.2.11
+ *
+ * At most STATS_DUMP_RRS record lines per entry ("record N more not shown" after them) and
+ * STATS_DUMP_MAX entries: a last line tells how many entries were left out, so that a million
+ * entries do not write a gigabyte of log while the event loop waits.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -24,6 +32,7 @@
 #include "kubemasq/upstream.h"
 #include "cache.h"
 #include "router.h"
+#include "rrtext.h"
 #include "stats.h"
 
 const char *
@@ -83,9 +92,18 @@ stats_upstream(struct upstream *u, void *ctx)
 /* Logging a line per entry holds the event loop: a dump of a large cache stops here. */
 #define STATS_DUMP_MAX 10000
 
+/* Record lines per entry: an entry can hold hundreds (a 64 KiB answer). */
+#define STATS_DUMP_RRS 8
+
 struct stats_dump {
 	uint64_t shown, left_out;
 };
+
+static void
+stats_dump_rr(void *ctx UNUSED, const char *rr)
+{
+	log_info("record %s", rr);
+}
 
 /* The data of the answer record at rr as text. */
 static void
@@ -115,6 +133,7 @@ stats_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, cons
 	struct dnsmsg_iter it;
 	struct dnsmsg_rr rr;
 	unsigned n = 0;
+	int r;
 
 	if (d->shown >= STATS_DUMP_MAX) {
 		d->left_out++;
@@ -135,6 +154,11 @@ stats_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, cons
 	log_info("cache %s %s %" PRIu32 " %s%s%s%s", name,
 		 dnsmsg_type_name(key->qtype, type, sizeof(type)), ttl_left, val, more,
 		 key->flags & CACHE_F_DO ? " DO" : "", key->flags & CACHE_F_CD ? " CD" : "");
+	/* a hit shows min(TTL - elapsed, left): every TTL not below the entry's lifetime as left */
+	r = rrtext_foreach(reply, len, n ? RRTEXT_ANSWER : RRTEXT_AUTHORITY, ttl_left,
+			   STATS_DUMP_RRS, stats_dump_rr, NULL);
+	if (r > STATS_DUMP_RRS)
+		log_info("record %d more not shown", r - STATS_DUMP_RRS);
 }
 
 static void
@@ -142,7 +166,7 @@ stats_dump_cache(const struct cache *cache)
 {
 	struct stats_dump d = { 0 };
 
-	log_info("cache dump: name type ttl-left first-answer");
+	log_info("cache dump: name type ttl-left first-answer, then its records in zone-file form");
 	cache_foreach(cache, time_now_ms(), stats_dump_entry, &d);
 	if (d.left_out)
 		log_info("cache dump: %" PRIu64 " more entries not shown", d.left_out);

@@ -219,7 +219,8 @@ upstream_dns_log_forward(struct upstream_dns *up, const struct upstream_dns_quer
 		return;
 	if (dnsmsg_name_to_text(dq->qname, dq->qname_len, 0, name, sizeof(name)) < 0)
 		snprintf(name, sizeof(name), "?");
-	log_info("forwarded %s to %s", name, s->log_name);
+	log_info("%sforwarded %s to %s", q->req->log_prefix ? q->req->log_prefix : "", name,
+		 s->log_name);
 }
 
 static uint16_t

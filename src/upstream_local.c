@@ -149,7 +149,7 @@ upstream_local_log(const struct upstream_req *req, const char *what)
 
 	if (dnsmsg_name_to_text(req->q.qname, req->q.qname_len, 0, name, sizeof(name)) < 0)
 		strcpy(name, "?");
-	log_info("config %s is %s", name, what);
+	log_info("%sconfig %s is %s", req->log_prefix ? req->log_prefix : "", name, what);
 }
 
 /* One line per address given, as dnsmasq logs them; NODATA lines say which family was missing. */

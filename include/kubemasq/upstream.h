@@ -56,6 +56,8 @@ struct upstream_req {
 	struct dnsmsg_question q;	/* q.qname lower-cased */
 	bool cd;			/* the client's CD bit */
 	bool do_bit;			/* the client's DO bit */
+	const char *log_prefix;		/* --log-queries=extra: "SERIAL ADDR/PORT " for the
+					 * upstream's log lines; NULL: none */
 	upstream_done_fn *done;
 
 	/* Owned by the upstream that accepted the request, from resolve() to done()/cancel(). */
