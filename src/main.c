@@ -27,6 +27,7 @@
 #include "router.h"
 #include "server.h"
 #include "setup.h"
+#include "local_records.h"
 #include "stats.h"
 
 static const int main_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP };
@@ -68,6 +69,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 	case SIGHUP:
 		resolv_watch_reload(m->resolv);
 		router_foreach(m->router, main_kube_reload, NULL);
+		local_records_reload(m->router);
 		if (m->cache) {
 			cache_clear(m->cache);
 			log_info("cleared cache");
