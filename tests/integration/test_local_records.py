@@ -243,4 +243,13 @@ def test_bad_record_option_stops_with_one_line(opt):
                        text=True, timeout=10)
     assert r.returncode != 0
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and opt.split("=")[0] in lines[0], r.stderr
+    assert len(lines) == 1 and f"bad value for {opt.split('=')[0]}" in lines[0], r.stderr
+
+
+def test_good_record_options_pass_the_check(tmp_path):
+    from conftest import kubemasq_bin
+    hosts, d = hosts_files(tmp_path)
+    r = subprocess.run([kubemasq_bin(), "--test", "--no-resolv", "--no-hosts", *OPTIONS,
+                        f"--addn-hosts={hosts}", f"--addn-hosts={d}", "--domain=lan",
+                        "--expand-hosts"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
