@@ -187,6 +187,10 @@ def test_local_records_like_dnsmasq(pair, tmp_path, extra):
     # Other types on a local name go upstream (its NXDOMAIN becomes NODATA), as in dnsmasq.
     assert uk.count("h1.example.", "MX") == 2 and uk.count("h1.example.", "A") == 0
     assert ask(k.port, "h1.example.", "MX")[:3] == ("NOERROR", True, [])
+    # TCP gets the same answers.
+    for name, rdtype in [("c3.", "A"), ("db.", "ANY"), ("tl.example.", "TXT")]:
+        got = shape(dns.query.tcp(query(name, rdtype), "127.0.0.1", port=k.port, timeout=3))
+        assert got == ask(dm.port, name, rdtype), (name, rdtype)
     # The bad hosts line is named with file:line and skipped; the daemon carries on.
     k.wait_log(rf"{hosts}:5: bad address \"10.0.0.300\", line skipped")
 
