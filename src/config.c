@@ -23,10 +23,13 @@
 #include "config.h"
 #include "config_impl.h"
 #include "config_opts.h"
+#include "local_records.h"
 
 #define CONFIG_DOMAIN_MAX  253
 #define CONFIG_LABEL_MAX   63
 #define CONFIG_KUBE_NS_MAX 4096 /* --kube-namespaces, all lines together */
+#define CONFIG_LOCAL_RECORDS_MAX 100000 /* record options, all kinds together */
+#define CONFIG_ADDN_HOSTS_MAX 1024
 
 /* Defaults that are strings: static so config_init() cannot fail; config_str_free() knows them. */
 static char config_default_resolv[] = "/etc/resolv.conf";
@@ -660,6 +663,88 @@ config_opt_conf_dir(struct config_ctx *ctx, const struct config_opts_entry *e, c
 	return config_file_conf_dir(ctx, e, value);
 }
 
+/* --host-record, --cname, --txt-record, --srv-host, --mx-host, --ptr-record: checked now, by
+ * building the record into a table of its own (a bad one stops the daemon with one line), and
+ * kept as text for the table the daemon builds (local_records_from_config). */
+static int
+config_opt_local_record(struct config_ctx *ctx, const struct config_opts_entry *e,
+			const char *value)
+{
+	struct config *cfg = ctx->cfg;
+	struct config_local_record *slot;
+	struct local_records *lr;
+	char why[256];
+	int rc;
+
+	if (!value || !*value)
+		return config_bad(ctx, e, value, "empty");
+	if (cfg->n_local_records >= CONFIG_LOCAL_RECORDS_MAX)
+		return config_bad(ctx, e, value, "more than 100000 record options");
+	if (!(lr = local_records_new(cfg->local_ttl, NULL, false)))
+		return config_error(ctx, -ENOMEM, "out of memory");
+	rc = local_records_add_option(lr, e->name, value, why, sizeof(why));
+	local_records_free(lr);
+	if (rc == -ENOMEM)
+		return config_error(ctx, -ENOMEM, "out of memory");
+	if (rc < 0)
+		return config_bad(ctx, e, value, why);
+	slot = config_append((void **)&cfg->local_records, &cfg->n_local_records, sizeof(*slot));
+	if (!slot)
+		return config_error(ctx, -ENOMEM, "out of memory");
+	slot->option = e->name;
+	if (!(slot->value = strdup(value))) {
+		cfg->n_local_records--;
+		return config_error(ctx, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* --addn-hosts: a path, read when the daemon starts (an unreadable one is a warning there, as
+ * in dnsmasq). */
+static int
+config_opt_addn_hosts(struct config_ctx *ctx, const struct config_opts_entry *e,
+		      const char *value)
+{
+	struct config *cfg = ctx->cfg;
+	char **slot;
+
+	if (!value || !*value)
+		return config_bad(ctx, e, value, "empty");
+	if (cfg->n_addn_hosts >= CONFIG_ADDN_HOSTS_MAX)
+		return config_bad(ctx, e, value, "more than 1024 hosts files");
+	slot = config_append((void **)&cfg->addn_hosts, &cfg->n_addn_hosts, sizeof(*slot));
+	if (!slot)
+		return config_error(ctx, -ENOMEM, "out of memory");
+	if (!(*slot = strdup(value))) {
+		cfg->n_addn_hosts--;
+		return config_error(ctx, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* --domain=DOMAIN (dnsmasq's address-range forms are not taken). */
+static int
+config_opt_domain(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
+{
+	char **field = config_field(ctx->cfg, e);
+	char *d;
+	const char *why;
+
+	if (!value || !*value)
+		return config_bad(ctx, e, value, "empty");
+	if (strchr(value, ','))
+		return config_bad(ctx, e, value, "only --domain=DOMAIN is supported");
+	if (!(d = strdup(value)))
+		return config_error(ctx, -ENOMEM, "out of memory");
+	if ((why = config_domain_check(d))) {
+		free(d);
+		return config_bad(ctx, e, value, why);
+	}
+	free(*field);
+	*field = d;
+	return 0;
+}
+
 void
 config_init(struct config *cfg)
 {
@@ -707,6 +792,11 @@ config_done(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_addresses; i++)
 		config_strv_free(cfg->addresses[i].domains, cfg->addresses[i].n_domains);
 	free(cfg->addresses);
+	for (size_t i = 0; i < cfg->n_local_records; i++)
+		free(cfg->local_records[i].value);
+	free(cfg->local_records);
+	config_strv_free(cfg->addn_hosts, cfg->n_addn_hosts);
+	free(cfg->domain);
 	config_str_free(cfg->resolv_file);
 	config_str_free(cfg->log_facility);
 	config_str_free(cfg->pid_file);

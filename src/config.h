@@ -45,6 +45,13 @@ struct config_address {
 	uint8_t ip[16];
 };
 
+/* --host-record, --cname, --txt-record, --srv-host, --mx-host, --ptr-record: checked when given
+ * (local_records.c), built into records when the daemon starts and on SIGHUP. */
+struct config_local_record {
+	const char *option;	/* the option's long name (static) */
+	char *value;
+};
+
 /* --kube-pods: what a-b-c-d.NS.pod.ZONE answers. */
 enum config_kube_pods {
 	CONFIG_KUBE_PODS_INSECURE = 0,	/* synthesized from the name, as the stock cluster config */
@@ -84,6 +91,15 @@ struct config {
 	size_t n_addresses;
 	bool domain_needed;			/* -D */
 	bool bogus_priv;			/* -b */
+
+	/* local records and hosts files (local_records.c) */
+	struct config_local_record *local_records;	/* in the order given */
+	size_t n_local_records;
+	char **addn_hosts;			/* -H, repeatable: files or directories */
+	size_t n_addn_hosts;
+	bool no_hosts;				/* -h: do not read /etc/hosts */
+	bool expand_hosts;			/* -E: add --domain to simple hosts names */
+	char *domain;				/* -s, NULL = none; no trailing dot */
 
 	/* cache (issue 3 fills the behaviour; the options parse here) */
 	uint64_t cache_bytes;			/* --cache-bytes, K/M/G, default 1G */

@@ -112,6 +112,27 @@ struct config_opts_entry {
 	  "never forward names without a dot to the default servers")                             \
 	X("bogus-priv", 'b', NONE, NULL, flag, CONFIG_OPTS_FIELD(bogus_priv), 0, 0, NULL,         \
 	  "never forward reverse lookups of private addresses to the default servers")            \
+	/* local records (dnsmasq's; local_records.c) */                                          \
+	X("host-record", 0, REQUIRED, "NAME[,NAME...],[IPv4][,IPv6][,TTL]", local_record,         \
+	  CONFIG_OPTS_NOFIELD, 0, 0, NULL, "A, AAAA and PTR records for these names")              \
+	X("cname", 0, REQUIRED, "ALIAS[,ALIAS...],TARGET[,TTL]", local_record,                    \
+	  CONFIG_OPTS_NOFIELD, 0, 0, NULL, "a CNAME to a local name; its records follow it")       \
+	X("txt-record", 'Y', REQUIRED, "NAME[,TEXT...]", local_record, CONFIG_OPTS_NOFIELD, 0, 0, \
+	  NULL, "a TXT record of these strings")                                                  \
+	X("srv-host", 'W', REQUIRED, "_SRV._PROTO.DOMAIN[,TARGET[,PORT[,PRIO[,WEIGHT]]]]",        \
+	  local_record, CONFIG_OPTS_NOFIELD, 0, 0, NULL, "an SRV record (port 1, 0 0 by default)") \
+	X("mx-host", 'm', REQUIRED, "NAME[,TARGET[,PREF]]", local_record, CONFIG_OPTS_NOFIELD, 0,  \
+	  0, NULL, "an MX record (target: this host's name; preference 1)")                       \
+	X("ptr-record", 0, REQUIRED, "NAME[,TARGET]", local_record, CONFIG_OPTS_NOFIELD, 0, 0,    \
+	  NULL, "a PTR record")                                                                   \
+	X("addn-hosts", 'H', REQUIRED, "FILE|DIR", addn_hosts, CONFIG_OPTS_NOFIELD, 0, 0, NULL,   \
+	  "read this hosts file too, or every file of DIR (repeatable; re-read on SIGHUP)")       \
+	X("no-hosts", 'h', NONE, NULL, flag, CONFIG_OPTS_FIELD(no_hosts), 0, 0, NULL,             \
+	  "do not read /etc/hosts")                                                               \
+	X("expand-hosts", 'E', NONE, NULL, flag, CONFIG_OPTS_FIELD(expand_hosts), 0, 0, NULL,     \
+	  "add --domain to the hosts files' names without a dot")                                 \
+	X("domain", 's', REQUIRED, "DOMAIN", domain, CONFIG_OPTS_FIELD(domain), 0, 0, NULL,       \
+	  "the local domain, for --expand-hosts")                                                 \
 	/* cache */                                                                               \
 	X("cache-bytes", 0, REQUIRED, "SIZE[K|M|G]", bytes, CONFIG_OPTS_FIELD(cache_bytes),       \
 	  65536, 2047ull << 20, "1G", "memory budget of the cache, overhead included; 64K..2047M") \

@@ -29,6 +29,7 @@
 #include "router.h"
 #include "server.h"
 #include "setup.h"
+#include "local_records.h"
 #include "shutdown.h"
 #include "stats.h"
 
@@ -74,6 +75,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 		resolv_watch_reload(m->resolv);
 		loop_detect_probe(m->loop);
 		router_foreach(m->router, main_kube_reload, NULL);
+		local_records_reload(m->router);
 		if (m->cache) {
 			cache_clear(m->cache);
 			log_info("cleared cache");

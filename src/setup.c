@@ -19,6 +19,7 @@
 #include "setup.h"
 #include "upstream_dns.h"
 #include "upstream_local.h"
+#include "local_records.h"
 #include "kube/kube.h"
 
 static struct upstream *
@@ -102,6 +103,33 @@ setup_has_domain(const char *const *domains, size_t n, const char *d)
 		if (strcmp(domains[i], d) == 0)
 			return true;
 	return false;
+}
+
+/* The local records (options and hosts files) as one upstream, bound to each of its names ahead
+ * of anything else bound there: a name with local data answers locally, as in dnsmasq. */
+static int
+setup_local_records(struct router *r, struct event_base *base, const struct config *cfg,
+		    char *err, size_t errlen)
+{
+	struct local_records_args args = { .cfg = cfg, .router = r };
+	struct upstream *u = NULL;
+	int e;
+
+	if (!local_records_wanted(cfg))
+		return 0;
+	if ((e = local_records_ops.create(&u, base, &args)) < 0) {
+		snprintf(err, errlen, "local records: %s", e == -EINVAL ? "bad configuration"
+									 : strerror(-e));
+		return e;
+	}
+	if ((e = router_own(r, u)) < 0) {
+		upstream_free(u);
+		snprintf(err, errlen, "out of memory");
+		return e;
+	}
+	if ((e = local_records_bind(u)) < 0)
+		snprintf(err, errlen, "local records: %s", strerror(-e));
+	return e;
 }
 
 /* --address lines naming `domain` become one local upstream. */
@@ -268,6 +296,8 @@ setup_router(struct event_base *base, const struct config *cfg, struct upstream 
 	if (err[0] || (defaults && setup_bind(r, ".", defaults, true, err, errlen) < 0))
 		goto fail;
 	*defaults_out = defaults;
+	if (setup_local_records(r, base, cfg, err, errlen) < 0)
+		goto fail;
 	if (setup_kube(r, base, cfg, err, errlen) < 0)
 		goto fail;
 	n = setup_domains(cfg, &domains);

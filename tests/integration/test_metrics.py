@@ -727,7 +727,7 @@ def test_servers_over_the_caps_are_counted_not_hidden(kubemasq, scripted):
     more of them there are."""
     up = scripted(by_prefix)
     servers = [f"--server=127.0.{i // 250}.{i % 250 + 2}#{up.port}" for i in range(299)]
-    k = start(kubemasq, scripted, "--no-resolv", "--address=/local.test/192.0.2.1",
+    k = start(kubemasq, scripted, "--no-resolv", "--no-hosts", "--address=/local.test/192.0.2.1",
               *servers)                                         # start() adds the 300th
     fams = scrape(k.mport)
     listed = fams["kubemasq_upstream_queries_total"]["samples"]

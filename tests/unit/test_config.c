@@ -54,6 +54,16 @@ static const char *const test_full[] = {
 	"address=/ads.example/0.0.0.1",
 	"domain-needed",
 	"bogus-priv",
+	"host-record=h.example,192.0.2.1",
+	"cname=c.example,h.example",
+	"txt-record=t.example,text",
+	"srv-host=_s._tcp.example,h.example,80",
+	"mx-host=example,h.example,10",
+	"ptr-record=p.example,h.example",
+	"addn-hosts=/nonexistent/hosts",
+	"no-hosts",
+	"expand-hosts",
+	"domain=Lan.",
 	"cache-bytes=128M",
 	"cache-size=1000",
 	"min-cache-ttl=5",
@@ -289,6 +299,14 @@ test_check_full(const struct config *cfg)
 	assert_memory_equal(cfg->addresses[0].ip, "\0\0\0\1", 4);
 	assert_string_equal(cfg->addresses[0].domains[0], "ads.example");
 	assert_true(cfg->domain_needed && cfg->bogus_priv);
+	assert_int_equal(cfg->n_local_records, 6);
+	assert_string_equal(cfg->local_records[0].option, "host-record");
+	assert_string_equal(cfg->local_records[0].value, "h.example,192.0.2.1");
+	assert_string_equal(cfg->local_records[5].option, "ptr-record");
+	assert_int_equal(cfg->n_addn_hosts, 1);
+	assert_string_equal(cfg->addn_hosts[0], "/nonexistent/hosts");
+	assert_true(cfg->no_hosts && cfg->expand_hosts);
+	assert_string_equal(cfg->domain, "lan");
 	assert_true(cfg->cache_bytes == 128ULL << 20);
 	assert_int_equal(cfg->cache_size, 1000);
 	assert_true(cfg->cache_size_set);
