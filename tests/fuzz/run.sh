@@ -34,8 +34,8 @@ conf) dict=conf.dict ;;
 esac
 
 if [ -n "$keep" ]; then
-	work=$keep
-	mkdir -p "$work/corpus"
+	mkdir -p "$keep/corpus"
+	work=$(cd "$keep" && pwd) # absolute: the conf target changes directory
 else
 	work=$(mktemp -d "${TMPDIR:-/tmp}/kubemasq-fuzz-$target.XXXXXX")
 	trap 'rm -rf "$work"' EXIT
