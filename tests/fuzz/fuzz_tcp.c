@@ -122,8 +122,10 @@ fuzz_tcp_check(const struct fuzz_client *c)
 		fuzz_check_answer(c->in + off + 2, len, "TCP answer");
 		off += 2 + len;
 	}
-	/* A partial last frame is tolerated: the server may close with answers unsent (a
-	 * half-closing client is not yet waited for, issue 12). */
+	/* The server answers what is pending after the client's half-close and closes only
+	 * once everything is written (RFC 7766): never in the middle of a frame. */
+	if (rest)
+		fuzz_fail("the server closed with %zu bytes of a frame unsent", rest);
 }
 
 /* Let the loop run once, then answer what the double holds, as a network upstream would. */
