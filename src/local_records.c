@@ -34,6 +34,7 @@
 #include "local_records.h"
 #include "router.h"
 #include "upstream_defer.h"
+#include "upstream_local.h"
 
 static uint64_t local_records_key[2];
 #define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
@@ -1098,14 +1099,8 @@ static void
 local_records_up_metrics(struct upstream *u, upstream_metrics_fn *each, void *ctx)
 {
 	struct local_records_up *l = local_records_up_from(u);
-	struct upstream_server_metrics m = {
-		.upstream = "local",
-		.server = "local",
-		.queries = l->queries,
-		.failures = l->failures,
-	};
 
-	each(ctx, &m);
+	upstream_local_report(each, ctx, l->queries, l->failures);	/* one "local" line */
 }
 
 const struct upstream_ops local_records_ops = {

@@ -929,17 +929,24 @@ query_answer_waiter(struct query_engine *qe, struct query_waiter *w, unsigned sr
 	query_send_waiter(qe, w, src, n);
 }
 
-/* Give waiter w of m the stale answer for m's key, if the cache holds one. */
-static bool
-query_answer_stale(struct query_engine *qe, const struct query_miss *m, struct query_waiter *w)
+/* The cache key of miss m (its lower-cased name and the DO/CD flags of its key). */
+static struct cache_key
+query_miss_key(const struct query_miss *m)
 {
-	struct cache_key key = {
+	return (struct cache_key){
 		.qname = m->lname,
 		.qname_len = m->req.q.qname_len,
 		.qtype = m->req.q.qtype,
 		.qclass = m->req.q.qclass,
 		.flags = m->key[0],
 	};
+}
+
+/* Give waiter w of m the stale answer for m's key, if the cache holds one. */
+static bool
+query_answer_stale(struct query_engine *qe, const struct query_miss *m, struct query_waiter *w)
+{
+	struct cache_key key = query_miss_key(m);
 	int r;
 
 	if (!qe->cache)
@@ -968,13 +975,7 @@ query_miss_source(const struct query_miss *m)
 static void
 query_cache_put(struct query_engine *qe, const struct query_miss *m, const uint8_t *img, size_t len)
 {
-	struct cache_key key = {
-		.qname = m->lname,
-		.qname_len = m->req.q.qname_len,
-		.qtype = m->req.q.qtype,
-		.qclass = m->req.q.qclass,
-		.flags = m->key[0],
-	};
+	struct cache_key key = query_miss_key(m);
 
 	if (qe->cache)	/* tagged with its source, for the hits' `source` label */
 		cache_put_tagged(qe->cache, &key, img, len, time_now_ms(),

@@ -248,18 +248,25 @@ upstream_local_cancel(struct upstream *u, struct upstream_req *req)
 }
 
 /* Every --address zone is an instance of its own; /metrics sums them into one "local" line. */
+void
+upstream_local_report(upstream_metrics_fn *each, void *ctx, uint64_t queries, uint64_t failures)
+{
+	struct upstream_server_metrics m = {
+		.upstream = "local",
+		.server = "local",
+		.queries = queries,
+		.failures = failures,
+	};
+
+	each(ctx, &m);
+}
+
 static void
 upstream_local_metrics(struct upstream *u, upstream_metrics_fn *each, void *ctx)
 {
 	struct upstream_local *l = upstream_local_from(u);
-	struct upstream_server_metrics m = {
-		.upstream = "local",
-		.server = "local",
-		.queries = l->queries,
-		.failures = l->failures,
-	};
 
-	each(ctx, &m);
+	upstream_local_report(each, ctx, l->queries, l->failures);
 }
 
 const struct upstream_ops upstream_local_ops = {

@@ -24,3 +24,8 @@ struct upstream_local_args {
 /* resolve(): -ENXIO for NXDOMAIN zones (the caller answers NXDOMAIN at once); otherwise 0, and
  * the answer is delivered from the event loop right after. */
 extern const struct upstream_ops upstream_local_ops;
+
+/* Report one "local" server line of `queries` taken and `failures` refused to `each`: every
+ * source of kubemasq's own answers (--address zones, local records) is this one line. */
+void upstream_local_report(upstream_metrics_fn *each, void *ctx, uint64_t queries,
+			   uint64_t failures);
