@@ -154,8 +154,9 @@ struct config_opts_entry {
 	  "do not cache negative answers")                                                        \
 	/* serve-stale and prefetch */                                                            \
 	X("use-stale-cache", 0, OPTIONAL, "MAX-SECONDS", stale_cache,                             \
-	  CONFIG_OPTS_FIELD(stale_cache_max), 0, CONFIG_OPTS_TTL_MAX, "86400",                    \
-	  "answer expired entries up to this long past expiry, refreshing them; 0 = no limit")    \
+	  CONFIG_OPTS_FIELD(stale_cache_max), 0, CONFIG_OPTS_TTL_MAX, "off",                      \
+	  "answer expired entries up to this long past expiry (no value: 86400), refreshing "     \
+	  "them; 0 = no limit")                                                                   \
 	X("stale-mode", 0, REQUIRED, "MODE", stale_mode, CONFIG_OPTS_FIELD(stale_verify), 0, 0,   \
 	  "immediate", "immediate: answer stale at once; verify: ask the servers first")         \
 	X("stale-answer-timeout", 0, REQUIRED, "MS", uint,                                        \
