@@ -14,7 +14,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libevent-dev libldns-dev uthash-dev libjansson-dev libssl-dev libyaml-dev libcmocka-dev"
-TEST_PKGS="clang libclang-rt-dev knot knot-dnsutils ldnsutils dnsutils python3-dnspython python3-pytest python3-yaml iproute2 procps build-essential dpkg-dev debhelper systemd openssl dnsmasq-base prometheus"
+TEST_PKGS="clang libclang-rt-dev knot knot-dnsutils ldnsutils dnsutils python3-dnspython python3-pytest python3-yaml iproute2 procps build-essential dpkg-dev debhelper systemd openssl ca-certificates libcap2-bin dnsmasq-base prometheus"
 BENCH_PKGS="dnsperf unbound dnsdist gdb"
 # kubectl for the manifest and API-server tests: Debian's kubernetes-client, unless one is there
 command -v kubectl >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS kubernetes-client"
