@@ -444,3 +444,36 @@ def kubeapi():
     yield make
     for api in made:
         api.close()
+
+
+# -- the reference: the real dnsmasq --------------------------------------------------------
+
+class Dnsmasq:
+    """The real dnsmasq (2.90, dnsmasq-base) on a free loopback port, forwarding to
+    `upstream_port`, with `args` added: the reference for every side-by-side test."""
+
+    def __init__(self, tmp, upstream_port, args):
+        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        if not os.access(exe, os.X_OK):
+            missing_tool("dnsmasq (dnsmasq-base) is not installed")
+        user = ["--user=root"] if os.geteuid() == 0 else []   # to re-read hosts on SIGHUP
+        self.port = free_port()
+        self.log = tmp / f"dnsmasq-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [exe, "--no-daemon", f"--port={self.port}", "--listen-address=127.0.0.1",
+             "--bind-interfaces", "--no-resolv", "--pid-file=", "--conf-file=/dev/null",
+             f"--server=127.0.0.1#{upstream_port}", "--log-facility=-", *user, *args],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        wait_until(self._answers, 5, 0.05, "dnsmasq to answer")
+
+    def _answers(self):
+        assert self.proc.poll() is None, self.log.read_text()
+        try:
+            q = dns.message.make_query("version.bind.", "TXT", rdclass="CH")
+            dns.query.udp(q, "127.0.0.1", port=self.port, timeout=0.2)
+            return True
+        except Exception:
+            return False
+
+    def stop(self):
+        stop_process(self.proc)

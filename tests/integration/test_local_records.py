@@ -5,8 +5,6 @@ options and the same questions, each forwarding to a scripted upstream of its ow
 NXDOMAIN for everything, and must give the same answers: rcode, AA, and the answer records
 (name, type, TTL, rdata) as sets, and forward the same questions upstream."""
 
-import os
-import shutil
 import signal
 import subprocess
 
@@ -16,7 +14,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from conftest import free_port, missing_tool, query, stop_process, wait_until
+from conftest import Dnsmasq, query, wait_until
 from scripted_upstream import ScriptedAnswer, make_answer
 
 LONG = "x" * 300        # split into 255 + 45 byte strings
@@ -93,34 +91,6 @@ QUESTIONS += [
 
 def nxdomain_all(q, transport):
     return ScriptedAnswer(make_answer(q, [], rcode=dns.rcode.NXDOMAIN))
-
-
-class Dnsmasq:
-    def __init__(self, tmp, upstream_port, args):
-        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-        if not os.access(exe, os.X_OK):
-            missing_tool("dnsmasq (dnsmasq-base) is not installed")
-        user = ["--user=root"] if os.geteuid() == 0 else []   # to re-read hosts on SIGHUP
-        self.port = free_port()
-        self.log = tmp / f"dnsmasq-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [exe, "--no-daemon", f"--port={self.port}", "--listen-address=127.0.0.1",
-             "--bind-interfaces", "--no-resolv", "--pid-file=", "--conf-file=/dev/null",
-             f"--server=127.0.0.1#{upstream_port}", "--log-facility=-", *user, *args],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        wait_until(self._answers, 5, 0.05, "dnsmasq to answer")
-
-    def _answers(self):
-        assert self.proc.poll() is None, self.log.read_text()
-        try:
-            q = dns.message.make_query("version.bind.", "TXT", rdclass="CH")
-            dns.query.udp(q, "127.0.0.1", port=self.port, timeout=0.2)
-            return True
-        except Exception:
-            return False
-
-    def stop(self):
-        stop_process(self.proc)
 
 
 def shape(r):

@@ -19,7 +19,6 @@ import pathlib
 import re
 import signal
 import time
-import shutil
 import socket
 import subprocess
 
@@ -31,7 +30,7 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from conftest import TOP, free_port, missing_tool, query, raw_udp, stop_process, wait_until
+from conftest import TOP, Dnsmasq, free_port, query, raw_udp, wait_until
 from scripted_upstream import ScriptedAnswer, by_prefix, make_answer
 
 DEMO = TOP / "conf" / "demo-cluster.json"
@@ -578,31 +577,6 @@ def chaos_value(port, name):
     return [s.decode() for rd in rrset for s in rd.strings]
 
 
-class Dnsmasq:
-    def __init__(self, tmp, upstream_port):
-        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-        if not os.access(exe, os.X_OK):
-            missing_tool("dnsmasq (dnsmasq-base) is not installed")
-        self.port = free_port()
-        self.log = tmp / "dnsmasq.log"
-        self.proc = subprocess.Popen(
-            [exe, "--no-daemon", f"--port={self.port}", "--listen-address=127.0.0.1",
-             "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=",
-             f"--server=127.0.0.1#{upstream_port}", "--cache-size=150", "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        wait_until(self._answers, 5, 0.05, "dnsmasq to answer")
-
-    def _answers(self):
-        assert self.proc.poll() is None, self.log.read_text()
-        try:
-            chaos(self.port, "cachesize.bind.")
-            return True
-        except Exception:
-            return False
-
-    def stop(self):
-        stop_process(self.proc)
-
-
 def chaos_shape(r):
     """What must match dnsmasq: rcode, flags, and each answer's name, class, type, TTL."""
     flags = dns.flags.to_text(r.flags & ~dns.flags.RD)
@@ -612,7 +586,7 @@ def chaos_shape(r):
 
 def test_chaos_like_dnsmasq(kubemasq, scripted, tmp_path):
     up = scripted(by_prefix)
-    dm = Dnsmasq(tmp_path, up.port)
+    dm = Dnsmasq(tmp_path, up.port, ["--no-hosts", "--cache-size=150"])
     try:
         k = kubemasq([f"--server=127.0.0.1#{up.port}", "--cache-size=150"])
         ports = {"dnsmasq": dm.port, "kubemasq": k.port}

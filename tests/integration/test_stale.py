@@ -7,9 +7,10 @@ scenario here (a TTL running out), not synchronisation."""
 import signal
 import time
 
+import dns.query
 import dns.rcode
 
-from conftest import query, wait_until
+from conftest import Dnsmasq, query, wait_until
 from scripted_upstream import ScriptedAnswer, make_answer
 
 
@@ -188,3 +189,33 @@ def test_prefetch(kubemasq, scripted):
     assert 8 <= ttl_of(r) <= 10
     assert up.count("hot.prefetch.test") == 2
     assert int(cache_line(k).group(2)) == 1
+
+
+def test_stale_answer_like_dnsmasq(kubemasq, scripted, tmp_path):
+    """The real dnsmasq 2.90 with the same --use-stale-cache, behind the same upstream: once the
+    upstream is silent and the TTL has run out, both answer at once with the expired record. The
+    TTL differs on purpose: dnsmasq shows 0, kubemasq --stale-ttl (RFC 8767's 30), since a
+    stub that caches nothing with TTL 0 would ask again for every lookup."""
+    up = Upstream(scripted, ttl=2)
+    k = daemon(kubemasq, up, "--use-stale-cache")
+    d = Dnsmasq(tmp_path, up.up.port, ["--use-stale-cache"])
+    try:
+        def ask_d(name):
+            t = time.monotonic()
+            r = dns.query.udp(query(name), "127.0.0.1", port=d.port, timeout=5)
+            return r, time.monotonic() - t
+
+        t0 = cached(k, "both.stale.test", up)
+        r, _ = ask_d("both.stale.test")
+        assert r.rcode() == dns.rcode.NOERROR and ttl_of(r) == up.ttl
+        up.silent = True
+        until(t0, 2.5)
+        got = {"kubemasq": ask(k, "both.stale.test"), "dnsmasq": ask_d("both.stale.test")}
+        for who, (r, took) in got.items():
+            assert r.rcode() == dns.rcode.NOERROR, (who, r)
+            assert [rr.to_text() for rr in r.answer[0]] == ["192.0.2.1"], (who, r)
+            assert took < 0.5, f"{who}: the stale answer took {took:.3f} s"
+        assert ttl_of(got["dnsmasq"][0]) == 0
+        assert ttl_of(got["kubemasq"][0]) == 30
+    finally:
+        d.stop()
