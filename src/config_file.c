@@ -112,22 +112,49 @@ config_file_line(struct config_ctx *ctx, char *line)
 	return e->parse(ctx, e, value);
 }
 
+/*
+ * One line of `f` into buf (NUL-terminated, its newline kept), reading no more than fits: a
+ * file with no newline (a device such as /dev/zero, a runaway generator) costs neither memory
+ * nor an endless read. Returns the line's length, -E2BIG for a line of cap - 1 bytes or more
+ * (read only up to there: the caller stops reading the file), -ENOENT at the end of the
+ * file; *nul says whether the line held a NUL byte.
+ */
+static ssize_t
+config_file_getline(FILE *f, char *buf, size_t cap, bool *nul)
+{
+	size_t n = 0;
+	int c;
+
+	*nul = false;
+	while (n < cap - 1 && (c = getc(f)) != EOF) {
+		if (c == '\0')
+			*nul = true;
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	buf[n] = '\0';
+	if (n == cap - 1 && buf[n - 1] != '\n')
+		return -E2BIG;
+	return n ? (ssize_t)n : -ENOENT;
+}
+
 static int
 config_file_read_lines(struct config_ctx *ctx, FILE *f)
 {
-	char *line = NULL;
-	size_t cap = 0;
+	char line[CONFIG_FILE_LINE_MAX + 2];	/* the longest line, and one byte to tell */
 	ssize_t len;
+	bool nul;
 	int rc = 0;
 
-	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+	while (rc == 0 && (len = config_file_getline(f, line, sizeof(line), &nul)) != -ENOENT) {
 		ctx->line++;
-		if (len > CONFIG_FILE_LINE_MAX) {
+		if (len == -E2BIG) {
 			rc = config_error(ctx, -EINVAL, "line longer than %d",
 					  CONFIG_FILE_LINE_MAX);
 			break;
 		}
-		if (memchr(line, '\0', (size_t)len)) {
+		if (nul) {
 			rc = config_error(ctx, -EINVAL, "NUL byte in line");
 			break;
 		}
@@ -135,7 +162,6 @@ config_file_read_lines(struct config_ctx *ctx, FILE *f)
 	}
 	if (rc == 0 && ferror(f))
 		rc = config_error(ctx, -EIO, "read error");
-	free(line);
 	return rc;
 }
 
@@ -294,16 +320,20 @@ config_file_conf_dir(struct config_ctx *ctx, const struct config_opts_entry *e, 
 static int
 config_file_resolv_lines(FILE *f, struct config_server **out, size_t *n)
 {
-	char *line = NULL;
-	size_t cap = 0;
+	char line[CONFIG_FILE_LINE_MAX + 2];
+	ssize_t len;
+	bool nul;
 	int rc = 0;
 
-	while (rc == 0 && *n < CONFIG_FILE_RESOLV_MAX && getline(&line, &cap, f) >= 0) {
+	while (rc == 0 && *n < CONFIG_FILE_RESOLV_MAX &&
+	       (len = config_file_getline(f, line, sizeof(line), &nul)) != -ENOENT) {
 		char *save = NULL, *key = strtok_r(line, " \t\r\n", &save);
 		char *addr = key ? strtok_r(NULL, " \t\r\n", &save) : NULL;
 		struct config_server *slot;
 		struct config_sockaddr sa;
 
+		if (len < 0)
+			break;		/* a line this long: not a resolv.conf, read no further */
 		if (!addr || strcmp(key, "nameserver") != 0 || config_parse_ip(addr, 53, &sa) < 0)
 			continue;
 		if (!(slot = config_append((void **)out, n, sizeof(*slot)))) {
@@ -316,7 +346,6 @@ config_file_resolv_lines(FILE *f, struct config_server **out, size_t *n)
 	}
 	if (rc == 0 && ferror(f))
 		rc = -EIO;
-	free(line);
 	return rc;
 }
 

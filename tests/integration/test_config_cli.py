@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import free_port, kubemasq_bin
+from conftest import free_port, kubemasq_bin, query
 
 BASE = ["-k", "--listen-address=127.0.0.1", "--no-resolv", "--log-facility=-"]
 
@@ -104,3 +104,18 @@ def test_help_and_version_exit_0():
     assert r.returncode == 0 and "--server" in r.stdout, r.stdout + r.stderr
     r = run(["--version"])
     assert r.returncode == 0 and r.stdout.strip(), r.stdout + r.stderr
+
+
+def test_conf_file_without_newlines_is_refused_at_once():
+    """A file that never ends a line (/dev/zero) is read no further than the longest line:
+    one error line at once, no unbounded read into memory."""
+    r = run(BASE + [f"--port={free_port()}", "--conf-file=/dev/zero", "--test"])
+    assert r.returncode == 1, r.stderr
+    assert error_lines(r) == ["kubemasq: /dev/zero:1: line longer than 4096"]
+
+
+def test_resolv_file_without_newlines_is_not_read_further(kubemasq, knotd):
+    """--resolv-file=/dev/zero: the daemon starts (the file names no server) and answers through
+    --server, instead of reading the device into memory for ever."""
+    k = kubemasq([f"--server=127.0.0.1#{knotd.port}", "--resolv-file=/dev/zero"], no_resolv=False)
+    assert k.udp(query("www.test.", "A")).rcode() == 0
