@@ -17,7 +17,6 @@
 #include "kubemasq/dnsmsg.h"
 #include "cache.h"
 #include "chaos.h"
-#include "metrics.h"
 #include "stats.h"
 
 enum chaos_name {
@@ -82,7 +81,7 @@ chaos_txt_string(uint8_t *rdata, size_t *len, const char *s)
 static size_t
 chaos_servers(struct router *router, uint8_t *rdata)
 {
-	struct metrics_server_sum *sums = calloc(METRICS_MAX_SERVERS, sizeof(*sums));
+	struct stats_server_sum *sums = calloc(STATS_MAX_SERVERS, sizeof(*sums));
 	size_t n, len = 0, unlisted = 0;
 	bool full = false;
 	char line[128];
@@ -90,7 +89,7 @@ chaos_servers(struct router *router, uint8_t *rdata)
 	if (!sums)
 		return 0;
 	/* dnsmasq lists its --server addresses only */
-	n = metrics_collect_servers(router, "dns", sums, METRICS_MAX_SERVERS, &unlisted);
+	n = stats_collect_servers(router, "dns", sums, STATS_MAX_SERVERS, &unlisted);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64, sums[i].server,
 			 sums[i].queries, sums[i].failures);

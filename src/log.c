@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kubemasq/log.h"
+#include "clock.h"
 
 enum log_sink { LOG_SINK_STDERR, LOG_SINK_SYSLOG, LOG_SINK_FILE };
 
@@ -169,7 +170,7 @@ log_msg(int prio, const char *fmt, ...)
 void
 log_ratelimited(struct log_ratelimit *rl, int prio, const char *fmt, ...)
 {
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 	va_list ap;
 
 	if (rl->interval_ms && now - rl->last >= rl->interval_ms) {
@@ -189,15 +190,6 @@ log_ratelimited(struct log_ratelimit *rl, int prio, const char *fmt, ...)
 		log_msg(prio, "(%lu similar messages suppressed)", rl->suppressed);
 		rl->suppressed = 0;
 	}
-}
-
-msec_t
-time_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (msec_t)ts.tv_sec * 1000 + (msec_t)ts.tv_nsec / 1000000;
 }
 
 void

@@ -30,7 +30,6 @@
 #include "loop_detect.h"
 #include "router.h"
 #include "stats.h"
-#include "upstream_dns.h"
 
 /* Distinct server addresses probed in one round, and remembered as looping: far more than any
  * configuration names; beyond it servers go unprobed, and the log says so. */
@@ -129,9 +128,7 @@ loop_detect_mark_one(struct upstream *u, void *arg)
 	struct loop_detect_mark *mk = arg;
 	bool all = false;
 
-	if (u->ops != &upstream_dns_ops)
-		return;
-	mk->matched += upstream_dns_set_looping(u, mk->ss, mk->looping, &all);
+	mk->matched += upstream_set_looping(u, mk->ss, mk->looping, &all);
 	mk->all_loop += all;
 }
 
@@ -212,9 +209,7 @@ loop_detect_collect_one(struct upstream *u, void *arg)
 	struct loop_detect *ld = c->ld;
 	struct loop_detect_server s = {0};
 
-	if (u->ops != &upstream_dns_ops)
-		return;
-	for (size_t i = 0; upstream_dns_server_addr(u, i, &s.ss, &s.len) == 0; i++) {
+	for (size_t i = 0; upstream_server_addr(u, i, &s.ss, &s.len) == 0; i++) {
 		if (loop_detect_find(ld->probes, ld->n_probes, &s.ss))
 			continue;
 		if (ld->n_probes == LOOP_DETECT_MAX) {

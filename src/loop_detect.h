@@ -11,7 +11,7 @@
  * client can guess a probe, and a dnsmasq on the way never takes ours for its own). A probe
  * that arrives at our own listener (query.c asks loop_detect_seen() on the miss path while a
  * round of probes is out) is dropped, as dnsmasq drops it, and its server is taken out of
- * service in every forwarder (upstream_dns_set_looping) and logged with what to do; a
+ * service in every forwarder (the set_looping operation) and logged with what to do; a
  * forwarder whose servers all loop answers REFUSED at once. A round ends after
  * --upstream-timeout; a server found looping before stays out of service during the next
  * round and comes back if its probe did not return by the end of it.

@@ -25,6 +25,7 @@
 #include "loop_detect.h"
 #include "metrics.h"
 #include "query.h"
+#include "report.h"
 #include "resolv.h"
 #include "router.h"
 #include "server.h"
@@ -52,10 +53,16 @@ struct main_ctx {
 };
 
 static void
-main_kube_reload(struct upstream *u, void *ctx UNUSED)
+main_upstream_reload(struct upstream *u, void *ctx UNUSED)
 {
-	if (u->ops == &kube_upstream_ops)
-		kube_upstream_reload(u);
+	upstream_reload(u);
+}
+
+/* The SIGUSR1 report's lines go to the log. */
+static void
+main_report_line(void *ctx UNUSED, const char *line)
+{
+	log_info("%s", line);
 }
 
 static void
@@ -65,7 +72,11 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 
 	switch (sig) {
 	case SIGUSR1:
-		stats_report(&m->stats, m->cache, m->cfg.cache_size, m->cfg.log_queries, m->router);
+		report_write(&(struct report_sources){ .stats = &m->stats, .cache = m->cache,
+						      .cache_size = m->cfg.cache_size,
+						      .dump_cache = m->cfg.log_queries,
+						      .router = m->router },
+			     main_report_line, NULL);
 		break;
 	case SIGUSR2:
 		if (log_reopen() < 0)
@@ -74,7 +85,7 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 	case SIGHUP:
 		resolv_watch_reload(m->resolv);
 		loop_detect_probe(m->loop);
-		router_foreach(m->router, main_kube_reload, NULL);
+		router_foreach(m->router, main_upstream_reload, NULL);
 		local_records_reload(m->router);
 		if (m->cache) {
 			cache_clear(m->cache);
@@ -180,7 +191,6 @@ main_metrics(struct main_ctx *m, char *err, size_t errlen)
 		.stats = &m->stats,
 		.cache = m->cache,
 		.router = m->router,
-		.qe = m->qe,
 		.shutdown = m->shutdown,
 	};
 

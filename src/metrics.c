@@ -35,14 +35,14 @@
 #include "kubemasq/defs.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
-#include "kube/kube.h"
+#include "kube/kube_status.h"
 #include "cache.h"
 #include "config.h"
 #include "metrics.h"
-#include "query.h"
 #include "router.h"
 #include "shutdown.h"
 #include "stats.h"
+#include "clock.h"
 
 /* Probes and one or two scrapers: a handful of connections is plenty, and each costs buffers. */
 #define METRICS_MAX_CONNECTIONS 16
@@ -370,68 +370,9 @@ metrics_format_cache(struct metrics_out *o, const struct cache *cache, const str
 
 /* --- upstream servers --- */
 
-struct metrics_collect {
-	const char *only;		/* upstream name, or NULL for all */
-	struct metrics_server_sum *out;
-	size_t cap, n, dropped;
-};
-
-static void
-metrics_collect_one(void *ctx, const struct upstream_server_metrics *m)
-{
-	struct metrics_collect *c = ctx;
-	struct metrics_server_sum *s = NULL;
-
-	if (c->only && strcmp(m->upstream, c->only) != 0)
-		return;
-	for (size_t i = 0; i < c->n && !s; i++)
-		if (strcmp(c->out[i].upstream, m->upstream) == 0 &&
-		    strcmp(c->out[i].server, m->server) == 0)
-			s = &c->out[i];
-	if (!s) {
-		if (c->n == c->cap) {
-			c->dropped++;
-			return;
-		}
-		s = &c->out[c->n++];
-		memset(s, 0, sizeof(*s));
-		snprintf(s->upstream, sizeof(s->upstream), "%s", m->upstream);
-		snprintf(s->server, sizeof(s->server), "%s", m->server);
-	}
-	s->queries += m->queries;
-	s->failures += m->failures;
-	if (m->latency) {
-		s->has_latency = true;
-		for (size_t i = 0; i <= METRICS_HIST_BUCKETS; i++)
-			s->latency.bucket[i] += m->latency->bucket[i];
-		s->latency.count += m->latency->count;
-		s->latency.sum_us += m->latency->sum_us;
-	}
-}
-
-static void
-metrics_collect_upstream(struct upstream *u, void *ctx)
-{
-	if (u->ops->metrics)
-		u->ops->metrics(u, metrics_collect_one, ctx);
-}
-
-size_t
-metrics_collect_servers(struct router *router, const char *only,
-			struct metrics_server_sum *out, size_t cap, size_t *dropped)
-{
-	struct metrics_collect c = {.only = only, .out = out, .cap = cap};
-
-	if (router)
-		router_foreach(router, metrics_collect_upstream, &c);
-	if (dropped)
-		*dropped = c.dropped;
-	return c.n;
-}
-
 /* One counter family over every upstream server; `queries` picks the field. */
 static void
-metrics_upstream_counter(struct metrics_out *o, const struct metrics_server_sum *sums, size_t n,
+metrics_upstream_counter(struct metrics_out *o, const struct stats_server_sum *sums, size_t n,
 			 const char *name, const char *help, bool queries)
 {
 	char up[64], srv[160];
@@ -447,7 +388,7 @@ metrics_upstream_counter(struct metrics_out *o, const struct metrics_server_sum 
 static void
 metrics_format_upstreams(struct metrics_out *o, struct router *router)
 {
-	struct metrics_server_sum *sums = calloc(METRICS_MAX_SERVERS, sizeof(*sums));
+	struct stats_server_sum *sums = calloc(STATS_MAX_SERVERS, sizeof(*sums));
 	char up[64], srv[160], labels[256];
 	size_t n, unlisted;
 
@@ -455,7 +396,7 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 		o->err = -ENOMEM;
 		return;
 	}
-	n = metrics_collect_servers(router, NULL, sums, METRICS_MAX_SERVERS, &unlisted);
+	n = stats_collect_servers(router, NULL, sums, STATS_MAX_SERVERS, &unlisted);
 	metrics_single(o, "kubemasq_upstream_servers_unlisted", "gauge",
 		       "Upstream server reports (one per upstream and server) over the cap of the "
 		       "per-server families, left out of them.",
@@ -481,27 +422,62 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 
 /* --- kube --- */
 
-static void
-metrics_find_kube(struct upstream *u, void *ctx)
-{
-	struct upstream **found = ctx;
+/* The first upstream that reports cluster figures (the kube resolver), into *found. */
+struct metrics_cluster {
+	struct upstream_status st;
+	bool found;
+};
 
-	if (!*found && u->ops == &kube_upstream_ops)
-		*found = u;
+static void
+metrics_find_cluster(struct upstream *u, void *ctx)
+{
+	struct metrics_cluster *c = ctx;
+	struct upstream_status st;
+
+	if (c->found)
+		return;
+	upstream_status(u, &st);
+	if (st.cluster) {
+		c->st = st;
+		c->found = true;
+	}
 }
 
-static struct upstream *
-metrics_kube(struct router *router)
+/* The first upstream that is not ready (the `status` operation): its reason into buf. */
+struct metrics_unready {
+	char *buf;
+	size_t cap;
+	bool found;
+};
+
+static void
+metrics_find_unready(struct upstream *u, void *ctx)
 {
-	struct upstream *u = NULL;
+	struct metrics_unready *c = ctx;
+	struct upstream_status st;
+
+	if (c->found)
+		return;
+	upstream_status(u, &st);
+	if (!st.ready) {
+		snprintf(c->buf, c->cap, "%s", st.reason && *st.reason ? st.reason : "not ready");
+		c->found = true;
+	}
+}
+
+static bool
+metrics_cluster(struct router *router, struct upstream_status *out)
+{
+	struct metrics_cluster c = {.found = false};
 
 	if (router)
-		router_foreach(router, metrics_find_kube, &u);
-	return u;
+		router_foreach(router, metrics_find_cluster, &c);
+	*out = c.st;
+	return c.found;
 }
 
 static void
-metrics_format_kube(struct metrics_out *o, const struct kube_upstream_status *st)
+metrics_format_kube(struct metrics_out *o, const struct kube_status *st)
 {
 	static const char *const fam = "kubemasq_kube_programming_duration_seconds";
 
@@ -543,12 +519,11 @@ int
 metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 {
 	struct metrics_out o = {.b = out};
-	struct kube_upstream_status st;
-	struct upstream *kube = metrics_kube(src->router);
+	struct upstream_status st;
 
 	metrics_family(&o, "kubemasq_build_info", "gauge", "Always 1; the version as a label.");
 	metrics_printf(&o, "kubemasq_build_info{version=\"%s\"} 1\n", KUBEMASQ_VERSION);
-	metrics_format_queries(&o, src->stats, src->qe ? query_engine_pending(src->qe) : 0);
+	metrics_format_queries(&o, src->stats, src->stats->waiting);
 	metrics_format_cache(&o, src->cache, src->stats);
 	metrics_format_upstreams(&o, src->router);
 	metrics_single(&o, "kubemasq_upstream_servers_looping", "gauge",
@@ -559,33 +534,24 @@ metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 		       "Loop probes (--dns-loop-detect) that came back to kubemasq's own "
 		       "listener, each dropped.",
 		       src->stats->loop_probes_back);
-	if (kube) {
-		memset(&st, 0, sizeof(st));
-		kube_upstream_status(kube, &st);
-		metrics_format_kube(&o, &st);
-	}
+	if (metrics_cluster(src->router, &st))
+		metrics_format_kube(&o, st.cluster);
 	return o.err;
 }
 
 const char *
 metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 {
-	struct upstream *kube = metrics_kube(src->router);
-	struct kube_upstream_status st;
+	struct metrics_unready c = {.buf = buf, .cap = cap, .found = false};
 
 	if (shutdown_stopping(src->shutdown)) {
 		snprintf(buf, cap, "shutting down");
 		return buf;
 	}
 	/* We exist only once the DNS listeners are bound (main.c), so "listening" holds. */
-	if (!kube)
-		return NULL;
-	memset(&st, 0, sizeof(st));
-	kube_upstream_status(kube, &st);
-	if (st.synced || st.startup_passed)
-		return NULL;
-	snprintf(buf, cap, "kube: not synced: %s", st.reason && *st.reason ? st.reason : "unknown");
-	return buf;
+	if (src->router)
+		router_foreach(src->router, metrics_find_unready, &c);
+	return c.found ? buf : NULL;
 }
 
 /* --- process --- */
@@ -829,7 +795,7 @@ metrics_sweep(struct metrics *m)
 {
 	bufferevent_event_cb eventcb;
 
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 
 	for (size_t i = 0; i < METRICS_MAX_CONNECTIONS; i++) {
 		if (!m->conns[i])
@@ -898,7 +864,7 @@ metrics_new_bev(struct event_base *base, void *arg)
 		for (i = 0; m->conns[i]; i++)
 			;
 		m->conns[i] = bev;
-		m->born[i] = time_now_ms();
+		m->born[i] = clock_now_ms();
 		m->n_conns++;
 		evtimer_add(m->sweep, &second);
 		return bev;

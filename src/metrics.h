@@ -3,7 +3,7 @@
  * metrics.h - the HTTP endpoint on --metrics-address: Prometheus `/metrics` (text exposition
  * format 0.0.4), `/health` and `/ready`, served by libevent's evhttp from the daemon's event loop.
  * Modules keep their own counters (struct stats, struct cache_stats, each upstream's `metrics`
- * operation, kube_upstream_status()); this module only reads and formats them on a scrape.
+ * operation, the `status` operation); this module only reads and formats them on a scrape.
  */
 #pragma once
 
@@ -20,7 +20,6 @@ struct cache;
 struct config;
 struct router;
 struct stats;
-struct query_engine;
 struct shutdown;
 struct metrics;
 
@@ -30,7 +29,6 @@ struct metrics_sources {
 	const struct stats *stats;
 	const struct cache *cache;
 	struct router *router;
-	const struct query_engine *qe;
 	const struct shutdown *shutdown;	/* may be NULL: /ready 503 once it is stopping */
 };
 
@@ -59,27 +57,6 @@ int metrics_format(const struct metrics_sources *src, struct evbuffer *out);
 
 /* Why the daemon is not ready, or NULL when it is (/ready): written into buf. */
 const char *metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap);
-
-/* One server's figures summed over every upstream instance that names it (a forwarder address
- * bound to several zones is one server, as in dnsmasq's servers.bind). */
-struct metrics_server_sum {
-	char upstream[16];
-	char server[64];
-	uint64_t queries, failures;
-	bool has_latency;
-	struct metrics_hist latency;
-};
-
-/* At most this many distinct servers are listed; more are folded into nothing (counted). */
-#define METRICS_MAX_SERVERS 256
-
-/*
- * Collect the servers of every upstream (the `metrics` operation), or only of the upstreams
- * named `only` ("dns"; NULL: all), into out[0..cap), merging duplicates. Returns how many
- * entries were filled; *dropped (may be NULL) gets how many server reports did not fit.
- */
-size_t metrics_collect_servers(struct router *router, const char *only,
-			       struct metrics_server_sum *out, size_t cap, size_t *dropped);
 
 /*
  * The standard process_* families of the Prometheus clients, so that dashboards and alerts

@@ -35,7 +35,7 @@
 #include "router.h"
 #include "rrtext.h"
 #include "stats.h"
-#include "upstream_local.h"
+#include "clock.h"
 
 /* uthash with a keyed hash (HOUSE_STYLE: the default one is unkeyed), so a client cannot choose
  * names that pile into one bucket: SipHash-1-3 under a per-process random key. */
@@ -58,7 +58,7 @@ struct query_waiter {
 	struct query_waiter *next;
 	struct query_origin origin;
 	struct dnsmsg_query dq;		/* dq.q.qname points at qname below */
-	uint64_t arrived_us;		/* for the latency histogram (stats_now_us) */
+	uint64_t arrived_us;		/* for the latency histogram (clock_now_us) */
 	uint8_t qname[DNS_MAX_NAME];	/* the client's spelling */
 };
 
@@ -90,7 +90,6 @@ struct query_engine {
 	struct query_miss *inflight;	/* uthash head */
 	struct query_miss *detached;	/* in flight but invalidated (query_engine_invalidate) */
 	size_t n_inflight;		/* both of the above */
-	size_t n_waiters;
 	struct log_ratelimit rl_forward_max;
 	struct log_ratelimit rl_waiters;
 	struct upstream_hooks hooks;	/* what upstreams call back: invalidation */
@@ -154,7 +153,7 @@ query_waiters_free(struct query_engine *qe, struct query_miss *m)
 		if (w->origin.release)
 			w->origin.release(&w->origin);
 		free(w);
-		qe->n_waiters--;
+		qe->stats->waiting--;
 	}
 	m->waiters = NULL;
 }
@@ -247,7 +246,7 @@ query_engine_changed(void *ctx)
 	struct query_engine *qe = ctx;
 
 	if (qe && qe->cache)
-		cache_note_change(qe->cache, time_now_ms());
+		cache_note_change(qe->cache, clock_now_ms());
 }
 
 const struct upstream_hooks *
@@ -259,7 +258,7 @@ query_engine_hooks(struct query_engine *qe)
 size_t
 query_engine_pending(const struct query_engine *qe)
 {
-	return qe->n_waiters;
+	return qe->stats->waiting;
 }
 
 void
@@ -540,7 +539,7 @@ query_waiter_new(const struct dnsmsg_query *dq, const struct query_origin *o)
 	w->dq = *dq;
 	memcpy(w->qname, dq->q.qname, dq->q.qname_len);
 	w->dq.q.qname = w->qname;
-	w->arrived_us = stats_now_us();
+	w->arrived_us = clock_now_us();
 	return w;
 }
 
@@ -548,7 +547,7 @@ query_waiter_new(const struct dnsmsg_query *dq, const struct query_origin *o)
 static void
 query_waiter_add(struct query_engine *qe, struct query_miss *m, struct query_waiter *w)
 {
-	qe->n_waiters++;
+	qe->stats->waiting++;
 	if (w->origin.hold)
 		w->origin.hold(&w->origin);
 	w->next = m->waiters;
@@ -593,12 +592,14 @@ query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 		memcpy(m->log_prefix, qe->log_prefix, sizeof(m->log_prefix));
 		m->req.log_prefix = m->log_prefix;
 	}
-	m->started = time_now_ms();
+	m->started = clock_now_ms();
 	r = router_resolve(qe->router, &m->req);
 	if (r == 0) {
 		HASH_ADD(hh, qe->inflight, key, m->key_len, m);
 		qe->n_inflight++;
-		if (m->req.owner->ops == &upstream_local_ops)
+		/* answers from our own configuration (--address, local records) are answered
+		 * locally, as dnsmasq counts them; the rest is forwarded */
+		if (m->req.owner->source == METRICS_SOURCE_LOCAL)
 			qe->stats->answered_locally++;
 		else
 			qe->stats->forwarded++;
@@ -654,7 +655,7 @@ query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	if (r < DNS_HDR_LEN || (size_t)r + 11 > cap)
 		return 0;
 	if (qe->cache)
-		cache_put_tagged(qe->cache, &key, qe->buf, (size_t)r, time_now_ms(),
+		cache_put_tagged(qe->cache, &key, qe->buf, (size_t)r, clock_now_ms(),
 				 req.owner->source, true);
 	if (unlikely(qe->cfg->max_ttl != 0))
 		query_cap_ttls(qe->buf, (size_t)r, qe->cfg->max_ttl);
@@ -690,7 +691,7 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 		return n;
 	/* Every cap is checked, and the waiter made, before any upstream work starts: a query
 	 * refused under overload must not cost an upstream send (and a cancel) first. */
-	if (qe->n_waiters >= QUERY_MAX_WAITERS_TOTAL) {
+	if (qe->stats->waiting >= QUERY_MAX_WAITERS_TOTAL) {
 		log_ratelimited(&qe->rl_waiters, LOG_WARNING, "too many queries waiting (max: %u)",
 				QUERY_MAX_WAITERS_TOTAL);
 		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
@@ -734,7 +735,7 @@ query_waiter_remove(struct query_engine *qe, struct query_miss *m, struct query_
 
 	*link = w->next;
 	m->n_waiters--;
-	qe->n_waiters--;
+	qe->stats->waiting--;
 	if (w->origin.release)
 		w->origin.release(&w->origin);
 	free(w);
@@ -837,7 +838,7 @@ query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
 {
 	struct query_prep p;
 
-	query_prepare(qe, pkt, len, time_now_ms(), &p);
+	query_prepare(qe, pkt, len, clock_now_ms(), &p);
 	return query_handle_prepared(qe, &p, o, out, cap);
 }
 
@@ -903,7 +904,7 @@ query_handle_prepared(struct query_engine *qe, const struct query_prep *p,
 static void
 query_send_waiter(struct query_engine *qe, struct query_waiter *w, unsigned src, size_t n)
 {
-	stats_answered(qe->stats, src, qe->out[3] & 0x0f, stats_now_us() - w->arrived_us);
+	stats_answered(qe->stats, src, qe->out[3] & 0x0f, clock_now_us() - w->arrived_us);
 	metrics_size_observe(&qe->stats->response_size[w->origin.tcp], n);
 	if (w->origin.send(&w->origin, qe->out, n) < 0)
 		qe->stats->send_errors++;
@@ -951,7 +952,7 @@ query_answer_stale(struct query_engine *qe, const struct query_miss *m, struct q
 
 	if (!qe->cache)
 		return false;
-	r = cache_get_stale(qe->cache, &key, time_now_ms(), w->dq.id, w->qname, qe->out,
+	r = cache_get_stale(qe->cache, &key, clock_now_ms(), w->dq.id, w->qname, qe->out,
 			    sizeof(qe->out) - 11);
 	if (r <= 0)
 		return false;
@@ -978,7 +979,7 @@ query_cache_put(struct query_engine *qe, const struct query_miss *m, const uint8
 	struct cache_key key = query_miss_key(m);
 
 	if (qe->cache)	/* tagged with its source, for the hits' `source` label */
-		cache_put_tagged(qe->cache, &key, img, len, time_now_ms(),
+		cache_put_tagged(qe->cache, &key, img, len, clock_now_ms(),
 				 query_miss_source(m), false);
 }
 

@@ -37,6 +37,7 @@
 #include "server.h"
 #include "server_impl.h"
 #include "stats.h"
+#include "clock.h"
 
 #define SERVER_UDP_BATCH 32
 #define SERVER_UDP_ROUNDS 8		/* batches per wakeup before yielding to other events */
@@ -164,7 +165,7 @@ server_udp_prepare(void)
 static void
 server_udp_prepare_batch(struct server *s, int n)
 {
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 
 	for (int i = 0; i < n; i++) {
 		const uint8_t *pkt = server_batch.in[i];
@@ -253,7 +254,7 @@ server_udp_may_wait(const struct server_udp *u, uint64_t *since)
 
 	if (!u->can_wait || s->n_udp != 1 || s->n_conns || query_engine_pending(s->qe))
 		return false;
-	now = stats_now_us();
+	now = clock_now_us();
 	if (!*since)
 		*since = now;
 	return now - *since < SERVER_UDP_WAIT_US;

@@ -16,6 +16,7 @@
 #include "query.h"
 #include "server.h"
 #include "shutdown.h"
+#include "clock.h"
 
 #define SHUTDOWN_POLL_MS  10
 #define SHUTDOWN_SLACK_MS 500 /* past --upstream-timeout: the last completion's answer goes out */
@@ -87,7 +88,7 @@ shutdown_on_timer(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 	if (s->phase == SHUTDOWN_DELAY) {
 		server_stop_listening(s->server);
 		s->phase = SHUTDOWN_DRAIN;
-		s->drain_until = time_now_ms() + bound;
+		s->drain_until = clock_now_ms() + bound;
 		if (pending)
 			log_info("shutdown delay over: listeners closed, finishing %zu queries in "
 				 "flight (at most %u ms)",
@@ -99,7 +100,7 @@ shutdown_on_timer(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 		event_base_loopbreak(s->base);
 		return;
 	}
-	if (time_now_ms() >= s->drain_until) {
+	if (clock_now_ms() >= s->drain_until) {
 		log_warn("%zu queries still in flight after %u ms: exiting without their answers",
 			 pending, bound);
 		event_base_loopbreak(s->base);

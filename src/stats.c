@@ -1,38 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * stats.c - the SIGUSR1 report: dnsmasq's lines first, in dnsmasq's wording so existing log
- * parsers keep working (cache size and re-used insertions, queries forwarded and answered
- * locally, one line per upstream server), then kubemasq's own totals, and with --log-queries
- * a dump of the cache, as dnsmasq does. dnsmasq dumps a table (Host, Address, Flags, Expires);
- * ours is one self-describing line per entry, most recently used first:
- *
- *     cache NAME TYPE TTL VALUE [+N more] [DO] [CD]
- *
- * NAME and TYPE are the question (the key), TTL the seconds the entry has left, VALUE the
- * first answer record's data (address, target name, or <TYPE> for other types), or NXDOMAIN /
- * NODATA for a negative entry, "+N more" the other answer records, DO and CD the key's flags.
- * e.g. "cache www.example.com. A 293 192.0.2.10 +1 more". Each entry line is followed by the
- * entry's records in zone-file form, formatted by ldns (rrtext.c), with the TTLs a hit would
- * give now: the answer records, or for a negative entry the authority's SOA:
- *
- *     record www.example.com. 293 IN A 192.0.2.10
- *     record www.example.com. 293 IN A 192.0.2.11
- *
- * At most STATS_DUMP_RRS record lines per entry ("record N more not shown" after them) and
- * STATS_DUMP_MAX entries: a last line tells how many entries were left out, so that a million
- * entries do not write a gigabyte of log while the event loop waits.
+ * stats.c - the counters' labels and the figures summed from the upstreams (stats.h): pure,
+ * read by the CHAOS answers (chaos.c), the SIGUSR1 report (src/daemon/report.c) and /metrics
+ * (src/daemon/metrics_http.c), none of which calls another.
  */
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
+#include <string.h>
 
-#include "kubemasq/dnsmsg.h"
-#include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
 #include "cache.h"
 #include "router.h"
-#include "rrtext.h"
 #include "stats.h"
 
 const char *
@@ -76,102 +54,6 @@ stats_rcode_label(unsigned slot)
 	return slot < STATS_RCODES ? names[slot] : "other";
 }
 
-static void
-stats_line(void *ctx UNUSED, const char *line)
-{
-	log_info("%s", line);
-}
-
-static void
-stats_upstream(struct upstream *u, void *ctx)
-{
-	if (u->ops->stats)
-		u->ops->stats(u, stats_line, ctx);
-}
-
-/* Logging a line per entry holds the event loop: a dump of a large cache stops here. */
-#define STATS_DUMP_MAX 10000
-
-/* Record lines per entry: an entry can hold hundreds (a 64 KiB answer). */
-#define STATS_DUMP_RRS 8
-
-struct stats_dump {
-	uint64_t shown, left_out;
-};
-
-static void
-stats_dump_rr(void *ctx UNUSED, const char *rr)
-{
-	log_info("record %s", rr);
-}
-
-/* The data of the answer record at rr as text. */
-static void
-stats_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr, char *out,
-		 size_t cap)
-{
-	char t[16];
-
-	if (rr->type == DNS_TYPE_A && rr->rdlen == 4)
-		inet_ntop(AF_INET, pkt + rr->rdata_off, out, (socklen_t)cap);
-	else if (rr->type == DNS_TYPE_AAAA && rr->rdlen == 16)
-		inet_ntop(AF_INET6, pkt + rr->rdata_off, out, (socklen_t)cap);
-	else if ((rr->type == DNS_TYPE_CNAME || rr->type == DNS_TYPE_PTR ||
-		  rr->type == DNS_TYPE_NS) &&
-		 dnsmsg_name_to_text(pkt, len, rr->rdata_off, out, cap) >= 0)
-		;
-	else
-		snprintf(out, cap, "<%s>", dnsmsg_type_name(rr->type, t, sizeof(t)));
-}
-
-static void
-stats_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply,
-		 size_t len)
-{
-	struct stats_dump *d = ctx;
-	char name[1024], type[16], val[1024] = "", more[32] = "";
-	struct dnsmsg_iter it;
-	struct dnsmsg_rr rr;
-	unsigned n = 0;
-	int r;
-
-	if (d->shown >= STATS_DUMP_MAX) {
-		d->left_out++;
-		return;
-	}
-	d->shown++;
-	if (dnsmsg_name_to_text(key->qname, key->qname_len, 0, name, sizeof(name)) < 0)
-		snprintf(name, sizeof(name), "?");
-	if (dnsmsg_iter_init(&it, reply, len) == 0)
-		while (dnsmsg_iter_next(&it, &rr) == 0 && rr.section == DNS_SECTION_ANSWER)
-			if (n++ == 0)
-				stats_rdata_text(reply, len, &rr, val, sizeof(val));
-	if (n == 0)
-		snprintf(val, sizeof(val), "%s",
-			 dnsmsg_rcode(reply) == DNS_RCODE_NXDOMAIN ? "NXDOMAIN" : "NODATA");
-	else if (n > 1)
-		snprintf(more, sizeof(more), " +%u more", n - 1);
-	log_info("cache %s %s %" PRIu32 " %s%s%s%s", name,
-		 dnsmsg_type_name(key->qtype, type, sizeof(type)), ttl_left, val, more,
-		 key->flags & CACHE_F_DO ? " DO" : "", key->flags & CACHE_F_CD ? " CD" : "");
-	/* a hit shows min(TTL - elapsed, left): every TTL not below the entry's lifetime as left */
-	r = rrtext_foreach(reply, len, n ? RRTEXT_ANSWER : RRTEXT_AUTHORITY, ttl_left,
-			   STATS_DUMP_RRS, stats_dump_rr, NULL);
-	if (r > STATS_DUMP_RRS)
-		log_info("record %d more not shown", r - STATS_DUMP_RRS);
-}
-
-static void
-stats_dump_cache(const struct cache *cache)
-{
-	struct stats_dump d = { 0 };
-
-	log_info("cache dump: name type ttl-left first-answer, then its records in zone-file form");
-	cache_foreach(cache, time_now_ms(), stats_dump_entry, &d);
-	if (d.left_out)
-		log_info("cache dump: %" PRIu64 " more entries not shown", d.left_out);
-}
-
 uint64_t
 stats_cache_size(const struct cache *cache, unsigned cache_size)
 {
@@ -185,39 +67,61 @@ stats_cache_size(const struct cache *cache, unsigned cache_size)
 	return cs.entries;
 }
 
-void
-stats_report(const struct stats *s, const struct cache *cache, unsigned cache_size,
-	     bool dump_cache, struct router *router)
-{
-	struct cache_stats cs = { 0 };
+struct stats_collect {
+	const char *only;		/* upstream name, or NULL for all */
+	struct stats_server_sum *out;
+	size_t cap, n, dropped;
+};
 
-	if (cache)
-		cache_get_stats(cache, &cs);
-	log_info("time %lu", (unsigned long)time(NULL));
-	log_info("cache size %u, %" PRIu64 "/%" PRIu64
-		 " cache insertions re-used unexpired cache entries.",
-		 (unsigned)stats_cache_size(cache, cache_size), cs.evictions,
-		 cs.insertions);
-	log_info("queries forwarded %" PRIu64 ", queries answered locally %" PRIu64, s->forwarded,
-		 s->answered_locally + s->cache_hits);
+static void
+stats_collect_one(void *ctx, const struct upstream_server_metrics *m)
+{
+	struct stats_collect *c = ctx;
+	struct stats_server_sum *s = NULL;
+
+	if (c->only && strcmp(m->upstream, c->only) != 0)
+		return;
+	for (size_t i = 0; i < c->n && !s; i++)
+		if (strcmp(c->out[i].upstream, m->upstream) == 0 &&
+		    strcmp(c->out[i].server, m->server) == 0)
+			s = &c->out[i];
+	if (!s) {
+		if (c->n == c->cap) {
+			c->dropped++;
+			return;
+		}
+		s = &c->out[c->n++];
+		memset(s, 0, sizeof(*s));
+		snprintf(s->upstream, sizeof(s->upstream), "%s", m->upstream);
+		snprintf(s->server, sizeof(s->server), "%s", m->server);
+	}
+	s->queries += m->queries;
+	s->failures += m->failures;
+	if (m->latency) {
+		s->has_latency = true;
+		for (size_t i = 0; i <= METRICS_HIST_BUCKETS; i++)
+			s->latency.bucket[i] += m->latency->bucket[i];
+		s->latency.count += m->latency->count;
+		s->latency.sum_us += m->latency->sum_us;
+	}
+}
+
+static void
+stats_collect_upstream(struct upstream *u, void *ctx)
+{
+	if (u->ops->metrics)
+		u->ops->metrics(u, stats_collect_one, ctx);
+}
+
+size_t
+stats_collect_servers(struct router *router, const char *only,
+			struct stats_server_sum *out, size_t cap, size_t *dropped)
+{
+	struct stats_collect c = {.only = only, .out = out, .cap = cap};
+
 	if (router)
-		router_foreach(router, stats_upstream, NULL);
-	log_info("kubemasq cache: %" PRIu64 " bytes used of %" PRIu64 ", entries %" PRIu64
-		 ", hits %" PRIu64 ", misses %" PRIu64 ", evictions %" PRIu64
-		 ", expired %" PRIu64 ", negative entries %" PRIu64 ", renewed %" PRIu64
-		 ", stale served %" PRIu64 ", prefetches %" PRIu64,
-		 cs.bytes, cs.max_bytes, cs.entries, cs.hits, cs.misses, cs.evictions, cs.expired,
-		 cs.negative_entries, cs.renewed, cs.stale_served, s->prefetches);
-	log_info("kubemasq queries: udp %" PRIu64 ", tcp %" PRIu64 ", coalesced %" PRIu64
-		 ", refused over dns-forward-max %" PRIu64 ", servfail %" PRIu64
-		 ", truncated %" PRIu64 ", chaos %" PRIu64,
-		 s->queries_udp, s->queries_tcp, s->coalesced, s->refused_forward_max, s->servfail,
-		 s->truncated, s->chaos);
-	log_info("kubemasq errors: formerr %" PRIu64 ", notimp %" PRIu64 ", badvers %" PRIu64
-		 ", dropped %" PRIu64 ", send errors %" PRIu64 ", tcp refused %" PRIu64
-		 ", tcp idle closed %" PRIu64,
-		 s->formerr, s->notimp, s->badvers, s->dropped, s->send_errors, s->tcp_refused,
-		 s->tcp_idle_closed);
-	if (dump_cache && cache)
-		stats_dump_cache(cache);
+		router_foreach(router, stats_collect_upstream, &c);
+	if (dropped)
+		*dropped = c.dropped;
+	return c.n;
 }

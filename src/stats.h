@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * stats.h - the daemon's counters and the SIGUSR1 report in dnsmasq's wording, followed by
- * kubemasq's own lines. Counters are plain integers bumped on the single event-loop thread.
+ * stats.h - the daemon's counters: plain integers bumped on the single event-loop thread by
+ * the modules that see the events (server, query, loop detection), and the figures summed from
+ * the upstreams' `metrics` operation. Pure: three readers format them, none calling another -
+ * the CHAOS answers (chaos.c), the SIGUSR1 report (src/daemon/report.c) and /metrics
+ * (src/daemon/metrics_http.c).
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "kubemasq/metrics.h"
 
@@ -46,6 +49,8 @@ struct stats {
 	uint64_t answered_locally;	/* --address, local-only, bogus-priv, domain-needed */
 	uint64_t cache_hits;
 	uint64_t coalesced;		/* misses that joined an identical query in flight */
+	uint64_t waiting;		/* clients waiting for an upstream's answer now (a
+					 * gauge: query.c keeps it) */
 	uint64_t prefetches;		/* --prefetch refreshes started */
 	uint64_t refused_forward_max;	/* over --dns-forward-max */
 	uint64_t formerr;
@@ -115,16 +120,6 @@ stats_answered(struct stats *s, unsigned src, unsigned rcode, uint64_t us)
 	metrics_hist_observe(&s->latency[src], us);
 }
 
-/* Monotonic microseconds, for the latency of misses (main, query: never in pure modules). */
-static inline uint64_t
-stats_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* The label of a source (enum metrics_source): "forward", "cluster", "local". */
 const char *stats_source_label(unsigned src);
 
@@ -137,8 +132,23 @@ const char *stats_rcode_label(unsigned slot);
  * an entry cap the entries held; 0 when caching is off (cache NULL). */
 uint64_t stats_cache_size(const struct cache *cache, unsigned cache_size);
 
-/* Log the report (SIGUSR1): dnsmasq's cache and forwarding lines, each upstream's server
- * lines, then kubemasq's totals; with dump_cache (--log-queries) one line per cache entry
- * after them (format in stats.c). `cache` may be NULL. */
-void stats_report(const struct stats *s, const struct cache *cache, unsigned cache_size,
-		  bool dump_cache, struct router *router);
+/* One server's figures summed over every upstream instance that names it (a forwarder address
+ * bound to several zones is one server, as in dnsmasq's servers.bind). */
+struct stats_server_sum {
+	char upstream[16];
+	char server[64];
+	uint64_t queries, failures;
+	bool has_latency;
+	struct metrics_hist latency;
+};
+
+/* At most this many distinct servers are listed; more are folded into nothing (counted). */
+#define STATS_MAX_SERVERS 256
+
+/*
+ * Collect the servers of every upstream (the `metrics` operation), or only of the upstreams
+ * named `only` ("dns"; NULL: all), into out[0..cap), merging duplicates. Returns how many
+ * entries were filled; *dropped (may be NULL) gets how many server reports did not fit.
+ */
+size_t stats_collect_servers(struct router *router, const char *only,
+			     struct stats_server_sum *out, size_t cap, size_t *dropped);

@@ -45,6 +45,7 @@ upstream_dns_hash(const void *key, size_t len)
 
 /* Only this file hashes the pending table: the HASH_FUNCTION above must come first. */
 #include "upstream_dns_impl.h"
+#include "clock.h"
 
 /* One UDP try of a query, in the pending table while it may still be answered. */
 struct upstream_dns_try {
@@ -201,7 +202,7 @@ upstream_dns_timer_add(struct upstream_dns_query *q, msec_t now)
 void
 upstream_dns_arm(struct upstream_dns_query *q, bool retry)
 {
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 
 	q->timer_at = retry && !q->tcp ? MIN(now + q->up->retry_ms, q->deadline) : q->deadline;
 	q->at_deadline = q->timer_at == q->deadline;
@@ -270,7 +271,7 @@ upstream_dns_send(struct upstream_dns_query *q, unsigned si)
 	t->query = q;
 	t->sock = sock;
 	t->server = si;
-	t->sent_at = time_now_ms();
+	t->sent_at = clock_now_ms();
 	t->next = q->tries;
 	q->tries = t;
 	HASH_ADD(hh, up->pending, key, sizeof(t->key), t);
@@ -323,7 +324,7 @@ upstream_dns_step(struct upstream_dns_query *q)
 void
 upstream_dns_step_or_finish(struct upstream_dns_query *q)
 {
-	if (time_now_ms() < q->deadline && upstream_dns_step(q) == 0) {
+	if (clock_now_ms() < q->deadline && upstream_dns_step(q) == 0) {
 		upstream_dns_arm(q, true);
 		return;
 	}
@@ -344,10 +345,10 @@ upstream_dns_on_timer(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct upstream_dns_query *q = arg;
 	struct upstream_dns *up = q->up;
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 
 	/* libevent's clock is CLOCK_MONOTONIC_COARSE (main.c sets no precise timer), a tick
-	 * behind ours, so timers can fire a few ms early by time_now_ms(): wait the rest. */
+	 * behind ours, so timers can fire a few ms early by clock_now_ms(): wait the rest. */
 	if (now < q->timer_at) {
 		upstream_dns_timer_add(q, now);
 		return;
@@ -399,7 +400,7 @@ upstream_dns_on_reply(struct upstream_dns_try *t, const uint8_t *pkt, size_t len
 	unsigned si = t->server;
 	unsigned rcode = dnsmsg_rcode(pkt);
 
-	upstream_dns_server_answered(&up->servers[si], time_now_ms() - t->sent_at, rcode);
+	upstream_dns_server_answered(&up->servers[si], clock_now_ms() - t->sent_at, rcode);
 	upstream_dns_try_free(up, t);
 	if (trunc || dnsmsg_tc(pkt)) {
 		/* one TCP connection per query; other truncated replies wait for its outcome */
@@ -628,7 +629,7 @@ upstream_dns_resolve(struct upstream *u, struct upstream_req *req)
 	q->req = req;
 	q->order = (unsigned *)(q + 1);
 	q->bad = (uint8_t *)(q->order + n);
-	q->deadline = time_now_ms() + up->timeout_ms;
+	q->deadline = clock_now_ms() + up->timeout_ms;
 	q->timer = evtimer_new(up->evb, upstream_dns_on_timer, q);
 	if (!q->timer) {
 		free(q);
@@ -681,7 +682,7 @@ upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *
 static void
 upstream_dns_leave_server(struct upstream_dns *up, unsigned si)
 {
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 
 	for (struct upstream_dns_query *q = up->queries; q; q = q->next) {
 		struct upstream_dns_try *t, *next;
@@ -749,4 +750,6 @@ const struct upstream_ops upstream_dns_ops = {
 	.cancel = upstream_dns_cancel,
 	.stats = upstream_dns_server_stats,
 	.metrics = upstream_dns_server_metrics,
+	.server_addr = upstream_dns_server_addr,
+	.set_looping = upstream_dns_set_looping,
 };

@@ -42,13 +42,9 @@ struct upstream_dns_args {
 extern const struct upstream_ops upstream_dns_ops;
 
 /*
- * --dns-loop-detect (loop_detect.h). `u` must be a forwarder (u->ops == &upstream_dns_ops).
- * upstream_dns_server_addr: the address of server `i` into *ss and *len; -ENOENT past the last.
- * upstream_dns_set_looping: take every server of `u` at address `ss` out of service (looping)
- * or put it back. Queries waiting on a server taken out move on to the next server at once
- * (from the event loop), or end with SERVFAIL when none is left; new queries never go to it,
- * and resolve() returns -ELOOP while every server of `u` loops. Returns how many servers of
- * `u` have that address; *all_loop (may be NULL) says whether every server of `u` loops now.
+ * --dns-loop-detect (loop_detect.h): the forwarder's server_addr and set_looping operations
+ * (their contract is in kubemasq/upstream.h), exported for the unit tests. `u` must be a
+ * forwarder.
  */
 int upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *ss,
 			     socklen_t *len);

@@ -109,7 +109,7 @@ struct upstream_dns_query {
 	struct upstream_dns_try *tries;
 	struct upstream_dns_tcp *tcp;
 	msec_t deadline;
-	msec_t timer_at; /* when the timer is due, by time_now_ms() */
+	msec_t timer_at; /* when the timer is due, by clock_now_ms() */
 	unsigned n_tries;
 	unsigned next_idx; /* position in order[] of the next server to try */
 	unsigned n_order;

@@ -23,6 +23,7 @@
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "upstream_dns_impl.h"
+#include "clock.h"
 
 /* --- servers --- */
 
@@ -103,7 +104,7 @@ void
 upstream_dns_server_failed(struct upstream_dns *up, struct upstream_dns_server *s)
 {
 	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 
 	s->failed++;
 	s->fails++;
@@ -137,7 +138,7 @@ upstream_dns_server_cmp_srtt(const void *a, const void *b, void *arg)
 void
 upstream_dns_server_plan(struct upstream_dns *up, struct upstream_dns_query *q)
 {
-	msec_t now = time_now_ms();
+	msec_t now = clock_now_ms();
 	unsigned n = 0, soonest = UINT_MAX;
 
 	for (unsigned i = 0; i < up->n_servers; i++) {

@@ -16,6 +16,7 @@
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "upstream_dns_impl.h"
+#include "clock.h"
 
 static void upstream_dns_tcp_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -44,7 +45,7 @@ upstream_dns_tcp_start(struct upstream_dns_query *q, unsigned si)
 		return -ENOMEM;
 	t->query = q;
 	t->server = si;
-	t->started = time_now_ms();
+	t->started = clock_now_ms();
 	t->id = (uint16_t)upstream_dns_rand32(up);
 	len = dnsmsg_build_query(t->out + 2, sizeof(t->out) - 2, t->id, &q->req->q, q->req->cd,
 				 q->req->do_bit, up->edns_size);
@@ -148,7 +149,7 @@ upstream_dns_tcp_done(struct upstream_dns_query *q)
 	}
 	t->in = NULL;
 	q->tcp = NULL;
-	upstream_dns_server_answered(s, time_now_ms() - t->started, dnsmsg_rcode(pkt));
+	upstream_dns_server_answered(s, clock_now_ms() - t->started, dnsmsg_rcode(pkt));
 	upstream_dns_tcp_free(t);
 	if (dnsmsg_rcode(pkt) == DNS_RCODE_SERVFAIL || dnsmsg_rcode(pkt) == DNS_RCODE_REFUSED) {
 		q->bad[si] = 1;

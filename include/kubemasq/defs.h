@@ -23,5 +23,5 @@
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
 /* Monotonic time in milliseconds. Pure modules take it as a parameter; only the event-loop
- * side (main, server, query, upstreams) reads the clock, through time_now_ms() in log.c. */
+ * side (main, server, query, upstreams) reads the clock, through clock_now_ms() (clock.h). */
 typedef uint64_t msec_t;

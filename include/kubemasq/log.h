@@ -47,9 +47,6 @@ struct log_ratelimit {
 
 void log_ratelimited(struct log_ratelimit *rl, int prio, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
-/* Monotonic clock in milliseconds (CLOCK_MONOTONIC). */
-msec_t time_now_ms(void);
-
 /* One line of error text into err[0..errlen) for the caller to report (NULL or 0: nothing);
  * the pattern of every `char *err, size_t errlen` parameter in the tree. */
 void log_errbuf(char *err, size_t errlen, const char *fmt, ...) PRINTF_LIKE(3, 4);

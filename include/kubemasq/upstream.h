@@ -30,14 +30,17 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/metrics.h"
 
 struct event_base;
+struct kube_status;
 struct upstream;
 struct upstream_req;
 
@@ -83,6 +86,16 @@ struct upstream_watch {
 /* One line of statistics, written without a trailing newline (SIGUSR1 and friends). */
 typedef void upstream_stats_fn(void *ctx, const char *line);
 
+/* What an upstream says of its readiness and of the cluster behind it (the `status`
+ * operation): for /ready, and the kubemasq_kube_* families of /metrics. */
+struct upstream_status {
+	bool ready;		/* false: /ready answers 503 with `reason` */
+	const char *reason;	/* why not ready; valid until the next call into the upstream */
+	/* The kube resolver's figures (src/kube/kube_status.h), NULL from other upstreams;
+	 * valid until the next call into the upstream. */
+	const struct kube_status *cluster;
+};
+
 struct upstream_ops {
 	const char *name;	/* "dns", "local", "kube": for logs */
 
@@ -118,6 +131,26 @@ struct upstream_ops {
 	 * array in *out, valid while the upstream lives. Read once, when the query engine is
 	 * made. May be NULL: no zones. */
 	size_t (*watched)(struct upstream *u, const struct upstream_watch **out);
+
+	/* SIGHUP: re-read what the upstream reads from files (the kube snapshot). May be NULL. */
+	void (*reload)(struct upstream *u);
+
+	/* Readiness and cluster figures (struct upstream_status) into *out. May be NULL: always
+	 * ready, nothing to add. */
+	void (*status)(struct upstream *u, struct upstream_status *out);
+
+	/* The network servers an upstream sends to, for --dns-loop-detect (loop_detect.h); both
+	 * NULL for upstreams that answer in-process.
+	 * server_addr: the address of server `i` into *ss and *len; -ENOENT past the last.
+	 * set_looping: take every server at address `ss` out of service (looping) or put it back.
+	 * Queries waiting on a server taken out move on to the next server at once (from the
+	 * event loop), or end with SERVFAIL when none is left; new queries never go to it, and
+	 * resolve() returns -ELOOP while every server loops. Returns how many servers have that
+	 * address; *all_loop (may be NULL) says whether every server loops now. */
+	int (*server_addr)(struct upstream *u, size_t i, struct sockaddr_storage *ss,
+			   socklen_t *len);
+	size_t (*set_looping)(struct upstream *u, const struct sockaddr_storage *ss, bool looping,
+			      bool *all_loop);
 };
 
 /*
@@ -164,6 +197,41 @@ upstream_free(struct upstream *u)
 {
 	if (u)
 		u->ops->free(u);
+}
+
+/* The operations that may be NULL, asked through these: a missing one is the documented
+ * default. */
+static inline void
+upstream_reload(struct upstream *u)
+{
+	if (u->ops->reload)
+		u->ops->reload(u);
+}
+
+static inline void
+upstream_status(struct upstream *u, struct upstream_status *out)
+{
+	*out = (struct upstream_status){ .ready = true, .reason = "" };
+	if (u->ops->status)
+		u->ops->status(u, out);
+}
+
+static inline int
+upstream_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *ss, socklen_t *len)
+{
+	return u->ops->server_addr ? u->ops->server_addr(u, i, ss, len) : -ENOENT;
+}
+
+static inline size_t
+upstream_set_looping(struct upstream *u, const struct sockaddr_storage *ss, bool looping,
+		     bool *all_loop)
+{
+	if (!u->ops->set_looping) {
+		if (all_loop)
+			*all_loop = false;
+		return 0;
+	}
+	return u->ops->set_looping(u, ss, looping, all_loop);
 }
 
 /* Drop cached answers at or below `name` (see struct upstream_hooks); a no-op without hooks. */

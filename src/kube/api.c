@@ -37,9 +37,10 @@
 #include "kubemasq/metrics.h"
 #include "kube/api_impl.h"
 #include "kube/auth.h"
-#include "kube/kube.h"
+#include "kube/kube_status.h"
 #include "kube/snapshot.h"
 #include "kube/store.h"
+#include "clock.h"
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -106,7 +107,7 @@ api_success(struct api_coll *c)
 	a->link_up = true;
 	a->reason[0] = '\0';
 	log_info("kube: API server %s is back after %.1f s", kube_auth_describe(a->cfg.auth),
-		 (double)(time_now_ms() - a->down_since) / 1000.0);
+		 (double)(clock_now_ms() - a->down_since) / 1000.0);
 }
 
 /* Close the current request (from the loop) and run `next` after `delay` ms. */
@@ -140,7 +141,7 @@ api_fail(struct api_coll *c, enum api_next next, const char *fmt, ...)
 	snprintf(a->reason, sizeof(a->reason), "%s: %s", c->name, why);
 	if (a->link_up) {
 		a->link_up = false;
-		a->down_since = time_now_ms();
+		a->down_since = clock_now_ms();
 		log_warn("kube: lost the API server %s: %s; %s", kube_auth_describe(a->cfg.auth),
 			 a->reason,
 			 api_all(a, true)
@@ -307,7 +308,7 @@ api_add_headers(struct api_coll *c, struct evhttp_request *req)
 
 	snprintf(hostport, sizeof(hostport), "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
 		 kube_auth_port(a->cfg.auth));
-	auth = kube_auth_header(a->cfg.auth, (time_t)(time_now_ms() / 1000));
+	auth = kube_auth_header(a->cfg.auth, (time_t)(clock_now_ms() / 1000));
 	if (evhttp_add_header(h, "Host", hostport) ||
 	    evhttp_add_header(h, "Accept", "application/json") ||
 	    evhttp_add_header(h, "User-Agent", "kubemasq/" KUBEMASQ_VERSION) ||
@@ -776,7 +777,7 @@ api_watching(const struct kube_api *a)
 }
 
 void
-kube_api_status(struct kube_api *a, struct kube_upstream_status *out)
+kube_api_status(struct kube_api *a, struct kube_status *out)
 {
 	out->synced = api_all(a, true);
 	out->connected = a->link_up && api_watching(a);
@@ -812,7 +813,7 @@ kube_api_stats(struct kube_api *a, void (*line)(void *ctx, const char *text), vo
 		snprintf(buf, sizeof(buf),
 			 "kube: reconnecting (attempt %u) for %.0f s, serving the last known "
 			 "state: %s",
-			 attempts, (double)(time_now_ms() - a->down_since) / 1000.0, a->reason);
+			 attempts, (double)(clock_now_ms() - a->down_since) / 1000.0, a->reason);
 	line(ctx, buf);
 	snprintf(buf, sizeof(buf),
 		 "kube: events %llu, bad %llu, watch restarts %llu, relists %llu, reconnects %llu",

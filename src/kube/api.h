@@ -17,7 +17,7 @@
 struct event_base;
 struct kube_auth;
 struct kube_store;
-struct kube_upstream_status;
+struct kube_status;
 
 /* --- the source --- */
 
@@ -45,7 +45,7 @@ bool kube_api_synced(const struct kube_api *a);
 
 /* Fill the source's part of the status: synced, connected, source, reason, last_sync, the
  * counters and the programming-latency histogram (store counts are the caller's). */
-void kube_api_status(struct kube_api *a, struct kube_upstream_status *out);
+void kube_api_status(struct kube_api *a, struct kube_status *out);
 
 /* SIGUSR1: a few "kube: ..." lines about the link. */
 void kube_api_stats(struct kube_api *a, void (*line)(void *ctx, const char *text), void *ctx);

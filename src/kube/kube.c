@@ -43,10 +43,12 @@
 #include "kube/api.h"
 #include "kube/auth.h"
 #include "kube/kube.h"
+#include "kube/kube_status.h"
 #include "kube/kube_merge.h"
 #include "kube/snapshot.h"
 #include "kube/snapshot_worker.h"
 #include "kube/store.h"
+#include "clock.h"
 
 #define KUBE_POLL_MS	 1000
 #define KUBE_MAX_PENDING 4096 /* accepted and not yet completed, both stages */
@@ -104,7 +106,9 @@ struct kube_upstream {
 	time_t last_sync;
 	struct kube_snapshot_result last;
 	char reason[512]; /* why not synced, or why the last re-read failed */
-	char source[600]; /* kube_upstream_status().source */
+	char source[600]; /* kube_status_op(): the status' source */
+	struct kube_status status;	/* kube_status_op(): the last report */
+	char not_ready[600];		/* kube_status_op(): why not ready */
 	bool last_failed;
 
 	bool loading; /* inside kube_snapshot_load() or a LIST page: collect changes */
@@ -259,7 +263,7 @@ static void
 kube_load(struct kube_upstream *k)
 {
 	struct kube_snapshot_result res;
-	msec_t t0 = time_now_ms();
+	msec_t t0 = clock_now_ms();
 	char err[512] = "";
 	int rc;
 
@@ -276,7 +280,7 @@ kube_load(struct kube_upstream *k)
 	if (rc < 0)
 		kube_load_failed(k, rc, err);
 	else
-		kube_loaded(k, &res, time_now_ms() - t0);
+		kube_loaded(k, &res, clock_now_ms() - t0);
 }
 
 /* The new store's reports during a re-read, in the worker thread: only read_changes and
@@ -357,8 +361,8 @@ kube_poll(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 		kube_read_start(k);
 }
 
-void
-kube_upstream_reload(struct upstream *u)
+static void
+kube_reload(struct upstream *u)
 {
 	struct kube_upstream *k = kube_from(u);
 
@@ -690,7 +694,7 @@ kube_events(struct kube_upstream *k, struct event_base *base)
 }
 
 /* --kube-startup-timeout passed: from now on the daemon is ready whether synced or not
- * (kube_upstream_status), as CoreDNS after its startup_timeout: a booting cluster whose API
+ * (kube_status_op), as CoreDNS after its startup_timeout: a booting cluster whose API
  * server is away still gets DNS for the rest of the world, and the cluster zone keeps
  * answering SERVFAIL (kube_resolve), never NXDOMAIN, until the first sync. */
 static void
@@ -859,26 +863,14 @@ kube_watched(struct upstream *u, const struct upstream_watch **out)
 	return n;
 }
 
-const struct upstream_ops kube_upstream_ops = {
-	.name = "kube",
-	.create = kube_create,
-	.free = kube_free,
-	.resolve = kube_resolve,
-	.answer = kube_answer_now,
-	.cancel = kube_cancel,
-	.stats = kube_stats,
-	.watched = kube_watched,
-};
-
-void
-kube_upstream_status(struct upstream *u, struct kube_upstream_status *out)
+static void
+kube_status_read(struct kube_upstream *k, struct kube_status *out)
 {
-	struct kube_upstream *k = kube_from(u);
 	struct kube_store_counts c;
 
 	kube_store_counts(k->store, &c);
 	if (k->api) {
-		*out = (struct kube_upstream_status){
+		*out = (struct kube_status){
 			.namespaces = c.namespaces,
 			.services = c.services,
 			.slices = c.slices,
@@ -890,7 +882,7 @@ kube_upstream_status(struct upstream *u, struct kube_upstream_status *out)
 		return;
 	}
 	snprintf(k->source, sizeof(k->source), "snapshot %s", k->path);
-	*out = (struct kube_upstream_status){
+	*out = (struct kube_status){
 		.synced = k->synced,
 		.connected = k->synced && !k->last_failed,
 		.source = k->source,
@@ -905,3 +897,34 @@ kube_upstream_status(struct upstream *u, struct kube_upstream_status *out)
 		.startup_passed = k->startup_passed && !k->synced,
 	};
 }
+
+/* The `status` operation: ready once synced, or once --kube-startup-timeout has passed. */
+static void
+kube_status_op(struct upstream *u, struct upstream_status *out)
+{
+	struct kube_upstream *k = kube_from(u);
+	struct kube_status *st = &k->status;
+
+	kube_status_read(k, st);
+	out->cluster = st;
+	out->ready = st->synced || st->startup_passed;
+	if (!out->ready) {
+		snprintf(k->not_ready, sizeof(k->not_ready), "kube: not synced: %s",
+			 st->reason && *st->reason ? st->reason : "unknown");
+		out->reason = k->not_ready;
+	}
+}
+
+const struct upstream_ops kube_upstream_ops = {
+	.name = "kube",
+	.create = kube_create,
+	.free = kube_free,
+	.resolve = kube_resolve,
+	.answer = kube_answer_now,
+	.cancel = kube_cancel,
+	.stats = kube_stats,
+	.watched = kube_watched,
+	.reload = kube_reload,
+	.status = kube_status_op,
+};
+

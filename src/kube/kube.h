@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "kubemasq/metrics.h"
 #include "kubemasq/upstream.h"
 
 struct config;
@@ -44,29 +43,7 @@ struct kube_upstream_args {
  */
 extern const struct upstream_ops kube_upstream_ops;
 
-/* Re-read the snapshot now (SIGHUP; nothing to re-read for the API source, whose token is
- * re-read every minute and on 401). `u` must be a kube upstream. */
-void kube_upstream_reload(struct upstream *u);
-
-/* What /ready, /metrics and SIGUSR1 need to know about the cluster source. */
-struct kube_upstream_status {
-	bool synced;		/* a first full sync (snapshot read, or every LIST) has happened */
-	bool connected;		/* API: watching now; snapshot: the last read succeeded */
-	bool startup_passed;	/* not synced, but --kube-startup-timeout has passed: ready */
-	const char *source;	/* "snapshot /path" or the API server URL; valid until the next
-				 * call into the upstream */
-	const char *reason;	/* why not synced, or the last failure; "" if none */
-	time_t last_sync;	/* wall clock of the last complete sync, 0 = never */
-	size_t namespaces, services, slices, endpoints, pods;
-	uint64_t watch_restarts;	/* watches started again after a normal end or a drop */
-	uint64_t relists;		/* LISTs after the first (410, errors) */
-	uint64_t reconnects;		/* connection attempts that followed a failure */
-	uint64_t events;		/* watch events applied */
-	uint64_t bad_events;		/* watch events or objects refused (counted drops) */
-	/* EndpointSlice change (its endpoints.kubernetes.io/last-change-trigger-time) to applied,
-	 * as CoreDNS's programming latency; NULL for the snapshot source. */
-	const struct metrics_hist *programming;
-};
-
-/* `u` must be a kube upstream. */
-void kube_upstream_status(struct upstream *u, struct kube_upstream_status *out);
+/* SIGHUP re-reads the snapshot (the `reload` operation; nothing to re-read for the API source,
+ * whose token is re-read every minute and on 401). The `status` operation reports the cluster
+ * source (struct kube_status, kube/kube_status.h) for /ready and /metrics: ready once synced,
+ * or once --kube-startup-timeout has passed. */

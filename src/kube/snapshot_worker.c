@@ -24,6 +24,7 @@
 
 #include "kubemasq/log.h"
 #include "kube/snapshot_worker.h"
+#include "clock.h"
 
 struct kube_snapshot_worker {
 	struct kube_snapshot_worker_config cfg; /* cfg.path is ours */
@@ -50,7 +51,7 @@ kube_snapshot_worker_read(struct kube_snapshot_worker *w, const struct kube_stor
 			  struct kube_snapshot_read *r)
 {
 	struct kube_snapshot_doc *doc = NULL;
-	msec_t t0 = time_now_ms();
+	msec_t t0 = clock_now_ms();
 
 	r->rc = kube_snapshot_parse(w->cfg.path, &w->stop, &doc, r->err, sizeof(r->err));
 	if (r->rc == 0 && atomic_load(&w->stop))
@@ -70,7 +71,7 @@ kube_snapshot_worker_read(struct kube_snapshot_worker *w, const struct kube_stor
 	 * pages given back: glibc would keep them below the new store's objects otherwise. */
 	kube_snapshot_doc_free(doc);
 	malloc_trim(0);
-	r->ms = time_now_ms() - t0;
+	r->ms = clock_now_ms() - t0;
 }
 
 static void *

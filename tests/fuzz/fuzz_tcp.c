@@ -26,6 +26,7 @@
 #include "fuzz_util.h"
 #include "fuzz_upstream.h"
 #include "server.h"
+#include "clock.h"
 
 #define FUZZ_TCP_DEADLINE_MS 5000
 #define FUZZ_TCP_MAX_READ    (8u << 20)
@@ -183,7 +184,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_client c = { .data = data, .size = size };
-	msec_t deadline = time_now_ms() + FUZZ_TCP_DEADLINE_MS;
+	msec_t deadline = clock_now_ms() + FUZZ_TCP_DEADLINE_MS;
 
 	c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c.fd < 0)
@@ -195,7 +196,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!c.ev || event_add(c.ev, NULL) < 0)
 		fuzz_fail("cannot watch the client socket");
 	while (!c.eof) {
-		if (time_now_ms() > deadline)
+		if (clock_now_ms() > deadline)
 			fuzz_fail("the server did not close the connection within %d ms (%zu of %zu "
 				  "bytes written, %zu read)",
 				  FUZZ_TCP_DEADLINE_MS, c.written, c.size, c.in_len);
@@ -203,7 +204,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* Queries the server still holds finish once their upstream answers. */
 	while (query_engine_pending(fuzz_env.qe)) {
-		if (time_now_ms() > deadline)
+		if (clock_now_ms() > deadline)
 			fuzz_fail("%zu queries still pending after the connection closed",
 				  query_engine_pending(fuzz_env.qe));
 		event_base_loop(fuzz_base, EVLOOP_NONBLOCK);

@@ -27,6 +27,7 @@
 #include "query.h"
 #include "router.h"
 #include "stats.h"
+#include "clock.h"
 
 #define T_MAX_REQS 256
 
@@ -470,7 +471,7 @@ t_cached(struct t_env *e, const char *name, uint32_t ttl, msec_t ago_ms)
 	dnsmsg_builder_rr(&b, DNS_SECTION_ANSWER, NULL, 0, DNS_TYPE_A, DNS_CLASS_IN, ttl, a, 4);
 	int len = dnsmsg_builder_finish(&b);
 	assert_true(len > 0);
-	assert_int_equal(cache_put(e->cache, &k, buf, (size_t)len, time_now_ms() - ago_ms), 0);
+	assert_int_equal(cache_put(e->cache, &k, buf, (size_t)len, clock_now_ms() - ago_ms), 0);
 }
 
 /* Immediate serve-stale: the stale answer at once, one refresh for any number of queries,
