@@ -32,8 +32,8 @@
  * A single-A reply for "h12345.bench.test" (51-byte image, 1 TTL) is 28 + 2 + 51 = 81 -> an
  * 84-byte slot, plus 4..8 bytes of bucket array: ~89 bytes per entry at 200,000 entries.
  * With a budget of 256 MiB or more (the default is 1 GiB) chunks of up to 64 KiB take slots of
- * 2 MiB arenas that become huge pages when full (cache_arena.h: 1.19x hit throughput at a
- * million entries), and each arena held counts 2 MiB in place of its chunks' sizes.
+ * 2 MiB arenas that become huge pages when full (cache_arena.h says why), and each arena held
+ * counts 2 MiB in place of its chunks' sizes.
  *
  * Time: the insert time is kept to the millisecond (seconds since the cache's epoch plus a
  * millisecond part) and the lifetime in seconds, so an entry expires exactly `lifetime`

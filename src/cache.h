@@ -145,9 +145,10 @@ void cache_note_change(struct cache *c, msec_t now);
  * Returns the number dropped. The cost depends on where the name lies (see cache_watch):
  * at or below the owner depth of a watched zone, one owner group is read - in proportion to
  * what it drops; above it (a namespace, a whole watched zone) every indexed entry is read, and
- * nothing else; outside every watched zone every entry is read, O(entries), 3-10 ms per million
- * on the 2-core test machine, against about 1.4 us for a service's group beside a million
- * external names (test_cache's test_invalidate_1m and test_invalidate_1m_watched print them).
+ * nothing else; outside every watched zone every entry is read, O(entries): milliseconds per
+ * million against microseconds for a service's group beside a million external names
+ * (test_cache's test_invalidate_1m and test_invalidate_1m_watched print them; figures:
+ * tests/bench/README.md, "Invalidation: a walk against an owner group").
  */
 size_t cache_invalidate(struct cache *c, const uint8_t *name, size_t name_len);
 

@@ -53,11 +53,11 @@ cache_arena_map(void)
 }
 
 /*
- * An arena whose slots are all in use becomes one huge page, once (Linux 6.1's MADV_COLLAPSE:
- * about 0.8 ms here, once per ~25,000 single-A answers). Not earlier: a huge page faulted in at
- * the first touch would make the last, partly used arena resident in full, 10 bytes per entry
- * at 200,000 entries. Refused (an older kernel, THP off, no free huge page): 4 KiB pages, which
- * work the same, only slower at scale.
+ * An arena whose slots are all in use becomes one huge page, once (Linux 6.1's MADV_COLLAPSE,
+ * once per ~25,000 single-A answers; its cost: tests/bench/README.md, "Collapsing an arena").
+ * Not earlier: a huge page faulted in at the first touch would make the last, partly used arena
+ * resident in full, 10 bytes per entry at 200,000 entries. Refused (an older kernel, THP off,
+ * no free huge page): 4 KiB pages, which work the same, only slower at scale.
  */
 static void
 cache_arena_collapse(struct cache_arena *ar)

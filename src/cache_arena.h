@@ -6,9 +6,9 @@
  * Why: a million cached answers spread over 84 MB of 4 KiB pages make every lookup a TLB miss
  * whose page walk itself misses the CPU caches (the page tables alone are 168 KB), and a host
  * without PCID flushes the TLB at every syscall. In 2 MiB pages the same records need 42 TLB
- * entries and a page table that stays cached: measured 1.19x hit throughput per core at a
- * million names (tests/bench/ab.sh). A malloc'd 64 KiB chunk also took 68 KiB (its own mmap
- * and header); a slot takes 64 KiB exactly.
+ * entries and a page table that stays cached, and hits at a million names get faster
+ * (measured: tests/bench/README.md, "Huge-page arenas"). A malloc'd 64 KiB chunk also took
+ * 68 KiB (its own mmap and header); a slot takes 64 KiB exactly.
  *
  * Arenas are mapped when a slot is wanted and none is free, and unmapped as soon as their last
  * slot is given back. The caller counts CACHE_ARENA_SIZE per arena held (cache_arena_take/give

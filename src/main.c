@@ -173,8 +173,9 @@ main_cache(const struct config *cfg)
 /*
  * libevent's default base. EVENT_BASE_FLAG_PRECISE_TIMER would make epoll use a timerfd, which
  * costs a timerfd_settime() before every epoll_wait(): one more syscall per recvmmsg batch on
- * the hit path (measured by perf). The coarse clock it leaves may fire a timer a tick early;
- * upstream_dns.c re-arms such timers, so --upstream-timeout still holds.
+ * the hit path (counted: tests/bench/README.md, "No precise timers"). The coarse clock it
+ * leaves may fire a timer a tick early; upstream_dns.c re-arms such timers, so
+ * --upstream-timeout still holds.
  */
 static struct event_base *
 main_event_base(void)
@@ -307,8 +308,8 @@ main(int argc, char **argv)
 	main_early_signals();
 	/* The cache allocates its slabs in chunks of up to 64 KiB; above this threshold glibc maps
 	 * each chunk on its own and returns it on free, so RSS follows the byte budget instead of
-	 * keeping freed chunks of one size class that another class cannot reuse (measured: 1.33x
-	 * the budget under a flood of new names without it, 0.92x with it). */
+	 * keeping freed chunks of one size class that another class cannot reuse (measured under a
+	 * flood of new names: tests/bench/README.md, "The mmap threshold"). */
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024);
 	int r = config_parse(&m.cfg, argc, argv, stdout, err, sizeof(err));
 

@@ -5,8 +5,8 @@
  * the logs show what a client was answered without a formatter of our own per type. ldns writes
  * tabs between the fields; they become single spaces because syslog escapes tabs (#011).
  * One ldns_buffer serves every record of a call: ldns_rr2str() starts a 64 KiB buffer per
- * record, which main.c's mmap threshold turns into an mmap and munmap each (a dump of 10000
- * entries took 0.9 s of the event loop that way).
+ * record, which main.c's mmap threshold turns into an mmap and munmap each, and a large cache
+ * dump held the event loop on them (measured: tests/bench/README.md, "Records as text").
  */
 #include <errno.h>
 #include <string.h>

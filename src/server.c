@@ -237,14 +237,15 @@ server_udp_batch(struct server_udp *u, int n)
 /*
  * Whether to wait in recvmmsg for the next query rather than go back to the event loop. A
  * zero-work server blocks in recvmmsg; an event loop asks epoll_wait first, and under load it
- * mostly answers "readable" at once: one syscall more per batch, 0.15 µs per query against the
- * 3 µs of a whole cache hit. So while queries keep coming, a wakeup waits for the next ones
- * itself, but only while nothing else can need the loop sooner: a single UDP socket (another
- * would go unread), no TCP connection, no query waiting on an upstream, and for at most
- * SERVER_UDP_WAIT_US of the wakeup. Whatever else arrives meanwhile (a TCP connection, an API
- * watch event, a timer) waits at most that plus the receive timeout, which the kernel rounds
- * up to a clock tick (4 ms at HZ=250): about 5 ms per wakeup, and only when the queries stop
- * or trickle in. A signal ends the wait (socket calls with a timeout are not restarted).
+ * mostly answers "readable" at once: one syscall more per batch, a share of a cache hit's cost
+ * that perf sees (measured: tests/bench/README.md, "Waiting in recvmmsg"). So while queries
+ * keep coming, a wakeup waits for the next ones itself, but only while nothing else can need
+ * the loop sooner: a single UDP socket (another would go unread), no TCP connection, no query
+ * waiting on an upstream, and for at most SERVER_UDP_WAIT_US of the wakeup. Whatever else
+ * arrives meanwhile (a TCP connection, an API watch event, a timer) waits at most that plus the
+ * receive timeout, which the kernel rounds up to a clock tick (4 ms at HZ=250): about 5 ms per
+ * wakeup, and only when the queries stop or trickle in. A signal ends the wait (socket calls
+ * with a timeout are not restarted).
  */
 static bool
 server_udp_may_wait(const struct server_udp *u, uint64_t *since)
@@ -300,9 +301,9 @@ server_udp_read(evutil_socket_t fd, short what UNUSED, void *arg)
  * query, the other only sends. The kernel releases each sent datagram (at once on loopback)
  * through sock_wfree(), which wakes whoever waits on the sending socket for write space, and
  * epoll's entry on a watched socket always waits: every answer sent from it took the socket's
- * wait-queue lock and ran epoll's callback: sock_wfree() and what it calls were 7% of a cache
- * hit's CPU samples, and 1.3% (the floor's share) with a socket that only sends (perf; hits per
- * core 1.17x and 1.02x in two A/B runs, tests/bench/README.md). Nobody waits on that socket.
+ * wait-queue lock and ran epoll's callback. With a socket that only sends, sock_wfree() and
+ * what it calls drop to the zero-work floor's share of a cache hit's CPU samples (measured:
+ * tests/bench/README.md, "A UDP socket that only sends"). Nobody waits on that socket.
  *
  * Both sockets join one SO_REUSEPORT group. A one-instruction program, "return 0", steers every
  * datagram to member 0, the receiving socket, which created the group; as the sending socket's

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * upstream_dns.h - the network forwarder (dnsmasq's --server): UDP with a random ID and a
- * random source port per query (RFC 5452) from a pool of sockets, replies accepted only from
- * the server's address and port with the same ID and question, retry on the next server on
- * timeout, TCP when the reply comes truncated, back-off for servers that keep failing.
+ * upstream_dns.h - the network forwarder (dnsmasq's --server): UDP with a random ID per query on
+ * a random socket of a pool on random source ports, each reused for a few queries (RFC 5452;
+ * upstream_dns_impl.h has the numbers), replies accepted only from the server's address and
+ * port with the same ID and question, retry on the next server on timeout, TCP when the reply
+ * comes truncated, back-off for servers that keep failing.
  */
 #pragma once
 

@@ -274,8 +274,9 @@ kube_load(struct kube_upstream *k)
 	rc = kube_snapshot_load(k->store, k->path, &res, err, sizeof(err));
 	k->loading = false;
 	kube_flush_changes(k);
-	/* The parse tree of a big file (~10x its size) was freed below the store's new objects,
-	 * where glibc keeps it: measured 373 MiB of RSS for a 27 MiB store until trimmed. */
+	/* The parse tree of a big file, several times its size, was freed below the store's new
+	 * objects, where glibc keeps it until trimmed (measured: tests/bench/README.md, "Trimming
+	 * after a snapshot load"). */
 	malloc_trim(0);
 	if (rc < 0)
 		kube_load_failed(k, rc, err);
@@ -545,9 +546,10 @@ kube_resolve(struct upstream *u, struct upstream_req *req)
 /*
  * upstream_ops.answer: the store's answer written straight into the engine's buffer, so cluster
  * names take the batched path of cache hits: no allocation, no deferred completion, no send of
- * its own (measured at 0.32x the rate of cache hits through resolve()). ExternalNames that
- * leave the zone, PTRs the store does not know and anything before the first sync go through
- * resolve(), which handles them.
+ * its own (through resolve() they were several times slower than cache hits; measured:
+ * tests/bench/README.md, "Kube answers on the hit path"). ExternalNames that leave the zone,
+ * PTRs the store does not know and anything before the first sync go through resolve(), which
+ * handles them.
  */
 static int
 kube_answer_now(struct upstream *u, const struct upstream_req *req, uint8_t *out, size_t cap)
