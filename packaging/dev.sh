@@ -8,13 +8,14 @@
 #                            servers of /etc/resolv.conf, cluster.local from the demo cluster
 #   packaging/dev.sh test    install what is missing, build, run the whole suite: unit and
 #                            integration tests, again under ASan/UBSan, every fuzz target for
-#                            ${FUZZ_SECONDS:-10} s, and clang and gcc -Werror builds
+#                            ${FUZZ_SECONDS:-10} s, clang and gcc -Werror builds, and
+#                            clang-format --dry-run --Werror over the C sources
 #   packaging/dev.sh deps [bench]   only install (bench: also the benchmark's peers)
 set -eu
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libevent-dev libldns-dev uthash-dev libjansson-dev libssl-dev libyaml-dev libcmocka-dev"
-TEST_PKGS="clang libclang-rt-dev knot knot-dnsutils ldnsutils dnsutils python3-dnspython python3-pytest python3-yaml iproute2 procps build-essential dpkg-dev debhelper systemd openssl ca-certificates libcap2-bin dnsmasq-base prometheus"
+TEST_PKGS="clang clang-format libclang-rt-dev knot knot-dnsutils ldnsutils dnsutils python3-dnspython python3-pytest python3-yaml iproute2 procps build-essential dpkg-dev debhelper systemd openssl ca-certificates libcap2-bin dnsmasq-base prometheus"
 BENCH_PKGS="dnsperf unbound dnsdist gdb"
 # kubectl for the manifest and API-server tests: Debian's kubernetes-client, unless one is there
 command -v kubectl >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS kubernetes-client"
@@ -53,6 +54,16 @@ build() {	# build DIR [meson options...]
 		meson setup "$dir" "$@"
 	fi
 	ninja -C "$dir"
+}
+
+# The C sources: git's list in a checkout (CI's fresh clone), else whatever C lies in src,
+# include and tests (never the build directories).
+format_files() {
+	if command -v git >/dev/null 2>&1 && git rev-parse --git-dir >/dev/null 2>&1; then
+		git ls-files '*.c' '*.h'
+	else
+		find src include tests -name '*.[ch]'
+	fi
 }
 
 # meson's log of the last run -> "N passed, N failed" counts added to the totals.
@@ -111,12 +122,21 @@ test)
 	else
 		cat build-werror.log; FAILED=$((FAILED + 1))
 	fi
+	echo "=== format: clang-format --dry-run --Werror"
+	if format_files | xargs clang-format --dry-run --Werror >build-format.log 2>&1; then
+		PASSED=$((PASSED + 1))
+	else
+		echo "not formatted as .clang-format says (fix: clang-format -i FILE...):"
+		sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error: .*/  \1/p' build-format.log | sort -u
+		echo "(what clang-format would change: build-format.log)"
+		FAILED=$((FAILED + 1))
+	fi
 	echo
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 	[ "$FAILED" = 0 ]
 	;;
 *)
-	sed -n '3,14p' "$0"
+	sed -n '3,15p' "$0"
 	exit 2
 	;;
 esac

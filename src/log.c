@@ -27,6 +27,7 @@ static struct {
 	FILE *file;
 } log_state = { .sink = LOG_SINK_STDERR, .level = LOG_INFO };
 
+/* clang-format off */
 static const struct {
 	const char *name;
 	int facility;
@@ -39,6 +40,7 @@ static const struct {
 	{ "mail", LOG_MAIL },     { "news", LOG_NEWS },         { "syslog", LOG_SYSLOG },
 	{ "user", LOG_USER },     { "uucp", LOG_UUCP },
 };
+/* clang-format on */
 
 static int
 log_facility_lookup(const char *name)

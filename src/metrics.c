@@ -46,11 +46,13 @@
 
 /* Probes and one or two scrapers: a handful of connections is plenty, and each costs buffers. */
 #define METRICS_MAX_CONNECTIONS 16
+/* clang-format off */
 #define METRICS_MAX_HEADERS	8192
 #define METRICS_MAX_BODY	1024
 #define METRICS_TIMEOUT_S	10
 #define METRICS_DEADLINE_MS	30000	/* a connection's whole life: evhttp's timeout is per read,
 					 * so a client trickling header lines would keep its slot */
+/* clang-format on */
 
 struct metrics {
 	struct event_base *base;

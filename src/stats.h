@@ -91,6 +91,7 @@ struct stats {
 static inline enum stats_qtype
 stats_qtype_slot(uint16_t t)
 {
+	/* clang-format off */
 	switch (t) {
 	case 1: return STATS_QTYPE_A;
 	case 28: return STATS_QTYPE_AAAA;
@@ -109,6 +110,7 @@ stats_qtype_slot(uint16_t t)
 	case 255: return STATS_QTYPE_ANY;
 	default: return STATS_QTYPE_OTHER;
 	}
+	/* clang-format on */
 }
 
 /* Count one answer from `src` (enum metrics_source) with `rcode` (the full, extended code)

@@ -43,7 +43,9 @@ struct log_ratelimit {
 	unsigned long suppressed;
 };
 
+/* clang-format off */
 #define LOG_RATELIMIT_INIT(interval, b) { .interval_ms = (interval), .burst = (b), .tokens = (b) }
+/* clang-format on */
 
 void log_ratelimited(struct log_ratelimit *rl, int prio, const char *fmt, ...) PRINTF_LIKE(3, 4);
 

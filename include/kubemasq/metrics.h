@@ -28,9 +28,11 @@ enum metrics_source {
 
 /* Upper bounds in microseconds of the finite buckets; the last bucket (+Inf) is implicit. The
  * lowest buckets separate cache hits and in-process answers from network round trips. */
+/* clang-format off */
 #define METRICS_HIST_BOUNDS_US                                                                  \
 	{ 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,     \
 	  1000000, 2500000, 5000000 }
+/* clang-format on */
 #define METRICS_HIST_BUCKETS 16	/* finite ones; must match METRICS_HIST_BOUNDS_US */
 
 struct metrics_hist {
@@ -55,8 +57,10 @@ metrics_hist_observe(struct metrics_hist *h, uint64_t us)
 
 /* Upper bounds in bytes of the finite buckets of the message size histograms: CoreDNS's, so
  * that its dashboards' size panels read ours alike. */
+/* clang-format off */
 #define METRICS_SIZE_BOUNDS                                                                     \
 	{ 0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000 }
+/* clang-format on */
 #define METRICS_SIZE_BUCKETS 14	/* finite ones; must match METRICS_SIZE_BOUNDS */
 #define METRICS_SIZE_EXACT 512	/* sizes below: counted one by one (all within bound 511) */
 

@@ -158,9 +158,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* www.example.com A IN, ID 0x1234, RD */
+	/* clang-format off */
 	static const uint8_t def[] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
 				       3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
 				       3, 'c', 'o', 'm', 0, 0, 1, 0, 1 };
+	/* clang-format on */
 	const uint8_t *q = def, *reply;
 	size_t qlen = sizeof(def), len;
 	struct fuzz_env e;

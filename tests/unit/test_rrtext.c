@@ -19,6 +19,7 @@
 
 /* "a.test." A? answered with A 192.0.2.1 (TTL 300) and TXT "hi there" (TTL 30), a SOA in the
  * authority section (TTL 3600). */
+/* clang-format off */
 static const uint8_t test_rrtext_msg[] = {
 	0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 1, 0, 0,
 	1, 'a', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1,
@@ -28,6 +29,7 @@ static const uint8_t test_rrtext_msg[] = {
 	2, 'n', 's', 0xc0, 14, 1, 'h', 0xc0, 14, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
 	0, 0, 0, 60,
 };
+/* clang-format on */
 
 struct test_rrtext_out {
 	unsigned n;
