@@ -94,7 +94,7 @@ struct config_opts_entry {
 	X("edns-packet-max", 'P', REQUIRED, "BYTES", uint, CONFIG_OPTS_FIELD(edns_packet_max),    \
 	  512, 65535, "1232", "largest EDNS UDP packet advertised to and accepted from servers")  \
 	X("query-port", 'Q', REQUIRED, "PORT", uint, CONFIG_OPTS_FIELD(query_port), 0, 65535,     \
-	  "0", "send queries to servers from this port; 0 = a random port per query")             \
+	  "0", "send queries to servers from this port; 0 = random ports from a socket pool")        \
 	X("min-port", 0, REQUIRED, "PORT", uint, CONFIG_OPTS_FIELD(min_port), 0, 65535, "1024",   \
 	  "lowest random source port")                                                            \
 	X("max-port", 0, REQUIRED, "PORT", uint, CONFIG_OPTS_FIELD(max_port), 0, 65535, "65535",  \
