@@ -23,7 +23,6 @@
 #include "config.h"
 #include "config_impl.h"
 #include "config_opts.h"
-#include "local_records.h"
 
 #define CONFIG_DOMAIN_MAX  253
 #define CONFIG_LABEL_MAX   63
@@ -663,27 +662,25 @@ config_opt_conf_dir(struct config_ctx *ctx, const struct config_opts_entry *e, c
 	return config_file_conf_dir(ctx, e, value);
 }
 
-/* --host-record, --cname, --txt-record, --srv-host, --mx-host, --ptr-record: checked now, by
- * building the record into a table of its own (a bad one stops the daemon with one line), and
- * kept as text for the table the daemon builds (local_records_from_config). */
+/* --host-record, --cname, --txt-record, --srv-host, --mx-host, --ptr-record: checked now
+ * through the caller's hook (struct config_hooks: a bad one stops the daemon with one line),
+ * and kept as text for the table the daemon builds (local_records_from_config). */
 static int
 config_opt_local_record(struct config_ctx *ctx, const struct config_opts_entry *e,
 			const char *value)
 {
 	struct config *cfg = ctx->cfg;
+	const struct config_hooks *hooks = ctx->hooks;
 	struct config_local_record *slot;
-	struct local_records *lr;
-	char why[256];
-	int rc;
+	char why[256] = "";
+	int rc = 0;
 
 	if (!value || !*value)
 		return config_bad(ctx, e, value, "empty");
 	if (cfg->n_local_records >= CONFIG_LOCAL_RECORDS_MAX)
 		return config_bad(ctx, e, value, "more than 100000 record options");
-	if (!(lr = local_records_new(cfg->local_ttl, NULL, false)))
-		return config_error(ctx, -ENOMEM, "out of memory");
-	rc = local_records_add_option(lr, e->name, value, why, sizeof(why));
-	local_records_free(lr);
+	if (hooks && hooks->check_record)
+		rc = hooks->check_record(e->name, value, cfg->local_ttl, why, sizeof(why));
 	if (rc == -ENOMEM)
 		return config_error(ctx, -ENOMEM, "out of memory");
 	if (rc < 0)
@@ -863,10 +860,11 @@ config_finish(struct config_ctx *ctx)
 }
 
 int
-config_parse(struct config *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen)
+config_parse(struct config *cfg, int argc, char **argv, const struct config_hooks *hooks,
+	     FILE *out, char *err, size_t errlen)
 {
-	struct config_ctx ctx = {
-		.cfg = cfg, .out = out ? out : stdout, .err = err, .errlen = errlen};
+	struct config_ctx ctx = {.cfg = cfg, .hooks = hooks, .out = out ? out : stdout,
+				 .err = err, .errlen = errlen};
 	struct option longopts[ARRAY_SIZE(config_opts_table) + 1];
 	char shortopts[3 * ARRAY_SIZE(config_opts_table) + 3];
 	int c, rc = 0;

@@ -158,12 +158,27 @@ struct config {
 };
 
 /*
+ * What the parser asks of the daemon around it. The pure library (src/lib) cannot build a
+ * record from text: that takes ldns, in src/upstream/local_records.c. NULL, or a NULL member:
+ * not asked.
+ *   check_record: check one local-record option (--host-record, --cname, --txt-record,
+ *   --srv-host, --mx-host, --ptr-record) as it is parsed, so that a bad one stops the daemon
+ *   naming its option, file and line. `ttl` is --local-ttl. Returns 0, -ENOMEM, or another
+ *   negative errno with the reason in why[0..whylen).
+ */
+struct config_hooks {
+	int (*check_record)(const char *option, const char *value, uint32_t ttl, char *why,
+			    size_t whylen);
+};
+
+/*
  * Parse argv (and every --conf-file/--conf-dir it names, recursively up to a depth limit) into
- * *cfg, after filling defaults. On error returns a negative errno and writes one line into
+ * *cfg, after filling defaults; `hooks` may be NULL (struct config_hooks). On error returns a negative errno and writes one line into
  * err (size errlen) naming the option and, for a conf file, "file:line". Returns 1 when
  * --help or --version printed their text to `out` (the caller exits 0).
  */
-int config_parse(struct config *cfg, int argc, char **argv, FILE *out, char *err,
+int config_parse(struct config *cfg, int argc, char **argv, const struct config_hooks *hooks,
+		 FILE *out, char *err,
 		 size_t errlen);
 
 /* Defaults only (what config_parse() starts from). */

@@ -21,6 +21,7 @@ struct option;
 /* Parsing state: where the current value comes from, for error lines. */
 struct config_ctx {
 	struct config *cfg;
+	const struct config_hooks *hooks; /* may be NULL */
 	FILE *out;
 	char *err;
 	size_t errlen;

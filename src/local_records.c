@@ -581,6 +581,20 @@ local_records_add_option(struct local_records *lr, const char *option, const cha
 	return rc;
 }
 
+int
+local_records_check_option(const char *option, const char *value, uint32_t local_ttl, char *err,
+			   size_t errlen)
+{
+	struct local_records *lr = local_records_new(local_ttl, NULL, false);
+	int rc;
+
+	if (!lr)
+		return -ENOMEM;
+	rc = local_records_add_option(lr, option, value, err, errlen);
+	local_records_free(lr);
+	return rc;
+}
+
 /* One hosts line (comment already cut): address then names. Returns names added, or -1 for a
  * bad address (logged). */
 static int

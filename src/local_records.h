@@ -47,6 +47,12 @@ void local_records_free(struct local_records *lr);
 int local_records_add_option(struct local_records *lr, const char *option, const char *value,
 			     char *err, size_t errlen);
 
+/* Check one option by adding it to a table of its own (struct config_hooks.check_record: the
+ * parser asks it, so a bad record stops the daemon naming its file and line). Returns what
+ * local_records_add_option() returns. */
+int local_records_check_option(const char *option, const char *value, uint32_t local_ttl,
+			       char *err, size_t errlen);
+
 /*
  * Read a hosts file, or every file of a directory in alphabetical order. A bad line is logged
  * as "FILE:LINE: ..." and skipped, as dnsmasq does. Returns the number of names read, or a

@@ -58,6 +58,11 @@ main_upstream_reload(struct upstream *u, void *ctx UNUSED)
 	upstream_reload(u);
 }
 
+/* The parser checks record options with the local records' own reader (ldns). */
+static const struct config_hooks main_config_hooks = {
+	.check_record = local_records_check_option,
+};
+
 /* The SIGUSR1 report's lines go to the log. */
 static void
 main_report_line(void *ctx UNUSED, const char *line)
@@ -311,7 +316,7 @@ main(int argc, char **argv)
 	 * keeping freed chunks of one size class that another class cannot reuse (measured under a
 	 * flood of new names: tests/bench/README.md, "The mmap threshold"). */
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024);
-	int r = config_parse(&m.cfg, argc, argv, stdout, err, sizeof(err));
+	int r = config_parse(&m.cfg, argc, argv, &main_config_hooks, stdout, err, sizeof(err));
 
 	if (r != 0) {
 		if (r < 0)

@@ -18,8 +18,14 @@
 
 #include "config.h"
 #include "fuzz_util.h"
+#include "local_records.h"
 
 static FILE *fuzz_null;
+
+/* as main(): record options are checked by the local records' reader */
+static const struct config_hooks fuzz_conf_hooks = {
+	.check_record = local_records_check_option,
+};
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -51,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return -1;
 	fuzz_file(data, size, path, sizeof(path));
 	snprintf(arg, sizeof(arg), "--conf-file=%s", path);
-	r = config_parse(&cfg, 2, argv, fuzz_null, err, sizeof(err));
+	r = config_parse(&cfg, 2, argv, &fuzz_conf_hooks, fuzz_null, err, sizeof(err));
 	if (r < 0 && !err[0])
 		fuzz_fail("config_parse failed (%d) without an error line", r);
 	config_done(&cfg);

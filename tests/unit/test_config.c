@@ -160,7 +160,7 @@ test_parse_v(struct config *cfg, char *err, FILE *out, size_t n, const char *con
 	argv[0] = strdup("kubemasq");
 	for (size_t i = 0; i < n; i++)
 		argv[i + 1] = strdup(args[i]);
-	rc = config_parse(cfg, (int)n + 1, argv, out, err, TEST_ERRLEN);
+	rc = config_parse(cfg, (int)n + 1, argv, NULL, out, err, TEST_ERRLEN);
 	for (size_t i = 0; i <= n; i++)
 		free(argv[i]);
 	free(argv);
