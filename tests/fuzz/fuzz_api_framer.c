@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "kube/api_framer.h"
+#include "kube/source/api_framer.h"
 
 #define FUZZ_FRAMER_MAX	 1024
 #define FUZZ_FRAMER_OBJS 64

@@ -22,9 +22,9 @@
 
 #include "fuzz_util.h"
 #include "fuzz_kube.h"
-#include "kube/api.h"
-#include "kube/api_impl.h"
-#include "kube/auth.h"
+#include "kube/source/api.h"
+#include "kube/source/api_impl.h"
+#include "kube/source/auth.h"
 
 static struct event_base *fuzz_base;
 static struct kube_auth *fuzz_auth;

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "lib/config.h"
 #include "fuzz_util.h"
-#include "local_records.h"
+#include "upstream/local_records.h"
 
 static FILE *fuzz_null;
 

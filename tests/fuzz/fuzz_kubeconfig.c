@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "kube/kubeconfig.h"
+#include "kube/source/kubeconfig.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

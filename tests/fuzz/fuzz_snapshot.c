@@ -15,7 +15,7 @@
 
 #include "fuzz_util.h"
 #include "fuzz_kube.h"
-#include "kube/snapshot.h"
+#include "kube/source/snapshot.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -25,8 +25,8 @@
 
 #include "fuzz_util.h"
 #include "fuzz_upstream.h"
-#include "server.h"
-#include "clock.h"
+#include "daemon/server.h"
+#include "lib/clock.h"
 
 #define FUZZ_TCP_DEADLINE_MS 5000
 #define FUZZ_TCP_MAX_READ    (8u << 20)

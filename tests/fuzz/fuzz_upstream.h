@@ -15,13 +15,13 @@
 
 #include <event2/event.h>
 
-#include "cache.h"
-#include "config.h"
+#include "lib/cache.h"
+#include "lib/config.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/upstream.h"
-#include "query.h"
-#include "router.h"
-#include "stats.h"
+#include "daemon/query.h"
+#include "lib/router.h"
+#include "lib/stats.h"
 
 #define FUZZ_UP_MAX 8
 

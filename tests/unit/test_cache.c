@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
+#include "lib/cache.h"
 #include "kubemasq/dnsmsg.h"
 
 /* The layout formula documented at the top of cache.c. */

@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "kubemasq/defs.h"
-#include "config.h"
-#include "config_opts.h"
+#include "lib/config.h"
+#include "lib/config_opts.h"
 
 #define TEST_ERRLEN 512
 

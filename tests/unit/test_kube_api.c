@@ -21,9 +21,9 @@
 
 #include <jansson.h>
 
-#include "kube/api_framer.h"
-#include "kube/api_impl.h"
-#include "kube/snapshot.h"
+#include "kube/source/api_framer.h"
+#include "kube/source/api_impl.h"
+#include "kube/source/snapshot.h"
 #include "kube/store.h"
 
 #define T_MAX_OBJS 16

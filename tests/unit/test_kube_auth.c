@@ -31,7 +31,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "kube/auth.h"
+#include "kube/source/auth.h"
 
 static char t_dir[] = "/tmp/test_kube_auth.XXXXXX";
 

@@ -26,8 +26,8 @@
 
 #include <event2/event.h>
 
-#include "kube/snapshot.h"
-#include "kube/snapshot_worker.h"
+#include "kube/source/snapshot.h"
+#include "kube/source/snapshot_worker.h"
 #include "kube/store.h"
 
 /* Fixtures sit next to this file; meson compiles it from the build directory and runs the test

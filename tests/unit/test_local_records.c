@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "kubemasq/dnsmsg.h"
-#include "local_records.h"
+#include "upstream/local_records.h"
 
 struct test_lr_reply {
 	int len;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "kubemasq/dnsmsg.h"
-#include "loop_detect.h"
+#include "daemon/loop_detect.h"
 
 static void
 test_name_round_trip(void **state)

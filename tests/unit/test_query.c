@@ -19,15 +19,15 @@
 
 #include <event2/event.h>
 
-#include "cache.h"
-#include "config.h"
+#include "lib/cache.h"
+#include "lib/config.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
-#include "query.h"
-#include "router.h"
-#include "stats.h"
-#include "clock.h"
+#include "daemon/query.h"
+#include "lib/router.h"
+#include "lib/stats.h"
+#include "lib/clock.h"
 
 #define T_MAX_REQS 256
 

@@ -21,13 +21,13 @@
 
 #include <event2/event.h>
 
-#include "config.h"
+#include "lib/config.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
-#include "router.h"
-#include "upstream_local.h"
+#include "lib/router.h"
+#include "upstream/upstream_local.h"
 
 /* ---- the test double ---------------------------------------------------------------------- */
 

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rrtext.h"
+#include "daemon/rrtext.h"
 
 /* "a.test." A? answered with A 192.0.2.1 (TTL 300) and TXT "hi there" (TTL 30), a SOA in the
  * authority section (TTL 3600). */

@@ -20,7 +20,7 @@
 
 #include "kubemasq/defs.h"
 #include "kubemasq/upstream.h"
-#include "upstream_defer.h"
+#include "upstream/upstream_defer.h"
 
 #define TEST_DEFER_MAX 8
 

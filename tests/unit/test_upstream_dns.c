@@ -22,11 +22,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "lib/config.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
-#include "upstream_dns.h"
-#include "clock.h"
+#include "upstream/upstream_dns.h"
+#include "lib/clock.h"
 
 #define TEST_RX_MAX  512
 #define TEST_PKT_MAX 1500

@@ -1,0 +1,965 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * metrics.c - the HTTP endpoint: evhttp on the daemon's own event loop, so a scrape reads the
+ * counters without locks and costs the DNS path nothing between scrapes. Only GET and HEAD of
+ * /metrics, /health and /ready are served; everything a client can grow is capped (connections,
+ * header and body sizes, an idle timeout). libevent 2.1 has no evhttp_set_max_connections, so
+ * we make each connection's bufferevent ourselves and count it (metrics_new_bev); over the cap
+ * a new one is shut down at once.
+ *
+ * The text format is Prometheus 0.0.4: each family once, its # HELP and # TYPE lines first,
+ * counters ending in _total, histograms in seconds with cumulative `le` buckets, +Inf, _sum and
+ * _count. Label values are escaped, and every label set is bounded (protocols, query types,
+ * rcodes, configured servers, object kinds): nothing a client sends becomes a label.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "kubemasq/defs.h"
+#include "kubemasq/log.h"
+#include "kubemasq/upstream.h"
+#include "kube/kube_status.h"
+#include "lib/cache.h"
+#include "lib/config.h"
+#include "daemon/metrics_http.h"
+#include "lib/router.h"
+#include "daemon/shutdown.h"
+#include "lib/stats.h"
+#include "lib/clock.h"
+
+/* Probes and one or two scrapers: a handful of connections is plenty, and each costs buffers. */
+#define METRICS_MAX_CONNECTIONS 16
+/* clang-format off */
+#define METRICS_MAX_HEADERS	8192
+#define METRICS_MAX_BODY	1024
+#define METRICS_TIMEOUT_S	10
+#define METRICS_DEADLINE_MS	30000	/* a connection's whole life: evhttp's timeout is per read,
+					 * so a client trickling header lines would keep its slot */
+/* clang-format on */
+
+struct metrics {
+	struct event_base *base;
+	struct evhttp *http;
+	struct metrics_sources src;
+	struct event *sweep; /* gives back freed connections while any is held */
+	struct bufferevent *conns[METRICS_MAX_CONNECTIONS]; /* held references */
+	msec_t born[METRICS_MAX_CONNECTIONS];		     /* when each was accepted */
+	unsigned n_conns;
+	uint64_t refused_conns;
+	struct log_ratelimit rl_refused;
+	double start_time;	/* metrics_process_start_time(), read once */
+};
+
+/* --- address --- */
+
+static int
+metrics_parse_port(const char *p, uint16_t *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	v = strtoul(p, &end, 10);
+	if (*end || v == 0 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+metrics_parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *err,
+		      size_t errlen)
+{
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *hb = text;
+	size_t hl;
+	uint16_t port;
+
+	memset(ss, 0, sizeof(*ss));
+	colon = text ? strrchr(text, ':') : NULL;
+	if (!colon)
+		goto bad;
+	hl = (size_t)(colon - text);
+	if (text[0] == '[') {
+		if (hl < 2 || text[hl - 1] != ']')
+			goto bad;
+		hb = text + 1;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host) || metrics_parse_port(colon + 1, &port) < 0)
+		goto bad;
+	memcpy(host, hb, hl);
+	host[hl] = '\0';
+	if (text[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		*len = sizeof(*v4);
+		return 0;
+	}
+	if (text[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		*len = sizeof(*v6);
+		return 0;
+	}
+bad:
+	snprintf(err, errlen,
+		 "bad --metrics-address '%s': expected IPv4:PORT or [IPv6]:PORT (a literal "
+		 "address and a port 1-65535)",
+		 text ? text : "");
+	return -EINVAL;
+}
+
+/* --- the text format --- */
+
+struct metrics_out {
+	struct evbuffer *b;
+	int err;
+};
+
+static void metrics_printf(struct metrics_out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+metrics_printf(struct metrics_out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->err)
+		return;
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
+		o->err = -ENOMEM;
+	va_end(ap);
+}
+
+const char *
+metrics_escape_label(const char *value, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	assert(cap > 0);
+	for (const char *p = value; *p && n + 3 < cap; p++) {
+		if (*p == '\\' || *p == '"') {
+			buf[n++] = '\\';
+			buf[n++] = *p;
+		} else if (*p == '\n') {
+			buf[n++] = '\\';
+			buf[n++] = 'n';
+		} else {
+			buf[n++] = *p;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+metrics_family(struct metrics_out *o, const char *name, const char *type, const char *help)
+{
+	metrics_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family with one unlabelled sample. */
+static void
+metrics_single(struct metrics_out *o, const char *name, const char *type, const char *help,
+	       uint64_t v)
+{
+	metrics_family(o, name, type, help);
+	metrics_printf(o, "%s %" PRIu64 "\n", name, v);
+}
+
+/* The samples of one histogram: bucket[0..n] (not cumulative; [n] is +Inf) under the finite
+ * upper bounds le[0..n), and `sum` with `prec` decimals. `labels` is "" or `a="b",` (with the
+ * trailing comma). */
+static void
+metrics_buckets(struct metrics_out *o, const char *name, const char *labels,
+		const uint64_t *bucket, const double *le, size_t n, double sum, int prec)
+{
+	uint64_t cum = 0;
+	size_t ll = strlen(labels);
+
+	for (size_t i = 0; i < n; i++) {
+		cum += bucket[i];
+		metrics_printf(o, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels, le[i], cum);
+	}
+	cum += bucket[n];
+	metrics_printf(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
+	/* _sum and _count take the labels without the trailing comma */
+	if (ll)
+		metrics_printf(o, "%s_sum{%.*s} %.*f\n%s_count{%.*s} %" PRIu64 "\n", name,
+			       (int)(ll - 1), labels, prec, sum, name, (int)(ll - 1), labels, cum);
+	else
+		metrics_printf(o, "%s_sum %.*f\n%s_count %" PRIu64 "\n", name, prec, sum, name,
+			       cum);
+}
+
+/* A latency histogram (kubemasq/metrics.h) in seconds. */
+static void
+metrics_hist_samples(struct metrics_out *o, const char *name, const char *labels,
+		     const struct metrics_hist *h)
+{
+	static const uint64_t bounds[METRICS_HIST_BUCKETS] = METRICS_HIST_BOUNDS_US;
+	static const struct metrics_hist empty;
+	double le[METRICS_HIST_BUCKETS];
+
+	if (!h)
+		h = &empty;
+	for (size_t i = 0; i < METRICS_HIST_BUCKETS; i++)
+		le[i] = (double)bounds[i] / 1e6;
+	metrics_buckets(o, name, labels, h->bucket, le, METRICS_HIST_BUCKETS,
+			(double)h->sum_us / 1e6, 6);
+}
+
+/* A message size histogram in bytes. */
+static void
+metrics_size_samples(struct metrics_out *o, const char *name, const char *labels,
+		     const struct metrics_size_hist *h)
+{
+	static const uint32_t bounds[METRICS_SIZE_BUCKETS] = METRICS_SIZE_BOUNDS;
+	uint64_t bucket[METRICS_SIZE_BUCKETS + 1], sum;
+	double le[METRICS_SIZE_BUCKETS];
+
+	for (size_t i = 0; i < METRICS_SIZE_BUCKETS; i++)
+		le[i] = bounds[i];
+	metrics_size_fold(h, bucket, &sum);
+	metrics_buckets(o, name, labels, bucket, le, METRICS_SIZE_BUCKETS, (double)sum, 0);
+}
+
+static const char *const metrics_protocols[2] = {"udp", "tcp"};	/* stats' [tcp] index */
+
+static void
+metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t inflight)
+{
+	metrics_family(o, "kubemasq_requests_total", "counter",
+		       "DNS requests received, by transport protocol.");
+	metrics_printf(o, "kubemasq_requests_total{protocol=\"udp\"} %" PRIu64 "\n",
+		       s->queries_udp);
+	metrics_printf(o, "kubemasq_requests_total{protocol=\"tcp\"} %" PRIu64 "\n",
+		       s->queries_tcp);
+	metrics_family(o, "kubemasq_requests_by_type_total", "counter",
+		       "Well-formed DNS requests by transport protocol and query type (other: "
+		       "every type not listed).");
+	for (int p = 0; p < 2; p++)
+		for (int i = 0; i < STATS_QTYPE_COUNT; i++)
+			metrics_printf(o, "%s{protocol=\"%s\",type=\"%s\"} %" PRIu64 "\n",
+				       "kubemasq_requests_by_type_total", metrics_protocols[p],
+				       stats_qtype_label((enum stats_qtype)i), s->qtype[p][i]);
+	metrics_single(o, "kubemasq_do_requests_total", "counter",
+		       "Well-formed DNS requests with the DO (DNSSEC OK) bit.", s->do_requests);
+	metrics_family(o, "kubemasq_responses_total", "counter",
+		       "DNS responses by source (cluster: the kube resolver, forward: a server, "
+		       "local: kubemasq itself; a cache hit counts for the source it was stored "
+		       "from) and rcode.");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++)
+		for (unsigned i = 0; i < STATS_RCODES; i++)
+			if (i <= DNS_RCODE_REFUSED || s->rcode[src][i])
+				metrics_printf(o, "%s{source=\"%s\",rcode=\"%s\"} %" PRIu64 "\n",
+					       "kubemasq_responses_total", stats_source_label(src),
+					       stats_rcode_label(i), s->rcode[src][i]);
+	metrics_family(o, "kubemasq_request_duration_seconds", "histogram",
+		       "Arrival to answer, by source; answers made at once (cache hits, the kube "
+		       "store, local) count as 0.");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++) {
+		char labels[32];
+
+		snprintf(labels, sizeof(labels), "source=\"%s\",", stats_source_label(src));
+		metrics_hist_samples(o, "kubemasq_request_duration_seconds", labels,
+				     &s->latency[src]);
+	}
+	metrics_family(o, "kubemasq_request_size_bytes", "histogram",
+		       "Sizes of the DNS requests received, by transport protocol.");
+	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"udp\",",
+			     &s->request_size[0]);
+	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"tcp\",",
+			     &s->request_size[1]);
+	metrics_family(o, "kubemasq_response_size_bytes", "histogram",
+		       "Sizes of the DNS responses sent, by transport protocol.");
+	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"udp\",",
+			     &s->response_size[0]);
+	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"tcp\",",
+			     &s->response_size[1]);
+	metrics_single(o, "kubemasq_forwarded_total", "counter",
+		       "Cache misses sent to an upstream (coalesced ones not counted).",
+		       s->forwarded);
+	metrics_single(
+		o, "kubemasq_answered_locally_total", "counter",
+		"Requests answered without an upstream or the cache (--address, CHAOS, ...).",
+		s->answered_locally);
+	metrics_single(o, "kubemasq_coalesced_total", "counter",
+		       "Cache misses that joined an identical request in flight.", s->coalesced);
+	metrics_single(o, "kubemasq_inflight_queries", "gauge",
+		       "Client requests waiting on an upstream now.", inflight);
+	metrics_single(o, "kubemasq_forward_rejections_total", "counter",
+		       "Requests refused over --dns-forward-max.", s->refused_forward_max);
+	metrics_single(o, "kubemasq_dropped_total", "counter",
+		       "Datagrams dropped unanswered (no readable header, or a response).",
+		       s->dropped);
+	metrics_single(o, "kubemasq_truncated_total", "counter",
+		       "Answers sent truncated (TC=1) for the client's size limit.", s->truncated);
+	metrics_single(o, "kubemasq_send_errors_total", "counter",
+		       "Answers that could not be sent.", s->send_errors);
+	metrics_single(o, "kubemasq_tcp_refused_total", "counter",
+		       "TCP connections closed at --tcp-max-connections.", s->tcp_refused);
+	metrics_single(o, "kubemasq_chaos_queries_total", "counter",
+		       "CHAOS statistics queries answered (hits.bind, servers.bind, ...).", s->chaos);
+}
+
+static void
+metrics_format_cache(struct metrics_out *o, const struct cache *cache, const struct stats *s)
+{
+	static const char *const types[2] = {"success", "denial"};
+	struct cache_stats cs = {0};
+
+	if (cache)
+		cache_get_stats(cache, &cs);
+	metrics_single(o, "kubemasq_cache_hits_total", "counter", "Cache lookups answered.",
+		       cs.hits);
+	metrics_family(o, "kubemasq_cache_hits_by_source_total", "counter",
+		       "Cache hits by the source of the cached answer and its type (success: "
+		       "records, denial: NXDOMAIN or NODATA).");
+	for (unsigned src = 0; src < METRICS_SOURCES; src++)
+		for (int neg = 0; neg < 2; neg++)
+			metrics_printf(o, "%s{source=\"%s\",type=\"%s\"} %" PRIu64 "\n",
+				       "kubemasq_cache_hits_by_source_total",
+				       stats_source_label(src), types[neg],
+				       s->cache_hits_by[src * 2 + (unsigned)neg]);
+	metrics_single(o, "kubemasq_cache_misses_total", "counter",
+		       "Cache lookups not answered (absent or expired).", cs.misses);
+	metrics_single(o, "kubemasq_cache_inserts_total", "counter", "Answers stored in the cache.",
+		       cs.insertions);
+	metrics_single(o, "kubemasq_cache_evictions_total", "counter",
+		       "Unexpired entries evicted to make room.", cs.evictions);
+	metrics_single(o, "kubemasq_cache_expired_total", "counter",
+		       "Entries dropped because their TTL ran out.", cs.expired);
+	metrics_single(o, "kubemasq_cache_renewed_total", "counter",
+		       "Expired kube answers served again because the cluster had not changed.",
+		       cs.renewed);
+	metrics_single(o, "kubemasq_cache_stale_served_total", "counter",
+		       "Expired answers served stale (--use-stale-cache).", cs.stale_served);
+	metrics_single(o, "kubemasq_cache_prefetches_total", "counter",
+		       "Background refreshes started by hits near expiry (--prefetch).",
+		       s->prefetches);
+	metrics_single(o, "kubemasq_cache_entries", "gauge", "Entries in the cache.", cs.entries);
+	metrics_single(o, "kubemasq_cache_negative_entries", "gauge",
+		       "NXDOMAIN and NODATA entries in the cache.", cs.negative_entries);
+	metrics_single(o, "kubemasq_cache_bytes", "gauge",
+		       "Bytes the cache holds, overhead included.", cs.bytes);
+	metrics_single(o, "kubemasq_cache_budget_bytes", "gauge",
+		       "The cache's byte budget (--cache-bytes); 0 when caching is off.",
+		       cs.max_bytes);
+}
+
+/* --- upstream servers --- */
+
+/* One counter family over every upstream server; `queries` picks the field. */
+static void
+metrics_upstream_counter(struct metrics_out *o, const struct stats_server_sum *sums, size_t n,
+			 const char *name, const char *help, bool queries)
+{
+	char up[64], srv[160];
+
+	metrics_family(o, name, "counter", help);
+	for (size_t i = 0; i < n; i++)
+		metrics_printf(o, "%s{upstream=\"%s\",server=\"%s\"} %" PRIu64 "\n", name,
+			       metrics_escape_label(sums[i].upstream, up, sizeof(up)),
+			       metrics_escape_label(sums[i].server, srv, sizeof(srv)),
+			       queries ? sums[i].queries : sums[i].failures);
+}
+
+static void
+metrics_format_upstreams(struct metrics_out *o, struct router *router)
+{
+	struct stats_server_sum *sums = calloc(STATS_MAX_SERVERS, sizeof(*sums));
+	char up[64], srv[160], labels[256];
+	size_t n, unlisted;
+
+	if (!sums) {
+		o->err = -ENOMEM;
+		return;
+	}
+	n = stats_collect_servers(router, NULL, sums, STATS_MAX_SERVERS, &unlisted);
+	metrics_single(o, "kubemasq_upstream_servers_unlisted", "gauge",
+		       "Upstream server reports (one per upstream and server) over the cap of the "
+		       "per-server families, left out of them.",
+		       unlisted);
+	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_queries_total",
+				 "Requests sent to each upstream server, retries included.", true);
+	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_failures_total",
+				 "Timeouts, errors and SERVFAIL/REFUSED replies of each upstream "
+				 "server.", false);
+	metrics_family(o, "kubemasq_upstream_duration_seconds", "histogram",
+		       "Send to reply of each upstream server (millisecond resolution).");
+	for (size_t i = 0; i < n; i++) {
+		if (!sums[i].has_latency)
+			continue;
+		snprintf(labels, sizeof(labels), "upstream=\"%s\",server=\"%s\",",
+			 metrics_escape_label(sums[i].upstream, up, sizeof(up)),
+			 metrics_escape_label(sums[i].server, srv, sizeof(srv)));
+		metrics_hist_samples(o, "kubemasq_upstream_duration_seconds", labels,
+				     &sums[i].latency);
+	}
+	free(sums);
+}
+
+/* --- kube --- */
+
+/* The first upstream that reports cluster figures (the kube resolver), into *found. */
+struct metrics_cluster {
+	struct upstream_status st;
+	bool found;
+};
+
+static void
+metrics_find_cluster(struct upstream *u, void *ctx)
+{
+	struct metrics_cluster *c = ctx;
+	struct upstream_status st;
+
+	if (c->found)
+		return;
+	upstream_status(u, &st);
+	if (st.cluster) {
+		c->st = st;
+		c->found = true;
+	}
+}
+
+/* The first upstream that is not ready (the `status` operation): its reason into buf. */
+struct metrics_unready {
+	char *buf;
+	size_t cap;
+	bool found;
+};
+
+static void
+metrics_find_unready(struct upstream *u, void *ctx)
+{
+	struct metrics_unready *c = ctx;
+	struct upstream_status st;
+
+	if (c->found)
+		return;
+	upstream_status(u, &st);
+	if (!st.ready) {
+		snprintf(c->buf, c->cap, "%s", st.reason && *st.reason ? st.reason : "not ready");
+		c->found = true;
+	}
+}
+
+static bool
+metrics_cluster(struct router *router, struct upstream_status *out)
+{
+	struct metrics_cluster c = {.found = false};
+
+	if (router)
+		router_foreach(router, metrics_find_cluster, &c);
+	*out = c.st;
+	return c.found;
+}
+
+static void
+metrics_format_kube(struct metrics_out *o, const struct kube_status *st)
+{
+	static const char *const fam = "kubemasq_kube_programming_duration_seconds";
+
+	metrics_family(o, "kubemasq_kube_objects", "gauge",
+		       "Objects in the kube resolver's store, by kind.");
+	metrics_printf(o,
+		       "kubemasq_kube_objects{kind=\"namespace\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"service\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"endpointslice\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"endpoint\"} %zu\n"
+		       "kubemasq_kube_objects{kind=\"pod\"} %zu\n",
+		       st->namespaces, st->services, st->slices, st->endpoints, st->pods);
+	metrics_single(o, "kubemasq_kube_synced", "gauge",
+		       "1 once the first full sync of the cluster source has happened.",
+		       st->synced ? 1 : 0);
+	metrics_single(o, "kubemasq_kube_connected", "gauge",
+		       "1 while watching the API (or the last snapshot read succeeded).",
+		       st->connected ? 1 : 0);
+	metrics_single(o, "kubemasq_kube_last_sync_timestamp_seconds", "gauge",
+		       "Wall clock of the last complete sync, 0 = never.",
+		       st->last_sync > 0 ? (uint64_t)st->last_sync : 0);
+	metrics_single(o, "kubemasq_kube_watch_restarts_total", "counter",
+		       "Watches started again after a normal end or a drop.", st->watch_restarts);
+	metrics_single(o, "kubemasq_kube_relists_total", "counter",
+		       "LISTs after the first one (410 Gone, errors).", st->relists);
+	metrics_single(o, "kubemasq_kube_reconnects_total", "counter",
+		       "Connection attempts to the API server that followed a failure.",
+		       st->reconnects);
+	metrics_single(o, "kubemasq_kube_events_total", "counter", "Watch events applied.",
+		       st->events);
+	metrics_single(o, "kubemasq_kube_bad_events_total", "counter",
+		       "Watch events or objects refused.", st->bad_events);
+	metrics_family(o, fam, "histogram",
+		       "EndpointSlice change (last-change-trigger-time) to applied in DNS.");
+	metrics_hist_samples(o, fam, "", st->programming);
+}
+
+int
+metrics_format(const struct metrics_sources *src, struct evbuffer *out)
+{
+	struct metrics_out o = {.b = out};
+	struct upstream_status st;
+
+	metrics_family(&o, "kubemasq_build_info", "gauge", "Always 1; the version as a label.");
+	metrics_printf(&o, "kubemasq_build_info{version=\"%s\"} 1\n", KUBEMASQ_VERSION);
+	metrics_format_queries(&o, src->stats, src->stats->waiting);
+	metrics_format_cache(&o, src->cache, src->stats);
+	metrics_format_upstreams(&o, src->router);
+	metrics_single(&o, "kubemasq_upstream_servers_looping", "gauge",
+		       "Server addresses out of service because our probe to them came back "
+		       "(--dns-loop-detect).",
+		       src->stats->servers_looping);
+	metrics_single(&o, "kubemasq_upstream_loops_detected_total", "counter",
+		       "Loop probes (--dns-loop-detect) that came back to kubemasq's own "
+		       "listener, each dropped.",
+		       src->stats->loop_probes_back);
+	if (metrics_cluster(src->router, &st))
+		metrics_format_kube(&o, st.cluster);
+	return o.err;
+}
+
+const char *
+metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
+{
+	struct metrics_unready c = {.buf = buf, .cap = cap, .found = false};
+
+	if (shutdown_stopping(src->shutdown)) {
+		snprintf(buf, cap, "shutting down");
+		return buf;
+	}
+	/* We exist only once the DNS listeners are bound (main.c), so "listening" holds. */
+	if (src->router)
+		router_foreach(src->router, metrics_find_unready, &c);
+	return c.found ? buf : NULL;
+}
+
+/* --- process --- */
+
+int
+metrics_process_parse_stat(const char *text, uint64_t page_size, uint64_t *start_ticks,
+			   struct metrics_process *out)
+{
+	/* after the command: state is field 3; starttime 22, vsize 23, rss 24 (proc(5)) */
+	enum { STARTTIME = 22 - 3, VSIZE = 23 - 3, RSS = 24 - 3 };
+	uint64_t v[RSS + 1];
+	const char *p = strrchr(text, ')');
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	p++;
+	for (int i = 0; i <= RSS; i++) {
+		while (*p == ' ')
+			p++;
+		if (i == 0) {	/* the state: a letter */
+			if (!*p || *p == '\n')
+				return -EINVAL;
+			p++;
+			v[0] = 0;
+			continue;
+		}
+		if (*p == '-')	/* some fields are signed; none of ours is negative */
+			p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v[i] = strtoull(p, &end, 10);
+		p = end;
+	}
+	if (start_ticks)
+		*start_ticks = v[STARTTIME];
+	out->virtual_bytes = v[VSIZE];
+	out->resident_bytes = v[RSS] * page_size;
+	out->has_stat = true;
+	return 0;
+}
+
+/* The text of a /proc file into buf (at most cap - 1 bytes, terminated); -errno on failure. */
+static ssize_t
+metrics_read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, cap - 1);
+	if (n < 0)
+		n = -errno;
+	else
+		buf[n] = '\0';
+	close(fd);
+	return n;
+}
+
+double
+metrics_process_start_time(void)
+{
+	struct metrics_process unused;
+	char buf[1024], line[256];
+	uint64_t ticks, btime = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	if (hz <= 0 || metrics_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0 ||
+	    metrics_process_parse_stat(buf, 1, &ticks, &unused) < 0)
+		return 0;
+	/* /proc/stat: a line per CPU and long interrupt lines, read in pieces; btime is short */
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return 0;
+	while (!btime && fgets(line, sizeof(line), f))
+		if (strncmp(line, "btime ", 6) == 0)
+			btime = strtoull(line + 6, NULL, 10);
+	fclose(f);
+	return btime ? (double)btime + (double)ticks / (double)hz : 0;
+}
+
+/* Entries of /proc/self/fd but . and ..: the descriptor reading it included, as the clients'
+ * figure does. */
+static int
+metrics_count_fds(uint64_t *n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return -errno;
+	*n = 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			(*n)++;
+	closedir(d);
+	return 0;
+}
+
+void
+metrics_process_read(struct metrics_process *out, double start_time)
+{
+	struct rusage ru;
+	struct rlimit rl;
+	char buf[1024];
+	long page = sysconf(_SC_PAGESIZE);
+
+	memset(out, 0, sizeof(*out));
+	out->start_time = start_time;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		out->cpu_seconds = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+				   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		out->max_fds = rl.rlim_cur;
+	if (page > 0 && metrics_read_file("/proc/self/stat", buf, sizeof(buf)) > 0)
+		metrics_process_parse_stat(buf, (uint64_t)page, NULL, out);
+	out->has_fds = metrics_count_fds(&out->open_fds) == 0;
+}
+
+int
+metrics_format_process(const struct metrics_process *p, struct evbuffer *out)
+{
+	struct metrics_out o = {.b = out};
+
+	metrics_family(&o, "process_cpu_seconds_total", "counter",
+		       "User and system CPU time spent, in seconds.");
+	metrics_printf(&o, "process_cpu_seconds_total %.6f\n", p->cpu_seconds);
+	if (p->start_time > 0) {
+		metrics_family(&o, "process_start_time_seconds", "gauge",
+			       "Start time of the process since the Unix epoch, in seconds.");
+		metrics_printf(&o, "process_start_time_seconds %.2f\n", p->start_time);
+	}
+	if (p->has_stat) {
+		metrics_single(&o, "process_resident_memory_bytes", "gauge",
+			       "Resident memory size in bytes.", p->resident_bytes);
+		metrics_single(&o, "process_virtual_memory_bytes", "gauge",
+			       "Virtual memory size in bytes.", p->virtual_bytes);
+	}
+	if (p->has_fds)
+		metrics_single(&o, "process_open_fds", "gauge", "Open file descriptors.",
+			       p->open_fds);
+	metrics_single(&o, "process_max_fds", "gauge",
+		       "Maximum number of open file descriptors (the soft RLIMIT_NOFILE).",
+		       p->max_fds);
+	return o.err;
+}
+
+/* --- HTTP --- */
+
+/* Send and free `b` (may be NULL). libevent 2.1 would send the body on HEAD too: a HEAD reply
+ * gets the headers, Content-Length included, and nothing after them. */
+static void
+metrics_send(struct evhttp_request *req, int code, const char *reason, struct evbuffer *b)
+{
+	char len[24];
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu", b ? evbuffer_get_length(b) : (size_t)0);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+		evhttp_send_reply(req, code, reason, NULL);
+	} else {
+		evhttp_send_reply(req, code, reason, b);
+	}
+	if (b)
+		evbuffer_free(b);
+}
+
+static void
+metrics_reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; charset=utf-8");
+	if (b)
+		evbuffer_add_printf(b, "%s\n", text);
+	metrics_send(req, code, reason, b);
+}
+
+static void
+metrics_serve_metrics(struct metrics *m, struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct metrics_out o = {.b = b, .err = -ENOMEM};
+	struct metrics_process proc;
+
+	if (b && (o.err = metrics_format(&m->src, b)) == 0)	/* then this port's own figure */
+		metrics_single(&o, "kubemasq_metrics_connections_refused_total", "counter",
+			       "Connections to this port refused over its connection cap.",
+			       m->refused_conns);
+	if (o.err == 0) {	/* and the process's, read now */
+		metrics_process_read(&proc, m->start_time);
+		o.err = metrics_format_process(&proc, b);
+	}
+	if (o.err < 0) {
+		if (b)	/* evbuffer_free(NULL) is not safe */
+			evbuffer_free(b);
+		metrics_reply_text(req, 500, "Internal Server Error", "out of memory");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	metrics_send(req, 200, "OK", b);
+}
+
+static void
+metrics_on_request(struct evhttp_request *req, void *arg)
+{
+	struct metrics *m = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *why;
+	char buf[512];
+
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		metrics_reply_text(req, 405, "Method Not Allowed", "method not allowed");
+	} else if (!path)
+		metrics_reply_text(req, 400, "Bad Request", "bad request");
+	else if (strcmp(path, "/metrics") == 0)
+		metrics_serve_metrics(m, req);
+	else if (strcmp(path, "/health") == 0)
+		metrics_reply_text(req, 200, "OK", "ok");
+	else if (strcmp(path, "/ready") != 0)
+		metrics_reply_text(req, 404, "Not Found", "not found");
+	else if ((why = metrics_not_ready(&m->src, buf, sizeof(buf))))
+		metrics_reply_text(req, 503, "Service Unavailable", why);
+	else
+		metrics_reply_text(req, 200, "OK", "ready");
+}
+
+/* Give back the connections evhttp has let go. evhttp always keeps an event callback on the
+ * bufferevent of a live connection and bufferevent_free() clears it, so a held bufferevent
+ * without one is a connection evhttp freed: dropping our reference finalizes it (and closes
+ * its socket). */
+static void
+metrics_sweep(struct metrics *m)
+{
+	bufferevent_event_cb eventcb;
+
+	msec_t now = clock_now_ms();
+
+	for (size_t i = 0; i < METRICS_MAX_CONNECTIONS; i++) {
+		if (!m->conns[i])
+			continue;
+		bufferevent_getcb(m->conns[i], NULL, NULL, &eventcb, NULL);
+		if (eventcb) {
+			evutil_socket_t fd = bufferevent_getfd(m->conns[i]);
+
+			/* past its deadline: evhttp sees the end and frees it; a later sweep
+			 * drops our reference */
+			if (now - m->born[i] > METRICS_DEADLINE_MS && fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+			continue;
+		}
+		bufferevent_decref(m->conns[i]);
+		m->conns[i] = NULL;
+		m->n_conns--;
+	}
+}
+
+static void
+metrics_on_sweep(evutil_socket_t unused UNUSED, short what UNUSED, void *arg)
+{
+	static const struct timeval second = {1, 0};
+	struct metrics *m = arg;
+
+	metrics_sweep(m);
+	if (m->n_conns)
+		evtimer_add(m->sweep, &second);
+}
+
+/* A connection over the cap, on the loop turn after its accept (evhttp has given it its socket
+ * by then): shut the socket down, so evhttp reads EOF and frees the connection at once. The
+ * reference taken in metrics_new_bev keeps the bufferevent (and its socket) valid until here. */
+static void
+metrics_refuse(evutil_socket_t unused UNUSED, short what UNUSED, void *arg)
+{
+	struct bufferevent *bev = arg;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	bufferevent_decref(bev);
+}
+
+/*
+ * evhttp asks for each accepted connection's bufferevent, before it has a socket. libevent 2.1
+ * has no evhttp_set_max_connections and tells nobody when a connection goes, so we hold a
+ * reference on each one (metrics_sweep gives it back). Returning NULL would not refuse anything
+ * (evhttp would make its own), so one over the cap is shut down on the next loop turn.
+ */
+static struct bufferevent *
+metrics_new_bev(struct event_base *base, void *arg)
+{
+	static const struct timeval now = {0, 0}, second = {1, 0};
+	struct metrics *m = arg;
+	struct bufferevent *bev;
+	size_t i;
+
+	metrics_sweep(m);
+	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		return NULL;
+	bufferevent_incref(bev);
+	if (m->n_conns < METRICS_MAX_CONNECTIONS) {
+		for (i = 0; m->conns[i]; i++)
+			;
+		m->conns[i] = bev;
+		m->born[i] = clock_now_ms();
+		m->n_conns++;
+		evtimer_add(m->sweep, &second);
+		return bev;
+	}
+	m->refused_conns++;
+	log_ratelimited(&m->rl_refused, LOG_WARNING, "metrics: too many HTTP connections (max: %d)",
+			METRICS_MAX_CONNECTIONS);
+	if (event_base_once(base, -1, EV_TIMEOUT, metrics_refuse, bev, &now) < 0)
+		bufferevent_decref(bev); /* cannot refuse it: serve it, uncounted */
+	return bev;
+}
+
+/* Our own socket, so that a bad address or a port in use gets a clear message. */
+static int
+metrics_listen(const struct sockaddr_storage *ss, socklen_t len, const char *text, char *err,
+	       size_t errlen)
+{
+	int one = 1, e;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "--metrics-address %s: socket: %s", text, strerror(e));
+		return -e;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, 64) < 0) {
+		e = errno;
+		snprintf(err, errlen, "--metrics-address %s: cannot listen: %s", text, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+struct metrics *
+metrics_new(struct event_base *base, const struct metrics_sources *src, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct metrics *m;
+	int fd;
+
+	if (metrics_parse_address(src->cfg->metrics_address, &ss, &len, err, errlen) < 0)
+		return NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->http = evhttp_new(base))) {
+		free(m);
+		snprintf(err, errlen, "metrics: out of memory");
+		return NULL;
+	}
+	m->base = base;
+	m->src = *src;
+	m->sweep = evtimer_new(base, metrics_on_sweep, m);
+	if (!m->sweep) {
+		metrics_free(m);
+		snprintf(err, errlen, "metrics: out of memory");
+		return NULL;
+	}
+	m->rl_refused = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
+	m->start_time = metrics_process_start_time();
+	/* every method reaches metrics_on_request, which answers 405 (evhttp's own refusal of a
+	 * method it was told to disallow is a 501) */
+	evhttp_set_allowed_methods(m->http, 0xffff);
+	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
+	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
+	evhttp_set_bevcb(m->http, metrics_new_bev, m);
+	evhttp_set_gencb(m->http, metrics_on_request, m);
+	fd = metrics_listen(&ss, len, src->cfg->metrics_address, err, errlen);
+	if (fd < 0 || !evhttp_accept_socket_with_handle(m->http, fd)) {
+		if (fd >= 0) {
+			close(fd);
+			snprintf(err, errlen, "--metrics-address %s: cannot serve",
+				 src->cfg->metrics_address);
+		}
+		metrics_free(m);
+		return NULL;
+	}
+	log_info("metrics: serving /metrics, /health and /ready on %s", src->cfg->metrics_address);
+	return m;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	if (!m)
+		return;
+	evhttp_free(m->http); /* frees every connection; then our references go */
+	for (size_t i = 0; i < METRICS_MAX_CONNECTIONS; i++)
+		if (m->conns[i])
+			bufferevent_decref(m->conns[i]);
+	if (m->sweep)
+		event_free(m->sweep);
+	free(m);
+}
