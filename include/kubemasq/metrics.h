@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * metrics.h - what modules expose to the Prometheus endpoint (src/metrics.c): fixed-bucket
+ * metrics.h - what modules expose to the Prometheus endpoint (src/daemon/metrics_http.c): fixed-bucket
  * latency and size histograms any module can keep without allocating, the source an answer is
  * labelled with, and the per-server figures an upstream reports through its optional `metrics`
  * operation. Modules only count; metrics.c formats (families grouped, `_total`, `_seconds`,

@@ -72,7 +72,7 @@ struct upstream_req {
  * A zone in which an upstream reports every change through upstream_invalidate(), with the
  * depth of the names it reports there: the cache indexes the answers under the zone by their
  * ancestor `owner_labels` below it, so that an invalidation of a name that deep costs what it
- * drops instead of a walk of the whole cache (cache_watch in src/cache.h). Shallower names
+ * drops instead of a walk of the whole cache (cache_watch in src/lib/cache.h). Shallower names
  * still work, at the cost of a walk over the zone's answers. The deepest zone holding a name
  * decides its depth: the kube resolver declares ZONE (1), svc.ZONE (services: 2), pod.ZONE
  * (namespaces of pods: 1), in-addr.arpa (4) and ip6.arpa (32).

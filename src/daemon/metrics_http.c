@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * metrics.c - the HTTP endpoint: evhttp on the daemon's own event loop, so a scrape reads the
+ * metrics_http.c - the HTTP endpoint: evhttp on the daemon's own event loop, so a scrape reads the
  * counters without locks and costs the DNS path nothing between scrapes. Only GET and HEAD of
  * /metrics, /health and /ready are served; everything a client can grow is capped (connections,
  * header and body sizes, an idle timeout). libevent 2.1 has no evhttp_set_max_connections, so

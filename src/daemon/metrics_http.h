@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * metrics.h - the HTTP endpoint on --metrics-address: Prometheus `/metrics` (text exposition
+ * metrics_http.h - the HTTP endpoint on --metrics-address: Prometheus `/metrics` (text exposition
  * format 0.0.4), `/health` and `/ready`, served by libevent's evhttp from the daemon's event loop.
  * Modules keep their own counters (struct stats, struct cache_stats, each upstream's `metrics`
  * operation, the `status` operation); this module only reads and formats them on a scrape.

@@ -3,7 +3,7 @@
  * upstream_defer.h - deferred completion for upstreams that know their answer inside resolve():
  * the upstream contract forbids calling done() before resolve() returns, so the ready answer
  * waits on a queue that one libevent event drains in arrival order. Shared by the --address
- * upstream (upstream_local.c) and the kube resolver (kube/kube.c).
+ * upstream (upstream_local.c) and the kube resolver (upstream_kube.c).
  */
 #pragma once
 

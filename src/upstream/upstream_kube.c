@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * kube.c - the kube resolver as an upstream: the cluster zone and the cluster's PTRs answered
+ * upstream_kube.c - the kube resolver as an upstream: the cluster zone and the cluster's PTRs answered
  * from a kube_store (store.h) by kube_answer() (answer.h), the store fed either from a snapshot
  * file (snapshot.h) read at start, on SIGHUP and when a once-a-second stat poll sees it change,
  * or from the API server by list and watch (api.h, with the credentials of auth.h).

@@ -1441,7 +1441,7 @@ test_invalidate_1m(void **state)
  * has about one owner per bucket, keyed at random: a few, never dozens). */
 #define T_GROUP_READS 60
 
-/* The zones the kube resolver declares (kube.c, kube_watched), with their owner depths. */
+/* The zones the kube resolver declares (upstream_kube.c, kube_watched), with their owner depths. */
 static const struct {
 	const char *zone;
 	unsigned depth;

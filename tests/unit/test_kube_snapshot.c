@@ -5,7 +5,7 @@
  * hand-built cluster and its successor, broken files, one bad object per file), the demo cluster
  * of conf/, and small inline documents for kubectl's nulls. Checks the counts, the first skip
  * named, parse errors with their position, that a broken file leaves the previous state and
- * that a good one replaces it, that a re-read applied to a copy of the store (kube.c's worker
+ * that a good one replaces it, that a re-read applied to a copy of the store (upstream_kube.c's worker
  * thread) reports what one in place does, the worker thread itself on a real event loop, and
  * that an oversize file is refused unread.
  */
@@ -210,7 +210,7 @@ test_second_file_replaces(void **state)
 	kube_store_free(s);
 }
 
-/* ---- a re-read applied to a copy (kube.c's worker thread) ---- */
+/* ---- a re-read applied to a copy (upstream_kube.c's worker thread) ---- */
 
 #define T_MAX_REPORTS 512
 

@@ -33,7 +33,7 @@ int kube_snapshot_load(struct kube_store *s, const char *path, struct kube_snaps
 		       char *err, size_t errlen);
 
 /*
- * The same in two steps, so that a re-read can run in a worker thread (kube.c) and be stopped:
+ * The same in two steps, so that a re-read can run in a worker thread (upstream_kube.c) and be stopped:
  * parse `path` into *out (owned by the caller, kube_snapshot_doc_free()), then apply it to a
  * store. The parse polls `stop` (NULL: never stops) at every block it reads and ends with
  * -ECANCELED once it holds true; its other errors are those of kube_snapshot_load(). Neither
