@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define DNS_HDR_LEN 12
-#define DNS_MAX_NAME 255	/* wire length, root label included */
+#define DNS_MAX_NAME 255 /* wire length, root label included */
 #define DNS_MAX_UDP 65535
 
 enum dns_rcode {
@@ -26,7 +26,7 @@ enum dns_rcode {
 	DNS_RCODE_NXDOMAIN = 3,
 	DNS_RCODE_NOTIMP = 4,
 	DNS_RCODE_REFUSED = 5,
-	DNS_RCODE_BADVERS = 16,	/* extended: low 4 bits in the header, high 8 bits in OPT */
+	DNS_RCODE_BADVERS = 16, /* extended: low 4 bits in the header, high 8 bits in OPT */
 };
 
 enum dns_type {
@@ -93,8 +93,8 @@ dnsmsg_put32(uint8_t *p, uint32_t v)
 
 /* A question: the name points into some buffer (a packet, or a lower-cased copy). */
 struct dnsmsg_question {
-	const uint8_t *qname;	/* uncompressed wire name; NULL when the query had none readable */
-	uint16_t qname_len;	/* bytes including the root label, 1..255 */
+	const uint8_t *qname; /* uncompressed wire name; NULL when the query had none readable */
+	uint16_t qname_len;   /* bytes including the root label, 1..255 */
 	uint16_t qtype;
 	uint16_t qclass;
 };
@@ -104,12 +104,12 @@ struct dnsmsg_query {
 	uint16_t id;
 	uint8_t opcode;
 	bool rd, cd;
-	struct dnsmsg_question q;	/* q.qname points into the packet */
-	size_t question_end;		/* offset just past the question (== DNS_HDR_LEN if none) */
-	bool edns;			/* an OPT RR was present */
+	struct dnsmsg_question q; /* q.qname points into the packet */
+	size_t question_end;	  /* offset just past the question (== DNS_HDR_LEN if none) */
+	bool edns;		  /* an OPT RR was present */
 	uint8_t edns_version;
 	bool do_bit;
-	uint16_t udp_size;		/* the client's limit: max(512, OPT size), 512 without EDNS */
+	uint16_t udp_size; /* the client's limit: max(512, OPT size), 512 without EDNS */
 };
 
 /*
@@ -147,7 +147,8 @@ int dnsmsg_build_query(uint8_t *out, size_t cap, uint16_t id, const struct dnsms
  * whoever takes the reply rewrites the question in place, so the name must be right there),
  * -ESRCH for another ID, -EPROTO for another question.
  */
-int dnsmsg_check_reply(const uint8_t *pkt, size_t len, uint16_t id, const struct dnsmsg_question *q);
+int dnsmsg_check_reply(const uint8_t *pkt, size_t len, uint16_t id,
+		       const struct dnsmsg_question *q);
 
 /*
  * Remove the OPT RR (if any) and any bytes after the last record from a reply in place, fixing
@@ -177,7 +178,8 @@ void dnsmsg_name_lower(uint8_t *dst, const uint8_t *src, size_t len);
 bool dnsmsg_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /* Is wire name `name` equal to or below `zone` (both uncompressed, any case)? */
-bool dnsmsg_name_in_zone(const uint8_t *name, size_t name_len, const uint8_t *zone, size_t zone_len);
+bool dnsmsg_name_in_zone(const uint8_t *name, size_t name_len, const uint8_t *zone,
+			 size_t zone_len);
 
 /* Number of labels in an uncompressed wire name, root not counted ("." -> 0). */
 unsigned dnsmsg_name_labels(const uint8_t *name, size_t len);
@@ -199,11 +201,11 @@ const char *dnsmsg_type_name(uint16_t type, char *buf, size_t cap);
 /* One resource record, as the iterator found it; all offsets into the packet. */
 struct dnsmsg_rr {
 	enum dns_section section;
-	size_t name_off;	/* owner name (possibly compressed) */
+	size_t name_off; /* owner name (possibly compressed) */
 	uint16_t type;
 	uint16_t rclass;
 	uint32_t ttl;
-	size_t ttl_off;		/* offset of the 32-bit TTL field */
+	size_t ttl_off; /* offset of the 32-bit TTL field */
 	size_t rdata_off;
 	uint16_t rdlen;
 };
@@ -212,7 +214,7 @@ struct dnsmsg_iter {
 	const uint8_t *pkt;
 	size_t len;
 	size_t pos;
-	unsigned left[3];	/* records left in each section */
+	unsigned left[3]; /* records left in each section */
 	enum dns_section section;
 };
 
@@ -231,7 +233,7 @@ int dnsmsg_iter_next(struct dnsmsg_iter *it, struct dnsmsg_rr *rr);
  * Returns 0; -EPROTO for a malformed message; -E2BIG if there are more than max_offs records.
  */
 struct dnsmsg_ttl_info {
-	uint32_t min_ttl;	/* UINT32_MAX when there are no records */
+	uint32_t min_ttl; /* UINT32_MAX when there are no records */
 	bool has_soa;
 	uint32_t neg_ttl;
 	unsigned n_offs;
@@ -250,14 +252,15 @@ struct dnsmsg_builder {
 	size_t len;
 	size_t question_end;
 	uint16_t counts[3];
-	enum dns_section section;	/* sections must be added in order */
+	enum dns_section section; /* sections must be added in order */
 	bool overflow;
 };
 
 /* Header (ID, RD, CD from q; QR=1, AA=aa, RA=1, rcode) and the question, spelled as in q.
  * The question's name is at offset 12, so records may name it with a pointer (0xc00c). */
 void dnsmsg_builder_init(struct dnsmsg_builder *b, uint8_t *buf, size_t cap, uint16_t id,
-			 const struct dnsmsg_question *q, bool rd, bool cd, bool aa, unsigned rcode);
+			 const struct dnsmsg_question *q, bool rd, bool cd, bool aa,
+			 unsigned rcode);
 
 /* Append a record. `name` is wire format (may end with a compression pointer); pass NULL to
  * use a pointer to the question name. Records must come in section order. */

@@ -58,8 +58,10 @@ hash_siphash_cd(const uint64_t key[2], const void *data, size_t len, unsigned c,
 {
 	const uint8_t *p = data;
 	uint64_t v[4] = {
-		key[0] ^ 0x736f6d6570736575ULL, key[1] ^ 0x646f72616e646f6dULL,
-		key[0] ^ 0x6c7967656e657261ULL, key[1] ^ 0x7465646279746573ULL,
+		key[0] ^ 0x736f6d6570736575ULL,
+		key[1] ^ 0x646f72616e646f6dULL,
+		key[0] ^ 0x6c7967656e657261ULL,
+		key[1] ^ 0x7465646279746573ULL,
 	};
 	uint64_t m, last = (uint64_t)len << 56;
 	size_t i;

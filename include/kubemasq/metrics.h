@@ -20,8 +20,8 @@
  * fixed, whatever clients ask.
  */
 enum metrics_source {
-	METRICS_SOURCE_FORWARD,	/* "forward": a network server; the default (zero) */
-	METRICS_SOURCE_CLUSTER,	/* "cluster": the kube resolver's store */
+	METRICS_SOURCE_FORWARD, /* "forward": a network server; the default (zero) */
+	METRICS_SOURCE_CLUSTER, /* "cluster": the kube resolver's store */
 	METRICS_SOURCE_LOCAL,	/* "local": kubemasq itself (--address, CHAOS, own errors) */
 	METRICS_SOURCES
 };
@@ -33,10 +33,10 @@ enum metrics_source {
 	{ 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,     \
 	  1000000, 2500000, 5000000 }
 /* clang-format on */
-#define METRICS_HIST_BUCKETS 16	/* finite ones; must match METRICS_HIST_BOUNDS_US */
+#define METRICS_HIST_BUCKETS 16 /* finite ones; must match METRICS_HIST_BOUNDS_US */
 
 struct metrics_hist {
-	uint64_t bucket[METRICS_HIST_BUCKETS + 1];	/* not cumulative; [BUCKETS] is +Inf */
+	uint64_t bucket[METRICS_HIST_BUCKETS + 1]; /* not cumulative; [BUCKETS] is +Inf */
 	uint64_t count;
 	uint64_t sum_us;
 };
@@ -61,7 +61,7 @@ metrics_hist_observe(struct metrics_hist *h, uint64_t us)
 #define METRICS_SIZE_BOUNDS                                                                     \
 	{ 0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000 }
 /* clang-format on */
-#define METRICS_SIZE_BUCKETS 14	/* finite ones; must match METRICS_SIZE_BOUNDS */
+#define METRICS_SIZE_BUCKETS 14 /* finite ones; must match METRICS_SIZE_BOUNDS */
 #define METRICS_SIZE_EXACT 512	/* sizes below: counted one by one (all within bound 511) */
 
 /*
@@ -71,9 +71,9 @@ metrics_hist_observe(struct metrics_hist *h, uint64_t us)
  * of which the sizes in use touch a few cache lines.
  */
 struct metrics_size_hist {
-	uint64_t exact[METRICS_SIZE_EXACT];		/* messages of each size under 512 */
-	uint64_t bucket[METRICS_SIZE_BUCKETS + 1];	/* the larger ones; [BUCKETS] is +Inf */
-	uint64_t large_sum;				/* bytes of the larger ones */
+	uint64_t exact[METRICS_SIZE_EXACT];	   /* messages of each size under 512 */
+	uint64_t bucket[METRICS_SIZE_BUCKETS + 1]; /* the larger ones; [BUCKETS] is +Inf */
+	uint64_t large_sum;			   /* bytes of the larger ones */
 };
 
 /* Count one message of `n` bytes. */
@@ -110,11 +110,11 @@ metrics_size_fold(const struct metrics_size_hist *h, uint64_t *bucket, uint64_t 
 
 /* One server of an upstream (a forwarder's address, or the upstream itself). */
 struct upstream_server_metrics {
-	const char *upstream;		/* the module: "dns", "local", "kube" */
-	const char *server;		/* "10.0.0.10#53", or the module name */
-	uint64_t queries;		/* requests sent (retries included) */
-	uint64_t failures;		/* timeouts, errors, SERVFAIL/REFUSED replies */
-	const struct metrics_hist *latency;	/* first send to reply; NULL if not kept */
+	const char *upstream;		    /* the module: "dns", "local", "kube" */
+	const char *server;		    /* "10.0.0.10#53", or the module name */
+	uint64_t queries;		    /* requests sent (retries included) */
+	uint64_t failures;		    /* timeouts, errors, SERVFAIL/REFUSED replies */
+	const struct metrics_hist *latency; /* first send to reply; NULL if not kept */
 };
 
 typedef void upstream_metrics_fn(void *ctx, const struct upstream_server_metrics *m);

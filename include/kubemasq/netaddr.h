@@ -7,12 +7,12 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define NETADDR_TEXT_MAX 64	/* an IPv6 address, '#' and a port, with room to spare */
+#define NETADDR_TEXT_MAX 64 /* an IPv6 address, '#' and a port, with room to spare */
 
 enum netaddr_port {
 	NETADDR_NO_PORT,	/* "IP" (clients in "query[A] x from IP") */
 	NETADDR_PORT,		/* "IP#PORT" (server statistics) */
-	NETADDR_PORT_UNLESS_53,	/* "IP" for port 53, else "IP#PORT" ("forwarded x to ...") */
+	NETADDR_PORT_UNLESS_53, /* "IP" for port 53, else "IP#PORT" ("forwarded x to ...") */
 };
 
 /* Writes the text into buf (cap >= NETADDR_TEXT_MAX) and returns buf; "?" for an address

@@ -56,15 +56,15 @@ typedef void upstream_done_fn(struct upstream_req *req, int status, const uint8_
 
 struct upstream_req {
 	/* Set by the caller before resolve(); borrowed by the upstream until done() or cancel(). */
-	struct dnsmsg_question q;	/* q.qname lower-cased */
-	bool cd;			/* the client's CD bit */
-	bool do_bit;			/* the client's DO bit */
-	const char *log_prefix;		/* --log-queries=extra: "SERIAL ADDR/PORT " for the
+	struct dnsmsg_question q; /* q.qname lower-cased */
+	bool cd;		  /* the client's CD bit */
+	bool do_bit;		  /* the client's DO bit */
+	const char *log_prefix;	  /* --log-queries=extra: "SERIAL ADDR/PORT " for the
 					 * upstream's log lines; NULL: none */
 	upstream_done_fn *done;
 
 	/* Owned by the upstream that accepted the request, from resolve() to done()/cancel(). */
-	struct upstream *owner;		/* set by the router to the upstream that accepted */
+	struct upstream *owner; /* set by the router to the upstream that accepted */
 	void *priv;
 };
 
@@ -78,7 +78,7 @@ struct upstream_req {
  * (namespaces of pods: 1), in-addr.arpa (4) and ip6.arpa (32).
  */
 struct upstream_watch {
-	const uint8_t *zone;	/* uncompressed wire name; valid while the upstream lives */
+	const uint8_t *zone; /* uncompressed wire name; valid while the upstream lives */
 	size_t zone_len;
 	unsigned owner_labels;
 };
@@ -89,15 +89,15 @@ typedef void upstream_stats_fn(void *ctx, const char *line);
 /* What an upstream says of its readiness and of the cluster behind it (the `status`
  * operation): for /ready, and the kubemasq_kube_* families of /metrics. */
 struct upstream_status {
-	bool ready;		/* false: /ready answers 503 with `reason` */
-	const char *reason;	/* why not ready; valid until the next call into the upstream */
+	bool ready;	    /* false: /ready answers 503 with `reason` */
+	const char *reason; /* why not ready; valid until the next call into the upstream */
 	/* The kube resolver's figures (src/kube/kube_status.h), NULL from other upstreams;
 	 * valid until the next call into the upstream. */
 	const struct kube_status *cluster;
 };
 
 struct upstream_ops {
-	const char *name;	/* "dns", "local", "kube": for logs */
+	const char *name; /* "dns", "local", "kube": for logs */
 
 	/* Make an instance from `args` (module-specific, borrowed: copy what you keep).
 	 * Returns 0 and *out, or a negative errno; the caller reports it. */
@@ -116,8 +116,7 @@ struct upstream_ops {
 	 * An upstream with answer() calls upstream_changed() whenever what it answers may have
 	 * changed: until then the cache renews these replies when they expire instead of asking
 	 * again (cache_put_renewable). */
-	int (*answer)(struct upstream *u, const struct upstream_req *req, uint8_t *out,
-		      size_t cap);
+	int (*answer)(struct upstream *u, const struct upstream_req *req, uint8_t *out, size_t cap);
 	void (*cancel)(struct upstream *u, struct upstream_req *req);
 
 	/* dnsmasq-style statistics lines for SIGUSR1, one call of `line` per line. May be NULL. */
@@ -174,7 +173,7 @@ struct upstream_hooks {
 /* The base every instance embeds as its first member. */
 struct upstream {
 	const struct upstream_ops *ops;
-	const struct upstream_hooks *hooks;	/* may be NULL */
+	const struct upstream_hooks *hooks; /* may be NULL */
 	/* What the metrics call this instance's answers (`source` label), set by create();
 	 * zero (calloc) is METRICS_SOURCE_FORWARD. */
 	enum metrics_source source;
@@ -211,7 +210,7 @@ upstream_reload(struct upstream *u)
 static inline void
 upstream_status(struct upstream *u, struct upstream_status *out)
 {
-	*out = (struct upstream_status){ .ready = true, .reason = "" };
+	*out = (struct upstream_status){.ready = true, .reason = ""};
 	if (u->ops->status)
 		u->ops->status(u, out);
 }

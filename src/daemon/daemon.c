@@ -44,7 +44,7 @@ daemon_detach(char *err, size_t errlen)
 	if (pid > 0)
 		_exit(0);
 	if (chdir("/") < 0)
-		return 0;	/* harmless: we open nothing relative */
+		return 0; /* harmless: we open nothing relative */
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
@@ -89,9 +89,10 @@ daemon_check_pidfile_removable(const char *path)
 	char *copy = path ? strdup(path) : NULL;
 
 	if (copy && access(dirname(copy), W_OK) < 0)
-		log_warn("the pid file %s will stay behind at exit: this user cannot write to its "
-			 "folder (give the folder to the --user, as /run/kubemasq in the packaging)",
-			 path);
+		log_warn(
+			"the pid file %s will stay behind at exit: this user cannot write to its "
+			"folder (give the folder to the --user, as /run/kubemasq in the packaging)",
+			path);
 	free(copy);
 }
 
@@ -125,7 +126,7 @@ daemon_drop_privileges(const char *user, const char *group, char *err, size_t er
 		gid = gr->gr_gid;
 	}
 	if (pw->pw_uid == 0 && gid == 0)
-		return 0;	/* -u root: stay as we are, as dnsmasq does */
+		return 0; /* -u root: stay as we are, as dnsmasq does */
 	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
 		snprintf(err, errlen, "cannot change to user %s: %s", user, strerror(errno));
 		return -errno;
@@ -146,7 +147,7 @@ daemon_notify_address(const char *path, struct sockaddr_un *sa)
 	sa->sun_family = AF_UNIX;
 	memcpy(sa->sun_path, path, n);
 	if (path[0] == '@')
-		sa->sun_path[0] = '\0';	/* abstract: the name is the bytes after the NUL */
+		sa->sun_path[0] = '\0'; /* abstract: the name is the bytes after the NUL */
 	return (int)(offsetof(struct sockaddr_un, sun_path) + n);
 }
 
@@ -171,8 +172,8 @@ daemon_notify(const char *state)
 		r = -errno;
 		goto fail;
 	}
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		   (socklen_t)len) < 0)
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, (socklen_t)len) <
+	    0)
 		r = -errno;
 	close(fd);
 	if (r == 0)

@@ -25,7 +25,7 @@ static struct {
 	int level;
 	char *path;
 	FILE *file;
-} log_state = { .sink = LOG_SINK_STDERR, .level = LOG_INFO };
+} log_state = {.sink = LOG_SINK_STDERR, .level = LOG_INFO};
 
 /* clang-format off */
 static const struct {
@@ -132,8 +132,7 @@ log_write_stream(FILE *f, const char *line)
 	fprintf(f, "%s kubemasq[%d]: %s\n", stamp, (int)getpid(), line);
 }
 
-static void PRINTF_LIKE(2, 0)
-log_vmsg(int prio, const char *fmt, va_list ap)
+static void PRINTF_LIKE(2, 0) log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	char line[1024];
 

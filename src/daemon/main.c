@@ -34,7 +34,7 @@
 #include "daemon/shutdown.h"
 #include "lib/stats.h"
 
-static const int main_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP };
+static const int main_sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP};
 
 struct main_ctx {
 	struct config cfg;
@@ -43,10 +43,10 @@ struct main_ctx {
 	struct resolv_watch *resolv;
 	struct cache *cache;
 	struct query_engine *qe;
-	struct loop_detect *loop;	/* NULL without --dns-loop-detect */
+	struct loop_detect *loop; /* NULL without --dns-loop-detect */
 	struct server *server;
 	struct shutdown *shutdown;
-	struct metrics *metrics;	/* NULL without --metrics-address */
+	struct metrics *metrics; /* NULL without --metrics-address */
 	struct stats stats;
 	struct event *sig[ARRAY_SIZE(main_sigs)];
 	int exit_signal;
@@ -77,10 +77,11 @@ main_signal(evutil_socket_t sig, short what UNUSED, void *arg)
 
 	switch (sig) {
 	case SIGUSR1:
-		report_write(&(struct report_sources){ .stats = &m->stats, .cache = m->cache,
+		report_write(&(struct report_sources){.stats = &m->stats,
+						      .cache = m->cache,
 						      .cache_size = m->cfg.cache_size,
 						      .dump_cache = m->cfg.log_queries,
-						      .router = m->router },
+						      .router = m->router},
 			     main_report_line, NULL);
 		break;
 	case SIGUSR2:
@@ -123,7 +124,7 @@ main_early_signal(int sig)
 static void
 main_early_signals(void)
 {
-	struct sigaction sa = { .sa_handler = main_early_signal };
+	struct sigaction sa = {.sa_handler = main_early_signal};
 
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < ARRAY_SIZE(main_sigs); i++)
@@ -171,7 +172,7 @@ main_cache(const struct config *cfg)
 	};
 
 	if (cfg->cache_size_set && cfg->cache_size == 0)
-		return NULL;	/* --cache-size=0: no cache, as dnsmasq */
+		return NULL; /* --cache-size=0: no cache, as dnsmasq */
 	return cache_new(&lim);
 }
 
@@ -231,7 +232,7 @@ main_setup(struct main_ctx *m, char *err, size_t errlen)
 	struct upstream *defaults = NULL;
 
 	if (!m->cfg.no_resolv && config_read_resolv(&m->cfg, m->cfg.resolv_file, err, errlen) < 0) {
-		log_warn("%s", err);	/* dnsmasq carries on and retries on SIGHUP */
+		log_warn("%s", err); /* dnsmasq carries on and retries on SIGHUP */
 		err[0] = '\0';
 	}
 	m->base = main_event_base();
@@ -286,13 +287,13 @@ static void
 main_teardown(struct main_ctx *m)
 {
 	if (m->router)
-		setup_hooks(m->router, NULL);	/* no upstream may reach the engine from here on */
-	metrics_free(m->metrics);	/* it reads the engine, the cache and the router */
+		setup_hooks(m->router, NULL); /* no upstream may reach the engine from here on */
+	metrics_free(m->metrics);	      /* it reads the engine, the cache and the router */
 	shutdown_free(m->shutdown);
-	query_engine_free(m->qe);	/* first: it releases what waits on TCP connections */
+	query_engine_free(m->qe); /* first: it releases what waits on TCP connections */
 	loop_detect_free(m->loop);
 	server_free(m->server);
-	resolv_watch_free(m->resolv);	/* before the router: retired forwarders */
+	resolv_watch_free(m->resolv); /* before the router: retired forwarders */
 	router_free(m->router);
 	cache_free(m->cache);
 	for (size_t i = 0; i < ARRAY_SIZE(m->sig); i++)
@@ -343,8 +344,8 @@ main(int argc, char **argv)
 	if (!m.cache)
 		log_info("started, version %s cache disabled", KUBEMASQ_VERSION);
 	else if (m.cfg.cache_size_set)
-		log_info("started, version %s cachesize %u, cache budget %llu bytes", KUBEMASQ_VERSION,
-			 m.cfg.cache_size, (unsigned long long)m.cfg.cache_bytes);
+		log_info("started, version %s cachesize %u, cache budget %llu bytes",
+			 KUBEMASQ_VERSION, m.cfg.cache_size, (unsigned long long)m.cfg.cache_bytes);
 	else
 		log_info("started, version %s cache budget %llu bytes", KUBEMASQ_VERSION,
 			 (unsigned long long)m.cfg.cache_bytes);

@@ -60,11 +60,11 @@ struct metrics {
 	struct metrics_sources src;
 	struct event *sweep; /* gives back freed connections while any is held */
 	struct bufferevent *conns[METRICS_MAX_CONNECTIONS]; /* held references */
-	msec_t born[METRICS_MAX_CONNECTIONS];		     /* when each was accepted */
+	msec_t born[METRICS_MAX_CONNECTIONS];		    /* when each was accepted */
 	unsigned n_conns;
 	uint64_t refused_conns;
 	struct log_ratelimit rl_refused;
-	double start_time;	/* metrics_process_start_time(), read once */
+	double start_time; /* metrics_process_start_time(), read once */
 };
 
 /* --- address --- */
@@ -193,8 +193,8 @@ metrics_single(struct metrics_out *o, const char *name, const char *type, const 
  * upper bounds le[0..n), and `sum` with `prec` decimals. `labels` is "" or `a="b",` (with the
  * trailing comma). */
 static void
-metrics_buckets(struct metrics_out *o, const char *name, const char *labels,
-		const uint64_t *bucket, const double *le, size_t n, double sum, int prec)
+metrics_buckets(struct metrics_out *o, const char *name, const char *labels, const uint64_t *bucket,
+		const double *le, size_t n, double sum, int prec)
 {
 	uint64_t cum = 0;
 	size_t ll = strlen(labels);
@@ -246,7 +246,7 @@ metrics_size_samples(struct metrics_out *o, const char *name, const char *labels
 	metrics_buckets(o, name, labels, bucket, le, METRICS_SIZE_BUCKETS, (double)sum, 0);
 }
 
-static const char *const metrics_protocols[2] = {"udp", "tcp"};	/* stats' [tcp] index */
+static const char *const metrics_protocols[2] = {"udp", "tcp"}; /* stats' [tcp] index */
 
 static void
 metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t inflight)
@@ -322,7 +322,8 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 	metrics_single(o, "kubemasq_tcp_refused_total", "counter",
 		       "TCP connections closed at --tcp-max-connections.", s->tcp_refused);
 	metrics_single(o, "kubemasq_chaos_queries_total", "counter",
-		       "CHAOS statistics queries answered (hits.bind, servers.bind, ...).", s->chaos);
+		       "CHAOS statistics queries answered (hits.bind, servers.bind, ...).",
+		       s->chaos);
 }
 
 static void
@@ -407,7 +408,8 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 				 "Requests sent to each upstream server, retries included.", true);
 	metrics_upstream_counter(o, sums, n, "kubemasq_upstream_failures_total",
 				 "Timeouts, errors and SERVFAIL/REFUSED replies of each upstream "
-				 "server.", false);
+				 "server.",
+				 false);
 	metrics_family(o, "kubemasq_upstream_duration_seconds", "histogram",
 		       "Send to reply of each upstream server (millisecond resolution).");
 	for (size_t i = 0; i < n; i++) {
@@ -574,14 +576,14 @@ metrics_process_parse_stat(const char *text, uint64_t page_size, uint64_t *start
 	for (int i = 0; i <= RSS; i++) {
 		while (*p == ' ')
 			p++;
-		if (i == 0) {	/* the state: a letter */
+		if (i == 0) { /* the state: a letter */
 			if (!*p || *p == '\n')
 				return -EINVAL;
 			p++;
 			v[0] = 0;
 			continue;
 		}
-		if (*p == '-')	/* some fields are signed; none of ours is negative */
+		if (*p == '-') /* some fields are signed; none of ours is negative */
 			p++;
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
@@ -742,16 +744,16 @@ metrics_serve_metrics(struct metrics *m, struct evhttp_request *req)
 	struct metrics_out o = {.b = b, .err = -ENOMEM};
 	struct metrics_process proc;
 
-	if (b && (o.err = metrics_format(&m->src, b)) == 0)	/* then this port's own figure */
+	if (b && (o.err = metrics_format(&m->src, b)) == 0) /* then this port's own figure */
 		metrics_single(&o, "kubemasq_metrics_connections_refused_total", "counter",
 			       "Connections to this port refused over its connection cap.",
 			       m->refused_conns);
-	if (o.err == 0) {	/* and the process's, read now */
+	if (o.err == 0) { /* and the process's, read now */
 		metrics_process_read(&proc, m->start_time);
 		o.err = metrics_format_process(&proc, b);
 	}
 	if (o.err < 0) {
-		if (b)	/* evbuffer_free(NULL) is not safe */
+		if (b) /* evbuffer_free(NULL) is not safe */
 			evbuffer_free(b);
 		metrics_reply_text(req, 500, "Internal Server Error", "out of memory");
 		return;

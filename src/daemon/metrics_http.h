@@ -29,7 +29,7 @@ struct metrics_sources {
 	const struct stats *stats;
 	const struct cache *cache;
 	struct router *router;
-	const struct shutdown *shutdown;	/* may be NULL: /ready 503 once it is stopping */
+	const struct shutdown *shutdown; /* may be NULL: /ready 503 once it is stopping */
 };
 
 /*
@@ -64,12 +64,12 @@ const char *metrics_not_ready(const struct metrics_sources *src, char *buf, size
  * open and maximum file descriptors. Linux: /proc/self, getrusage(), getrlimit().
  */
 struct metrics_process {
-	double cpu_seconds;		/* user + system, getrusage() */
-	double start_time;		/* seconds since the epoch; 0 when unknown */
-	uint64_t resident_bytes;	/* /proc/self/stat, when has_stat */
+	double cpu_seconds;	 /* user + system, getrusage() */
+	double start_time;	 /* seconds since the epoch; 0 when unknown */
+	uint64_t resident_bytes; /* /proc/self/stat, when has_stat */
 	uint64_t virtual_bytes;
-	uint64_t open_fds;		/* entries of /proc/self/fd, when has_fds */
-	uint64_t max_fds;		/* the soft RLIMIT_NOFILE */
+	uint64_t open_fds; /* entries of /proc/self/fd, when has_fds */
+	uint64_t max_fds;  /* the soft RLIMIT_NOFILE */
 	bool has_stat, has_fds;
 };
 

@@ -40,7 +40,7 @@
 /* uthash with a keyed hash (HOUSE_STYLE: the default one is unkeyed), so a client cannot choose
  * names that pile into one bucket: SipHash-1-3 under a per-process random key. */
 static uint64_t query_hash_key[2];
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                       \
 	((hashv) = (unsigned)hash_siphash13(query_hash_key, (keyptr), (keylen)))
 #include <uthash.h>
 
@@ -57,9 +57,9 @@ static uint64_t query_hash_key[2];
 struct query_waiter {
 	struct query_waiter *next;
 	struct query_origin origin;
-	struct dnsmsg_query dq;		/* dq.q.qname points at qname below */
-	uint64_t arrived_us;		/* for the latency histogram (clock_now_us) */
-	uint8_t qname[DNS_MAX_NAME];	/* the client's spelling */
+	struct dnsmsg_query dq;	     /* dq.q.qname points at qname below */
+	uint64_t arrived_us;	     /* for the latency histogram (clock_now_us) */
+	uint8_t qname[DNS_MAX_NAME]; /* the client's spelling */
 };
 
 struct query_miss {
@@ -69,12 +69,12 @@ struct query_miss {
 	bool detached;
 	struct query_miss *dprev, *dnext;
 	struct query_engine *qe;
-	struct upstream_req req;	/* req.q.qname points at lname below */
+	struct upstream_req req; /* req.q.qname points at lname below */
 	struct query_waiter *waiters;
 	unsigned n_waiters;
 	/* --stale-mode=verify: when it fires, waiters with a stale entry get it (query_stale_arm) */
 	struct event *stale_ev;
-	char log_prefix[QUERY_LOG_PREFIX];	/* the first query's, for its reply lines */
+	char log_prefix[QUERY_LOG_PREFIX]; /* the first query's, for its reply lines */
 	msec_t started;
 	uint16_t key_len;
 	uint8_t key[QUERY_KEY_MAX];
@@ -87,17 +87,17 @@ struct query_engine {
 	struct router *router;
 	struct cache *cache;
 	struct stats *stats;
-	struct query_miss *inflight;	/* uthash head */
-	struct query_miss *detached;	/* in flight but invalidated (query_engine_invalidate) */
-	size_t n_inflight;		/* both of the above */
+	struct query_miss *inflight; /* uthash head */
+	struct query_miss *detached; /* in flight but invalidated (query_engine_invalidate) */
+	size_t n_inflight;	     /* both of the above */
 	struct log_ratelimit rl_forward_max;
 	struct log_ratelimit rl_waiters;
-	struct upstream_hooks hooks;	/* what upstreams call back: invalidation */
-	struct loop_detect *loop;	/* --dns-loop-detect, or NULL */
-	uint32_t log_serial;		/* --log-queries=extra: the last query's serial */
+	struct upstream_hooks hooks;	   /* what upstreams call back: invalidation */
+	struct loop_detect *loop;	   /* --dns-loop-detect, or NULL */
+	uint32_t log_serial;		   /* --log-queries=extra: the last query's serial */
 	char log_prefix[QUERY_LOG_PREFIX]; /* the query being handled's, "" unless extra */
-	uint8_t buf[QUERY_BUF_SIZE];	/* the upstream reply, OPT stripped */
-	uint8_t out[QUERY_BUF_SIZE];	/* one client's rewritten copy */
+	uint8_t buf[QUERY_BUF_SIZE];	   /* the upstream reply, OPT stripped */
+	uint8_t out[QUERY_BUF_SIZE];	   /* one client's rewritten copy */
 };
 
 /* The zones an upstream reports its changes in are indexed by the cache, so that its
@@ -317,8 +317,8 @@ query_log_query(const struct query_engine *qe, const struct dnsmsg_query *dq,
 static const char *
 query_rcode_name(unsigned rcode)
 {
-	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-					     "NOTIMP",	"REFUSED" };
+	static const char *const names[] = {"NOERROR",	"FORMERR", "SERVFAIL",
+					    "NXDOMAIN", "NOTIMP",  "REFUSED"};
 
 	return rcode < ARRAY_SIZE(names) ? names[rcode] : "error";
 }
@@ -343,10 +343,10 @@ query_log_rr(void *ctx, const char *rr)
  * form with `extra`), or the rcode / NODATA when there are none. `what` is "reply" or
  * "cached"; `prefix` is --log-queries=extra's or "". */
 static void
-query_log_reply(const struct config *cfg, const char *prefix, const char *what,
-		const uint8_t *pkt, size_t len, uint16_t qtype)
+query_log_reply(const struct config *cfg, const char *prefix, const char *what, const uint8_t *pkt,
+		size_t len, uint16_t qtype)
 {
-	struct query_log_rr l = { .prefix = prefix, .what = what };
+	struct query_log_rr l = {.prefix = prefix, .what = what};
 	struct dnsmsg_iter it;
 	struct dnsmsg_rr rr;
 	char name[1024], val[1024];
@@ -364,7 +364,7 @@ query_log_reply(const struct config *cfg, const char *prefix, const char *what,
 				 r - QUERY_LOG_RRS);
 		if (r > 0)
 			return;
-		if (r < 0)	/* ldns refused what dnsmsg accepted: dnsmasq's lines then */
+		if (r < 0) /* ldns refused what dnsmsg accepted: dnsmasq's lines then */
 			log_debug("ldns cannot read the answer for %s: %s", name, strerror(-r));
 	}
 	while (dnsmsg_iter_next(&it, &rr) == 0 && rr.section == DNS_SECTION_ANSWER) {
@@ -512,15 +512,17 @@ static size_t
 query_chaos(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t *lname,
 	    const struct query_origin *o, uint8_t *out, size_t cap)
 {
-	struct chaos_sources src = { .stats = qe->stats, .cache = qe->cache,
-				     .cache_size = qe->cfg->cache_size, .router = qe->router };
+	struct chaos_sources src = {.stats = qe->stats,
+				    .cache = qe->cache,
+				    .cache_size = qe->cfg->cache_size,
+				    .router = qe->router};
 	int r = chaos_answer(&src, dq, lname, out, cap);
 
 	if (r == -ENOENT || r == 0)
-		return 0;	/* not a statistics name: forwarded, as dnsmasq does */
-	if (r < 0)	/* ours, but the answer could not be built: not forwarded either */
+		return 0; /* not a statistics name: forwarded, as dnsmasq does */
+	if (r < 0)	  /* ours, but the answer could not be built: not forwarded either */
 		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
-	qe->stats->answered_locally++;	/* counted after the answer, as dnsmasq's hits.bind */
+	qe->stats->answered_locally++; /* counted after the answer, as dnsmasq's hits.bind */
 	qe->stats->chaos++;
 	stats_answered(qe->stats, METRICS_SOURCE_LOCAL, out[3] & 0x0f, 0);
 	return query_fit(qe, dq, o, out, (size_t)r, cap);
@@ -583,8 +585,10 @@ query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	m->key_len = key_len;
 	memcpy(m->key, key, key_len);
 	memcpy(m->lname, key + 5, dq->q.qname_len);
-	m->req.q = (struct dnsmsg_question){ .qname = m->lname, .qname_len = dq->q.qname_len,
-					     .qtype = dq->q.qtype, .qclass = dq->q.qclass };
+	m->req.q = (struct dnsmsg_question){.qname = m->lname,
+					    .qname_len = dq->q.qname_len,
+					    .qtype = dq->q.qtype,
+					    .qclass = dq->q.qclass};
 	m->req.cd = dq->cd;
 	m->req.do_bit = dq->do_bit;
 	m->req.done = upstream_done;
@@ -606,12 +610,12 @@ query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 		return m;
 	}
 	free(m);
-	if (r == -ENXIO) {		/* local-only zone, bogus-priv, domain-needed */
+	if (r == -ENXIO) { /* local-only zone, bogus-priv, domain-needed */
 		qe->stats->answered_locally++;
 		*rcode = DNS_RCODE_NXDOMAIN;
-	} else if (r == -ENOENT) {	/* no upstream for this name, as dnsmasq without servers */
+	} else if (r == -ENOENT) { /* no upstream for this name, as dnsmasq without servers */
 		*rcode = DNS_RCODE_REFUSED;
-	} else if (r == -ELOOP) {	/* every server loops (loop_detect.h): none, as above */
+	} else if (r == -ELOOP) { /* every server loops (loop_detect.h): none, as above */
 		*rcode = DNS_RCODE_REFUSED;
 	} else {
 		qe->stats->servfail++;
@@ -644,7 +648,9 @@ query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 		 const struct query_origin *o, uint8_t *out, size_t cap)
 {
 	struct upstream_req req = {
-		.q = {.qname = lname, .qname_len = dq->q.qname_len, .qtype = dq->q.qtype,
+		.q = {.qname = lname,
+		      .qname_len = dq->q.qname_len,
+		      .qtype = dq->q.qtype,
 		      .qclass = dq->q.qclass},
 		.cd = dq->cd,
 		.do_bit = dq->do_bit,
@@ -699,7 +705,7 @@ query_miss(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_t
 	if (!(w = query_waiter_new(dq, o)))
 		return query_reply_rcode(qe, dq, DNS_RCODE_SERVFAIL, out, cap);
 	if (m && m->n_waiters >= QUERY_MAX_WAITERS_PER_MISS)
-		m = NULL;	/* a pathological herd: let it take a miss of its own */
+		m = NULL; /* a pathological herd: let it take a miss of its own */
 	if (m) {
 		qe->stats->coalesced++;
 	} else if (!(m = query_miss_start(qe, dq, key, key_len, &rcode))) {
@@ -767,10 +773,10 @@ static void
 query_stale_arm(struct query_engine *qe, struct query_miss *m)
 {
 	unsigned ms = qe->cfg->stale_answer_timeout;
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
 	if (!m->stale_ev && !(m->stale_ev = evtimer_new(qe->base, query_stale_timer, m)))
-		return;	/* without a timer the stale answer still comes if the upstream fails */
+		return; /* without a timer the stale answer still comes if the upstream fails */
 	if (!evtimer_pending(m->stale_ev, NULL))
 		evtimer_add(m->stale_ev, &tv);
 }
@@ -798,7 +804,7 @@ query_stale(struct query_engine *qe, const struct dnsmsg_query *dq, const uint8_
 	}
 	r = cache_get_stale(qe->cache, &key, now, dq->id, dq->q.qname, out, cap);
 	if (r <= 0)
-		return 0;	/* gone meanwhile: an ordinary miss */
+		return 0; /* gone meanwhile: an ordinary miss */
 	(void)query_refresh(qe, dq, lname);
 	stats_answered(qe->stats, METRICS_SOURCE_FORWARD, out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
@@ -833,8 +839,8 @@ query_prefetch(struct query_engine *qe, const struct query_prep *p)
 }
 
 size_t
-query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
-	     const struct query_origin *o, uint8_t *out, size_t cap)
+query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len, const struct query_origin *o,
+	     uint8_t *out, size_t cap)
 {
 	struct query_prep p;
 
@@ -978,9 +984,9 @@ query_cache_put(struct query_engine *qe, const struct query_miss *m, const uint8
 {
 	struct cache_key key = query_miss_key(m);
 
-	if (qe->cache)	/* tagged with its source, for the hits' `source` label */
-		cache_put_tagged(qe->cache, &key, img, len, clock_now_ms(),
-				 query_miss_source(m), false);
+	if (qe->cache) /* tagged with its source, for the hits' `source` label */
+		cache_put_tagged(qe->cache, &key, img, len, clock_now_ms(), query_miss_source(m),
+				 false);
 }
 
 /*

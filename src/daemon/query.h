@@ -44,13 +44,13 @@ struct query_origin {
 	void (*hold)(const struct query_origin *o);
 	void (*release)(const struct query_origin *o);
 	bool tcp;
-	int fd;					/* UDP: the listening socket */
+	int fd; /* UDP: the listening socket */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	struct in6_pktinfo local6;		/* UDP wildcard sockets: answer from this address */
+	struct in6_pktinfo local6; /* UDP wildcard sockets: answer from this address */
 	struct in_pktinfo local4;
 	bool has_local;
-	void *conn;				/* TCP: the server's connection object */
+	void *conn; /* TCP: the server's connection object */
 };
 
 /* `cache` may be NULL (--cache-size=0). All borrowed; they outlive the engine. */
@@ -78,11 +78,11 @@ size_t query_handle(struct query_engine *qe, const uint8_t *pkt, size_t len,
  */
 struct query_prep {
 	struct dnsmsg_query dq;
-	int status;				/* dnsmsg_parse_query()'s */
-	uint32_t hash;				/* cache_key_hash() of the key when status is 0 */
-	size_t len;				/* the packet's (request size metrics) */
-	msec_t now;				/* the time the query is answered at */
-	uint8_t lname[DNS_MAX_NAME];		/* the lower-cased name when status is 0 */
+	int status;		     /* dnsmsg_parse_query()'s */
+	uint32_t hash;		     /* cache_key_hash() of the key when status is 0 */
+	size_t len;		     /* the packet's (request size metrics) */
+	msec_t now;		     /* the time the query is answered at */
+	uint8_t lname[DNS_MAX_NAME]; /* the lower-cased name when status is 0 */
 };
 
 /* Parse `pkt` into *p and prefetch its cache bucket; `now` is read once per batch by the

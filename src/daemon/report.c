@@ -44,8 +44,7 @@ struct report_out {
 	void *ctx;
 };
 
-static void PRINTF_LIKE(2, 3)
-report_printf(struct report_out *o, const char *fmt, ...)
+static void PRINTF_LIKE(2, 3) report_printf(struct report_out *o, const char *fmt, ...)
 {
 	char buf[2048];
 	va_list ap;
@@ -84,8 +83,7 @@ report_dump_rr(void *ctx, const char *rr)
 
 /* The data of the answer record at rr as text. */
 static void
-report_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr, char *out,
-		 size_t cap)
+report_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr, char *out, size_t cap)
 {
 	char t[16];
 
@@ -103,7 +101,7 @@ report_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr, ch
 
 static void
 report_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply,
-		 size_t len)
+		  size_t len)
 {
 	struct report_dump *d = ctx;
 	char name[1024], type[16], val[1024] = "", more[32] = "";
@@ -129,8 +127,8 @@ report_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, con
 	else if (n > 1)
 		snprintf(more, sizeof(more), " +%u more", n - 1);
 	report_printf(d->o, "cache %s %s %" PRIu32 " %s%s%s%s", name,
-		 dnsmsg_type_name(key->qtype, type, sizeof(type)), ttl_left, val, more,
-		 key->flags & CACHE_F_DO ? " DO" : "", key->flags & CACHE_F_CD ? " CD" : "");
+		      dnsmsg_type_name(key->qtype, type, sizeof(type)), ttl_left, val, more,
+		      key->flags & CACHE_F_DO ? " DO" : "", key->flags & CACHE_F_CD ? " CD" : "");
 	/* a hit shows min(TTL - elapsed, left): every TTL not below the entry's lifetime as left */
 	r = rrtext_foreach(reply, len, n ? RRTEXT_ANSWER : RRTEXT_AUTHORITY, ttl_left,
 			   REPORT_DUMP_RRS, report_dump_rr, d->o);
@@ -143,7 +141,9 @@ report_dump_cache(struct report_out *o, const struct cache *cache)
 {
 	struct report_dump d = {.o = o};
 
-	report_printf(o, "cache dump: name type ttl-left first-answer, then its records in zone-file form");
+	report_printf(
+		o,
+		"cache dump: name type ttl-left first-answer, then its records in zone-file form");
 	cache_foreach(cache, clock_now_ms(), report_dump_entry, &d);
 	if (d.left_out)
 		report_printf(o, "cache dump: %" PRIu64 " more entries not shown", d.left_out);
@@ -155,35 +155,39 @@ report_write(const struct report_sources *src, report_line_fn *line, void *ctx)
 	struct report_out out = {.line = line, .ctx = ctx}, *o = &out;
 	const struct stats *s = src->stats;
 	const struct cache *cache = src->cache;
-	struct cache_stats cs = { 0 };
+	struct cache_stats cs = {0};
 
 	if (cache)
 		cache_get_stats(cache, &cs);
 	report_printf(o, "time %lu", (unsigned long)time(NULL));
-	report_printf(o, "cache size %u, %" PRIu64 "/%" PRIu64
-		 " cache insertions re-used unexpired cache entries.",
-		 (unsigned)stats_cache_size(cache, src->cache_size), cs.evictions,
-		 cs.insertions);
-	report_printf(o, "queries forwarded %" PRIu64 ", queries answered locally %" PRIu64, s->forwarded,
-		 s->answered_locally + s->cache_hits);
+	report_printf(o,
+		      "cache size %u, %" PRIu64 "/%" PRIu64
+		      " cache insertions re-used unexpired cache entries.",
+		      (unsigned)stats_cache_size(cache, src->cache_size), cs.evictions,
+		      cs.insertions);
+	report_printf(o, "queries forwarded %" PRIu64 ", queries answered locally %" PRIu64,
+		      s->forwarded, s->answered_locally + s->cache_hits);
 	if (src->router)
 		router_foreach(src->router, report_upstream, o);
-	report_printf(o, "kubemasq cache: %" PRIu64 " bytes used of %" PRIu64 ", entries %" PRIu64
-		 ", hits %" PRIu64 ", misses %" PRIu64 ", evictions %" PRIu64
-		 ", expired %" PRIu64 ", negative entries %" PRIu64 ", renewed %" PRIu64
-		 ", stale served %" PRIu64 ", prefetches %" PRIu64,
-		 cs.bytes, cs.max_bytes, cs.entries, cs.hits, cs.misses, cs.evictions, cs.expired,
-		 cs.negative_entries, cs.renewed, cs.stale_served, s->prefetches);
-	report_printf(o, "kubemasq queries: udp %" PRIu64 ", tcp %" PRIu64 ", coalesced %" PRIu64
-		 ", refused over dns-forward-max %" PRIu64 ", servfail %" PRIu64
-		 ", truncated %" PRIu64 ", chaos %" PRIu64,
-		 s->queries_udp, s->queries_tcp, s->coalesced, s->refused_forward_max, s->servfail,
-		 s->truncated, s->chaos);
-	report_printf(o, "kubemasq errors: formerr %" PRIu64 ", notimp %" PRIu64 ", badvers %" PRIu64
-		 ", dropped %" PRIu64 ", send errors %" PRIu64 ", tcp refused %" PRIu64
-		 ", tcp idle closed %" PRIu64,
-		 s->formerr, s->notimp, s->badvers, s->dropped, s->send_errors, s->tcp_refused,
-		 s->tcp_idle_closed);
+	report_printf(o,
+		      "kubemasq cache: %" PRIu64 " bytes used of %" PRIu64 ", entries %" PRIu64
+		      ", hits %" PRIu64 ", misses %" PRIu64 ", evictions %" PRIu64
+		      ", expired %" PRIu64 ", negative entries %" PRIu64 ", renewed %" PRIu64
+		      ", stale served %" PRIu64 ", prefetches %" PRIu64,
+		      cs.bytes, cs.max_bytes, cs.entries, cs.hits, cs.misses, cs.evictions,
+		      cs.expired, cs.negative_entries, cs.renewed, cs.stale_served, s->prefetches);
+	report_printf(o,
+		      "kubemasq queries: udp %" PRIu64 ", tcp %" PRIu64 ", coalesced %" PRIu64
+		      ", refused over dns-forward-max %" PRIu64 ", servfail %" PRIu64
+		      ", truncated %" PRIu64 ", chaos %" PRIu64,
+		      s->queries_udp, s->queries_tcp, s->coalesced, s->refused_forward_max,
+		      s->servfail, s->truncated, s->chaos);
+	report_printf(o,
+		      "kubemasq errors: formerr %" PRIu64 ", notimp %" PRIu64 ", badvers %" PRIu64
+		      ", dropped %" PRIu64 ", send errors %" PRIu64 ", tcp refused %" PRIu64
+		      ", tcp idle closed %" PRIu64,
+		      s->formerr, s->notimp, s->badvers, s->dropped, s->send_errors, s->tcp_refused,
+		      s->tcp_idle_closed);
 	if (src->dump_cache && cache)
 		report_dump_cache(o, cache);
 }

@@ -17,8 +17,8 @@ struct stats;
 struct report_sources {
 	const struct stats *stats;
 	const struct cache *cache;
-	unsigned cache_size;	/* --cache-size (0: unset): dnsmasq's "cache size" figure */
-	bool dump_cache;	/* --log-queries: the cache dump after the totals */
+	unsigned cache_size; /* --cache-size (0: unset): dnsmasq's "cache size" figure */
+	bool dump_cache;     /* --log-queries: the cache dump after the totals */
 	struct router *router;
 };
 

@@ -23,13 +23,13 @@
 #include "daemon/setup.h"
 
 #define RESOLV_POLL_MS 1000
-#define RESOLV_MAX_RETIRED 16	/* a file flapping faster than the timeout: free the oldest */
+#define RESOLV_MAX_RETIRED 16 /* a file flapping faster than the timeout: free the oldest */
 
 struct resolv_retired {
 	struct upstream *u;
 	struct event *ev;
 	struct resolv_watch *w;
-	unsigned long serial;	/* order of retirement: the lowest is the oldest */
+	unsigned long serial; /* order of retirement: the lowest is the oldest */
 };
 
 struct resolv_watch {
@@ -38,10 +38,10 @@ struct resolv_watch {
 	struct router *router;
 	struct upstream *current;
 	struct event *poll;
-	struct filestat seen;	/* what the file looked like when last read */
-	void (*on_swap)(void *ctx);	/* resolv_watch_on_swap() */
+	struct filestat seen;	    /* what the file looked like when last read */
+	void (*on_swap)(void *ctx); /* resolv_watch_on_swap() */
 	void *on_swap_ctx;
-	unsigned long n_retired;	/* forwarders retired so far: the next serial */
+	unsigned long n_retired; /* forwarders retired so far: the next serial */
 	struct resolv_retired retired[RESOLV_MAX_RETIRED];
 };
 
@@ -63,20 +63,20 @@ resolv_retired_expire(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 static void
 resolv_retire(struct resolv_watch *w, struct upstream *u)
 {
-	struct timeval tv = { .tv_sec = (w->cfg->upstream_timeout_ms + 1000) / 1000 };
+	struct timeval tv = {.tv_sec = (w->cfg->upstream_timeout_ms + 1000) / 1000};
 	struct resolv_retired *slot = &w->retired[0];
 
 	for (size_t i = 0; i < RESOLV_MAX_RETIRED && slot->u; i++)
 		if (!w->retired[i].u || w->retired[i].serial < slot->serial)
 			slot = &w->retired[i];
-	if (slot->u)		/* all taken: the oldest ends what it still holds, with SERVFAIL */
+	if (slot->u) /* all taken: the oldest ends what it still holds, with SERVFAIL */
 		resolv_retired_free(slot);
 	slot->u = u;
 	slot->w = w;
 	slot->serial = w->n_retired++;
 	slot->ev = evtimer_new(w->base, resolv_retired_expire, slot);
 	if (!slot->ev || evtimer_add(slot->ev, &tv) < 0)
-		resolv_retired_free(slot);	/* cannot wait: SERVFAIL now is the lesser harm */
+		resolv_retired_free(slot); /* cannot wait: SERVFAIL now is the lesser harm */
 }
 
 /* The default servers as one comparable array (malloc'd; *n set). */
@@ -102,7 +102,7 @@ resolv_swap(struct resolv_watch *w)
 		log_err("%s: keeping the previous servers", err);
 		return;
 	}
-	if (!u) {		/* no servers left: keep the old ones rather than answer nothing */
+	if (!u) { /* no servers left: keep the old ones rather than answer nothing */
 		log_warn("no servers found in %s, keeping the previous ones", w->cfg->resolv_file);
 		return;
 	}
@@ -164,7 +164,7 @@ struct resolv_watch *
 resolv_watch_new(struct event_base *base, struct config *cfg, struct router *router,
 		 struct upstream *current)
 {
-	struct timeval tv = { .tv_sec = RESOLV_POLL_MS / 1000 };
+	struct timeval tv = {.tv_sec = RESOLV_POLL_MS / 1000};
 	struct resolv_watch *w = calloc(1, sizeof(*w));
 
 	if (!w)

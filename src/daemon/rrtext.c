@@ -33,8 +33,8 @@ rrtext_tidy(char *s)
 
 /* The records of one section, written through `buf`; returns how many it holds or -ENOMEM. */
 static int
-rrtext_list(ldns_buffer *buf, ldns_rr_list *list, uint32_t ttl_max, unsigned *left,
-	    rrtext_fn *fn, void *ctx)
+rrtext_list(ldns_buffer *buf, ldns_rr_list *list, uint32_t ttl_max, unsigned *left, rrtext_fn *fn,
+	    void *ctx)
 {
 	size_t n = ldns_rr_list_rr_count(list);
 
@@ -54,8 +54,8 @@ rrtext_list(ldns_buffer *buf, ldns_rr_list *list, uint32_t ttl_max, unsigned *le
 }
 
 int
-rrtext_foreach(const uint8_t *pkt, size_t len, unsigned sections, uint32_t ttl_max,
-	       unsigned max, rrtext_fn *fn, void *ctx)
+rrtext_foreach(const uint8_t *pkt, size_t len, unsigned sections, uint32_t ttl_max, unsigned max,
+	       rrtext_fn *fn, void *ctx)
 {
 	ldns_pkt *p = NULL;
 	ldns_buffer *buf;
@@ -64,7 +64,7 @@ rrtext_foreach(const uint8_t *pkt, size_t len, unsigned sections, uint32_t ttl_m
 
 	if (ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK)
 		return -EPROTO;
-	buf = ldns_buffer_new(RRTEXT_BUF);	/* grows for a longer record */
+	buf = ldns_buffer_new(RRTEXT_BUF); /* grows for a longer record */
 	if (!buf) {
 		ldns_pkt_free(p);
 		return -ENOMEM;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Which sections rrtext_foreach() walks. */
-#define RRTEXT_ANSWER	 0x1u
+#define RRTEXT_ANSWER 0x1u
 #define RRTEXT_AUTHORITY 0x2u
 
 /* One record as text: "NAME TTL CLASS TYPE RDATA", single spaces, no newline. Borrowed for

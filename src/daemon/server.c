@@ -40,13 +40,14 @@
 #include "lib/clock.h"
 
 #define SERVER_UDP_BATCH 32
-#define SERVER_UDP_ROUNDS 8		/* batches per wakeup before yielding to other events */
-#define SERVER_UDP_WAIT_US 1000		/* how long a wakeup may go on waiting for queries */
-#define SERVER_UDP_IN 4096		/* larger queries are malformed for our purposes */
-#define SERVER_UDP_HEAD 512		/* what nearly every query fits in: received packed */
+#define SERVER_UDP_ROUNDS 8	/* batches per wakeup before yielding to other events */
+#define SERVER_UDP_WAIT_US 1000 /* how long a wakeup may go on waiting for queries */
+#define SERVER_UDP_IN 4096	/* larger queries are malformed for our purposes */
+#define SERVER_UDP_HEAD 512	/* what nearly every query fits in: received packed */
 #define SERVER_UDP_OUT 65536
 #define SERVER_TCP_BACKLOG 128
-#define SERVER_CMSG_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
+#define SERVER_CMSG_SPACE                                                                          \
+	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
 
 /*
  * Batch buffers shared by every UDP socket: the loop is single-threaded. Static so nothing is
@@ -65,11 +66,11 @@ static struct {
 	struct sockaddr_storage peer[SERVER_UDP_BATCH];
 	uint8_t rctl[SERVER_UDP_BATCH][SERVER_CMSG_SPACE];
 	uint8_t sctl[SERVER_UDP_BATCH][SERVER_CMSG_SPACE];
-	bool ready;			/* rmsg set up */
-	unsigned used;			/* rmsg entries the last recvmmsg may have written */
+	bool ready;    /* rmsg set up */
+	unsigned used; /* rmsg entries the last recvmmsg may have written */
 	struct query_prep prep[SERVER_UDP_BATCH];
 	uint8_t in[SERVER_UDP_BATCH][SERVER_UDP_HEAD];
-	uint8_t out[SERVER_UDP_BATCH * SERVER_UDP_OUT];	/* answers back to back, see below */
+	uint8_t out[SERVER_UDP_BATCH * SERVER_UDP_OUT]; /* answers back to back, see below */
 	uint8_t tail[SERVER_UDP_BATCH][SERVER_UDP_IN - SERVER_UDP_HEAD];
 	uint8_t whole[SERVER_UDP_BATCH][SERVER_UDP_IN];
 } server_batch;
@@ -92,12 +93,12 @@ server_pktinfo_parse(struct msghdr *mh, struct query_origin *o)
 static socklen_t
 server_pktinfo_build(const struct query_origin *o, uint8_t *buf)
 {
-	struct msghdr mh = { .msg_control = buf, .msg_controllen = SERVER_CMSG_SPACE };
+	struct msghdr mh = {.msg_control = buf, .msg_controllen = SERVER_CMSG_SPACE};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
 	memset(buf, 0, SERVER_CMSG_SPACE);
 	if (o->peer.ss_family == AF_INET) {
-		struct in_pktinfo pi = { .ipi_spec_dst = o->local4.ipi_addr };
+		struct in_pktinfo pi = {.ipi_spec_dst = o->local4.ipi_addr};
 		c->cmsg_level = IPPROTO_IP;
 		c->cmsg_type = IP_PKTINFO;
 		c->cmsg_len = CMSG_LEN(sizeof(pi));
@@ -115,7 +116,7 @@ static int
 server_udp_send(const struct query_origin *o, const uint8_t *pkt, size_t len)
 {
 	uint8_t ctl[SERVER_CMSG_SPACE];
-	struct iovec iov = { .iov_base = (void *)pkt, .iov_len = len };
+	struct iovec iov = {.iov_base = (void *)pkt, .iov_len = len};
 	struct msghdr mh = {
 		.msg_name = (void *)&o->peer,
 		.msg_namelen = o->peer_len,
@@ -143,9 +144,9 @@ server_udp_prepare(void)
 	}
 	server_batch.ready = true;
 	for (unsigned i = 0; i < SERVER_UDP_BATCH; i++) {
-		server_batch.riov[i][0] = (struct iovec){ server_batch.in[i], SERVER_UDP_HEAD };
-		server_batch.riov[i][1] = (struct iovec){ server_batch.tail[i],
-							   SERVER_UDP_IN - SERVER_UDP_HEAD };
+		server_batch.riov[i][0] = (struct iovec){server_batch.in[i], SERVER_UDP_HEAD};
+		server_batch.riov[i][1] =
+			(struct iovec){server_batch.tail[i], SERVER_UDP_IN - SERVER_UDP_HEAD};
 		server_batch.rmsg[i].msg_hdr = (struct msghdr){
 			.msg_name = &server_batch.peer[i],
 			.msg_namelen = sizeof(server_batch.peer[i]),
@@ -171,7 +172,7 @@ server_udp_prepare_batch(struct server *s, int n)
 		const uint8_t *pkt = server_batch.in[i];
 		size_t len = server_batch.rmsg[i].msg_len;
 
-		if (unlikely(len > SERVER_UDP_HEAD)) {	/* MSG_TRUNC ones are dropped later */
+		if (unlikely(len > SERVER_UDP_HEAD)) { /* MSG_TRUNC ones are dropped later */
 			memcpy(server_batch.whole[i], server_batch.in[i], SERVER_UDP_HEAD);
 			memcpy(server_batch.whole[i] + SERVER_UDP_HEAD, server_batch.tail[i],
 			       MIN(len, SERVER_UDP_IN) - SERVER_UDP_HEAD);
@@ -203,7 +204,7 @@ server_udp_batch(struct server_udp *u, int n)
 		};
 		size_t len;
 
-		if (unlikely(rh->msg_flags & MSG_TRUNC)) {	/* longer than any query we take */
+		if (unlikely(rh->msg_flags & MSG_TRUNC)) { /* longer than any query we take */
 			s->stats->dropped++;
 			continue;
 		}
@@ -216,7 +217,7 @@ server_udp_batch(struct server_udp *u, int n)
 					    SERVER_UDP_OUT);
 		if (!len)
 			continue;
-		server_batch.siov[out] = (struct iovec){ server_batch.out + at, len };
+		server_batch.siov[out] = (struct iovec){server_batch.out + at, len};
 		at += (len + 63) & ~(size_t)63;
 		server_batch.smsg[out].msg_hdr = (struct msghdr){
 			.msg_name = &server_batch.peer[i],
@@ -279,22 +280,22 @@ server_udp_read(evutil_socket_t fd, short what UNUSED, void *arg)
 			return;
 		out = server_udp_batch(u, n);
 		while ((unsigned)sent < out) {
-			int r = sendmmsg(u->send_fd, server_batch.smsg + sent, out - (unsigned)sent, MSG_DONTWAIT);
-			if (r <= 0) {	/* the first one failed (full buffer, bad peer): skip it */
+			int r = sendmmsg(u->send_fd, server_batch.smsg + sent, out - (unsigned)sent,
+					 MSG_DONTWAIT);
+			if (r <= 0) { /* the first one failed (full buffer, bad peer): skip it */
 				u->srv->stats->send_errors++;
 				r = 1;
 			}
 			sent += r;
 		}
 		if (n == SERVER_UDP_BATCH)
-			flags = MSG_DONTWAIT;	/* more are likely queued */
+			flags = MSG_DONTWAIT; /* more are likely queued */
 		else if (server_udp_may_wait(u, &since))
-			flags = MSG_WAITFORONE;	/* block for the first, then take what is queued */
+			flags = MSG_WAITFORONE; /* block for the first, then take what is queued */
 		else
 			return;
 	}
 }
-
 
 /*
  * A UDP listener is two sockets on one address: the one the event loop watches receives every
@@ -312,12 +313,12 @@ server_udp_read(evutil_socket_t fd, short what UNUSED, void *arg)
  * its TCP listener fails as before. Where SO_REUSEPORT is refused (old kernel, seccomp) the
  * listener is one socket doing both, as before.
  */
-static const struct sock_filter server_return0[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+static const struct sock_filter server_return0[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
 
 static void
 server_udp_group(int fd)
 {
-	struct sock_fprog prog = { .len = 1, .filter = (struct sock_filter *)server_return0 };
+	struct sock_fprog prog = {.len = 1, .filter = (struct sock_filter *)server_return0};
 	int one = 1;
 
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0)
@@ -328,7 +329,7 @@ server_udp_group(int fd)
 static int
 server_udp_sender(int fd)
 {
-	struct sock_fprog prog = { .len = 1, .filter = (struct sock_filter *)server_return0 };
+	struct sock_fprog prog = {.len = 1, .filter = (struct sock_filter *)server_return0};
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss), optlen = sizeof(int);
 	int one = 1, v6only = 1, out;
@@ -358,7 +359,7 @@ fail:
 static bool
 server_udp_waitable(int fd)
 {
-	struct timeval tv = { .tv_sec = 0, .tv_usec = SERVER_UDP_WAIT_US };
+	struct timeval tv = {.tv_sec = 0, .tv_usec = SERVER_UDP_WAIT_US};
 	int fl = fcntl(fd, F_GETFL);
 
 	return fl >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
@@ -409,8 +410,11 @@ server_listen(struct server *s, const struct config_sockaddr *a, bool wildcard, 
 	if (fd < 0)
 		goto fail;
 	u = &s->udp[s->n_udp++];
-	*u = (struct server_udp){ .srv = s, .fd = fd, .send_fd = server_udp_sender(fd),
-				  .wildcard = wildcard, .can_wait = server_udp_waitable(fd) };
+	*u = (struct server_udp){.srv = s,
+				 .fd = fd,
+				 .send_fd = server_udp_sender(fd),
+				 .wildcard = wildcard,
+				 .can_wait = server_udp_waitable(fd)};
 	u->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, server_udp_read, u);
 	if (!u->ev || event_add(u->ev, NULL) < 0) {
 		snprintf(err, errlen, "cannot watch UDP socket on %s",
@@ -420,8 +424,8 @@ server_listen(struct server *s, const struct config_sockaddr *a, bool wildcard, 
 	fd = server_socket(a, SOCK_STREAM, wildcard);
 	if (fd < 0)
 		goto fail;
-	s->tcp[s->n_tcp] = evconnlistener_new(s->base, server_tcp_accept, s,
-					      LEV_OPT_CLOSE_ON_FREE, SERVER_TCP_BACKLOG, fd);
+	s->tcp[s->n_tcp] = evconnlistener_new(s->base, server_tcp_accept, s, LEV_OPT_CLOSE_ON_FREE,
+					      SERVER_TCP_BACKLOG, fd);
 	if (!s->tcp[s->n_tcp]) {
 		close(fd);
 		snprintf(err, errlen, "cannot listen on TCP %s",
@@ -476,10 +480,13 @@ server_listen_interfaces(struct server *s, char *err, size_t errlen)
 			if (strcmp(i->ifa_name, s->cfg->interfaces[n]) != 0 ||
 			    (fam != AF_INET && fam != AF_INET6))
 				continue;
-			server_sockaddr(&a, fam,
-					fam == AF_INET ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
-						       : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
-					s->cfg->port);
+			server_sockaddr(
+				&a, fam,
+				fam == AF_INET ? (const void *)&((struct sockaddr_in *)i->ifa_addr)
+							 ->sin_addr
+					       : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)
+							 ->sin6_addr,
+				s->cfg->port);
 			if (fam == AF_INET6)
 				((struct sockaddr_in6 *)&a.ss)->sin6_scope_id =
 					((struct sockaddr_in6 *)i->ifa_addr)->sin6_scope_id;
@@ -502,7 +509,7 @@ server_listen_all(struct server *s, char *err, size_t errlen)
 	struct config_sockaddr a;
 	int r;
 
-	if (s->cfg->port == 0)		/* -p 0: DNS off, as in dnsmasq */
+	if (s->cfg->port == 0) /* -p 0: DNS off, as in dnsmasq */
 		return 0;
 	for (size_t i = 0; i < s->cfg->n_listen; i++) {
 		r = server_listen(s, &s->cfg->listen[i], false, err, errlen);
@@ -518,7 +525,7 @@ server_listen_all(struct server *s, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	server_sockaddr(&a, AF_INET6, NULL, s->cfg->port);
-	if (server_listen(s, &a, true, err, errlen) < 0)	/* a host without IPv6 */
+	if (server_listen(s, &a, true, err, errlen) < 0) /* a host without IPv6 */
 		log_warn("%s; serving IPv4 only", err);
 	return 0;
 }
@@ -560,7 +567,7 @@ server_stop_listening(struct server *s)
 		}
 		if (u->send_fd != u->fd) {
 			close(u->fd);
-			u->fd = u->send_fd;	/* late answers still leave from it */
+			u->fd = u->send_fd; /* late answers still leave from it */
 		}
 	}
 	for (size_t i = 0; i < s->n_tcp; i++)

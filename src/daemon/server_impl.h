@@ -21,10 +21,10 @@ struct server_tcp_conn;
 
 struct server_udp {
 	struct server *srv;
-	int fd;				/* receives; watched by the event loop */
-	int send_fd;			/* answers leave here: see server_udp_sender() */
+	int fd;	     /* receives; watched by the event loop */
+	int send_fd; /* answers leave here: see server_udp_sender() */
 	bool wildcard;
-	bool can_wait;			/* blocking, with a receive timeout: server_udp_waitable() */
+	bool can_wait; /* blocking, with a receive timeout: server_udp_waitable() */
 	struct event *ev;
 };
 
@@ -37,10 +37,10 @@ struct server {
 	size_t n_udp;
 	struct evconnlistener *tcp[SERVER_MAX_LISTENERS];
 	size_t n_tcp;
-	struct server_tcp_conn *conns;	/* open connections */
+	struct server_tcp_conn *conns; /* open connections */
 	unsigned n_conns;
 	struct timeval tcp_idle_tv;	/* --tcp-idle-timeout */
-	const struct timeval *tcp_idle;	/* the same as a libevent common timeout, if it has one */
+	const struct timeval *tcp_idle; /* the same as a libevent common timeout, if it has one */
 	struct log_ratelimit rl_tcp_cap;
 	struct log_ratelimit rl_send;
 };
@@ -49,8 +49,8 @@ struct server {
 void server_tcp_init(struct server *s);
 
 /* The listener's callback: take connection `fd` (closed here when refused or on failure). */
-void server_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-		       int salen, void *arg);
+void server_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		       void *arg);
 
 /* Close every connection; the engine must have released every pending query before. */
 void server_tcp_close_all(struct server *s);

@@ -30,20 +30,20 @@
 #include "daemon/server_impl.h"
 #include "lib/stats.h"
 
-#define SERVER_TCP_MAX_PENDING 64	/* queries in flight per connection before reads pause */
-#define SERVER_TCP_OUTPUT_HIGH (256 * 1024)	/* unsent bytes per connection before reads pause */
-#define SERVER_TCP_OUTPUT_LOW (64 * 1024)	/* ... and when they resume */
+#define SERVER_TCP_MAX_PENDING 64 /* queries in flight per connection before reads pause */
+#define SERVER_TCP_OUTPUT_HIGH (256 * 1024) /* unsent bytes per connection before reads pause */
+#define SERVER_TCP_OUTPUT_LOW (64 * 1024)   /* ... and when they resume */
 #define SERVER_TCP_OUT 65536
 
 struct server_tcp_conn {
 	struct server *srv;
-	struct bufferevent *bev;	/* NULL once closed */
-	struct event *idle;		/* closes the connection; progress puts it off */
+	struct bufferevent *bev; /* NULL once closed */
+	struct event *idle;	 /* closes the connection; progress puts it off */
 	struct evbuffer_cb_entry *in_cb, *out_cb;
 	struct server_tcp_conn *prev, *next;
-	unsigned pending;		/* queries waiting on upstreams */
-	bool full;			/* output passed the high mark and has not drained yet */
-	bool eof;			/* half-closed: answer what is pending, then close */
+	unsigned pending; /* queries waiting on upstreams */
+	bool full;	  /* output passed the high mark and has not drained yet */
+	bool eof;	  /* half-closed: answer what is pending, then close */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 };
@@ -87,7 +87,7 @@ server_tcp_write(struct server_tcp_conn *c, const uint8_t *pkt, size_t len)
 	uint8_t hdr[2];
 
 	if (!c->bev)
-		return -ENOTCONN;	/* the client left before its answer came */
+		return -ENOTCONN; /* the client left before its answer came */
 	dnsmsg_put16(hdr, (uint16_t)len);
 	if (bufferevent_write(c->bev, hdr, 2) < 0 || bufferevent_write(c->bev, pkt, len) < 0)
 		return -ENOMEM;
@@ -188,7 +188,7 @@ server_tcp_serve(struct server_tcp_conn *c)
 		if (!(bufferevent_get_enabled(bev) & EV_READ))
 			bufferevent_enable(bev, EV_READ);
 	} else if (!c->pending && !evbuffer_get_length(bufferevent_get_output(bev))) {
-		server_tcp_close(c);	/* every answer is written (a partial message is dropped) */
+		server_tcp_close(c); /* every answer is written (a partial message is dropped) */
 	}
 }
 
@@ -253,7 +253,7 @@ server_tcp_event(struct bufferevent *bev UNUSED, short what, void *arg)
 		server_tcp_serve(c);
 		return;
 	}
-	server_tcp_close(c);	/* a reset, or a write that failed */
+	server_tcp_close(c); /* a reset, or a write that failed */
 }
 
 /* A connection on `fd` (closed on failure), with its idle deadline running; not yet linked. */
@@ -270,15 +270,16 @@ server_tcp_conn_new(struct server *s, evutil_socket_t fd)
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->idle = evtimer_new(s->base, server_tcp_idle, c);
 	if (c->bev) {
-		c->in_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), server_tcp_progress_in, c);
-		c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), server_tcp_progress_out,
-					    c);
+		c->in_cb =
+			evbuffer_add_cb(bufferevent_get_input(c->bev), server_tcp_progress_in, c);
+		c->out_cb =
+			evbuffer_add_cb(bufferevent_get_output(c->bev), server_tcp_progress_out, c);
 	}
 	if (!c->bev || !c->idle || !c->in_cb || !c->out_cb || event_add(c->idle, s->tcp_idle) < 0) {
 		if (c->idle)
 			event_free(c->idle);
 		if (c->bev)
-			bufferevent_free(c->bev);	/* closes fd */
+			bufferevent_free(c->bev); /* closes fd */
 		else
 			close(fd);
 		free(c);
@@ -298,9 +299,10 @@ server_tcp_accept(struct evconnlistener *l UNUSED, evutil_socket_t fd, struct so
 
 	if (s->n_conns >= s->cfg->tcp_max_connections) {
 		s->stats->tcp_refused++;
-		log_ratelimited(&s->rl_tcp_cap, LOG_WARNING,
-				"TCP connection refused: %u connections open (--tcp-max-connections)",
-				s->n_conns);
+		log_ratelimited(
+			&s->rl_tcp_cap, LOG_WARNING,
+			"TCP connection refused: %u connections open (--tcp-max-connections)",
+			s->n_conns);
 		close(fd);
 		return;
 	}
@@ -323,7 +325,7 @@ server_tcp_init(struct server *s)
 	s->rl_tcp_cap = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 1);
 	/* Every connection's deadline has this one duration, and moves on every read or write: as
 	 * a common timeout, moving it is a list operation instead of a heap one. */
-	s->tcp_idle_tv = (struct timeval){ .tv_sec = s->cfg->tcp_idle_timeout };
+	s->tcp_idle_tv = (struct timeval){.tv_sec = s->cfg->tcp_idle_timeout};
 	s->tcp_idle = event_base_init_common_timeout(s->base, &s->tcp_idle_tv);
 	if (!s->tcp_idle)
 		s->tcp_idle = &s->tcp_idle_tv;

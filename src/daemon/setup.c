@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "kubemasq/log.h"
 #include "kubemasq/netaddr.h"
 #include "kubemasq/upstream.h"
@@ -67,8 +66,7 @@ setup_bind(struct router *r, const char *zone, struct upstream *u, bool own, cha
 }
 
 struct upstream *
-setup_default_forwarder(struct event_base *base, const struct config *cfg, char *err,
-			size_t errlen)
+setup_default_forwarder(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
 	struct config_sockaddr *list = calloc(cfg->n_servers + 1, sizeof(*list));
 	struct upstream *u = NULL;
@@ -108,18 +106,18 @@ setup_has_domain(const char *const *domains, size_t n, const char *d)
 /* The local records (options and hosts files) as one upstream, bound to each of its names ahead
  * of anything else bound there: a name with local data answers locally, as in dnsmasq. */
 static int
-setup_local_records(struct router *r, struct event_base *base, const struct config *cfg,
-		    char *err, size_t errlen)
+setup_local_records(struct router *r, struct event_base *base, const struct config *cfg, char *err,
+		    size_t errlen)
 {
-	struct local_records_args args = { .cfg = cfg, .router = r };
+	struct local_records_args args = {.cfg = cfg, .router = r};
 	struct upstream *u = NULL;
 	int e;
 
 	if (!local_records_wanted(cfg))
 		return 0;
 	if ((e = local_records_ops.create(&u, base, &args)) < 0) {
-		snprintf(err, errlen, "local records: %s", e == -EINVAL ? "bad configuration"
-									 : strerror(-e));
+		snprintf(err, errlen, "local records: %s",
+			 e == -EINVAL ? "bad configuration" : strerror(-e));
 		return e;
 	}
 	if ((e = router_own(r, u)) < 0) {
@@ -138,7 +136,7 @@ setup_addresses(struct router *r, struct event_base *base, const struct config *
 		const char *domain, char *err, size_t errlen)
 {
 	const struct config_address **mine = calloc(cfg->n_addresses + 1, sizeof(*mine));
-	struct upstream_local_args args = { .ttl = cfg->local_ttl, .log_queries = cfg->log_queries };
+	struct upstream_local_args args = {.ttl = cfg->local_ttl, .log_queries = cfg->log_queries};
 	struct upstream *u = NULL;
 	int e = 0;
 
@@ -186,7 +184,7 @@ setup_servers(struct router *r, struct event_base *base, const struct config *cf
 			list[n++] = s->addr;
 	}
 	if (local) {
-		struct upstream_local_args args = { .ttl = cfg->local_ttl };
+		struct upstream_local_args args = {.ttl = cfg->local_ttl};
 		log_info("using only locally-known addresses for domain %s", domain);
 		e = upstream_local_ops.create(&u, base, &args);
 		if (e == 0)
@@ -199,7 +197,8 @@ setup_servers(struct router *r, struct event_base *base, const struct config *cf
 	if (e == 0 && n) {
 		for (size_t i = 0; i < n; i++)
 			log_info("using nameserver %s for domain %s",
-				 netaddr_text(&list[i].ss, NETADDR_PORT, text, sizeof(text)), domain);
+				 netaddr_text(&list[i].ss, NETADDR_PORT, text, sizeof(text)),
+				 domain);
 		u = setup_forwarder(base, cfg, list, n, false);
 		e = u ? setup_bind(r, domain, u, true, err, errlen) : -ENOMEM;
 	}
@@ -218,8 +217,8 @@ setup_kube(struct router *r, struct event_base *base, const struct config *cfg, 
 	   size_t errlen)
 {
 	char why[512] = "";
-	struct kube_upstream_args args = { .cfg = cfg, .router = r, .err = why,
-					   .errlen = sizeof(why) };
+	struct kube_upstream_args args = {
+		.cfg = cfg, .router = r, .err = why, .errlen = sizeof(why)};
 	struct upstream *u = NULL;
 	int e;
 
@@ -303,7 +302,9 @@ setup_router(struct event_base *base, const struct config *cfg, struct upstream 
 	n = setup_domains(cfg, &domains);
 	for (size_t i = 0; i < n && e == 0; i++) {
 		if (domains[i][0] == '\0') {
-			snprintf(err, errlen, "servers for unqualified names (--server=//...) are not supported");
+			snprintf(
+				err, errlen,
+				"servers for unqualified names (--server=//...) are not supported");
 			e = -ENOTSUP;
 			break;
 		}

@@ -18,7 +18,7 @@
 #include "daemon/shutdown.h"
 #include "lib/clock.h"
 
-#define SHUTDOWN_POLL_MS  10
+#define SHUTDOWN_POLL_MS 10
 #define SHUTDOWN_SLACK_MS 500 /* past --upstream-timeout: the last completion's answer goes out */
 
 enum shutdown_phase {

@@ -21,12 +21,12 @@
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 
-#define KUBE_ANSWER_MAX_CHAIN	8 /* ExternalName CNAMEs followed inside the zone */
+#define KUBE_ANSWER_MAX_CHAIN 8 /* ExternalName CNAMEs followed inside the zone */
 #define KUBE_ANSWER_VERSION_TTL 28800
-#define KUBE_ANSWER_MAX_PTR	128 /* services one address can name in a reply */
+#define KUBE_ANSWER_MAX_PTR 128 /* services one address can name in a reply */
 #define KUBE_ANSWER_SOA_REFRESH 7200
-#define KUBE_ANSWER_SOA_RETRY	1800
-#define KUBE_ANSWER_SOA_EXPIRE	86400
+#define KUBE_ANSWER_SOA_RETRY 1800
+#define KUBE_ANSWER_SOA_EXPIRE 86400
 
 /* Split literals: a hex escape would swallow the letters a-f that follow it. */
 /* clang-format off */

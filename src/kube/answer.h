@@ -17,27 +17,27 @@ struct kube_store;
 enum kube_pods_mode { KUBE_PODS_INSECURE = 0, KUBE_PODS_VERIFIED, KUBE_PODS_DISABLED };
 
 struct kube_answer_config {
-	const uint8_t *zone;		/* lower-case wire name of --kube-domain */
+	const uint8_t *zone; /* lower-case wire name of --kube-domain */
 	size_t zone_len;
-	uint32_t ttl;			/* --kube-ttl */
+	uint32_t ttl; /* --kube-ttl */
 	enum kube_pods_mode pods;
-	bool ignore_empty_service;	/* --kube-ignore-empty-service */
-	const char *const *namespaces;	/* --kube-namespaces; n_namespaces == 0: all */
+	bool ignore_empty_service;     /* --kube-ignore-empty-service */
+	const char *const *namespaces; /* --kube-namespaces; n_namespaces == 0: all */
 	size_t n_namespaces;
 };
 
 enum kube_answer_status {
-	KUBE_ANSWER_DONE = 0,		/* out holds the whole reply */
-	KUBE_ANSWER_DECLINE,		/* not ours (a PTR we do not know): next upstream */
-	KUBE_ANSWER_EXTERNAL,		/* out holds NOERROR + the CNAME to an out-of-zone target;
+	KUBE_ANSWER_DONE = 0, /* out holds the whole reply */
+	KUBE_ANSWER_DECLINE,  /* not ours (a PTR we do not know): next upstream */
+	KUBE_ANSWER_EXTERNAL, /* out holds NOERROR + the CNAME to an out-of-zone target;
 					 * the caller resolves `target` (same qtype) and appends its
 					 * answer records, or its rcode when it has none */
 };
 
 struct kube_answer_result {
 	enum kube_answer_status status;
-	size_t len;			/* bytes of the reply in out */
-	uint8_t target[DNS_MAX_NAME];	/* KUBE_ANSWER_EXTERNAL: lower-case wire name */
+	size_t len;		      /* bytes of the reply in out */
+	uint8_t target[DNS_MAX_NAME]; /* KUBE_ANSWER_EXTERNAL: lower-case wire name */
 	size_t target_len;
 };
 

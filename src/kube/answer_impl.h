@@ -55,8 +55,8 @@ struct kube_answer_labels {
  * first KUBE_ANSWER_SET_LIST in `list`, then all of them in the table, whose 16 KiB of
  * generations are cleared only by the first RRset of an answer that outgrows the list. */
 struct kube_answer_set {
-	unsigned n;		/* records in `list`; KUBE_ANSWER_SET_LIST + 1: in the table */
-	uint16_t gen;		/* of the table's live slots; 0: not cleared in this answer */
+	unsigned n;   /* records in `list`; KUBE_ANSWER_SET_LIST + 1: in the table */
+	uint16_t gen; /* of the table's live slots; 0: not cleared in this answer */
 	uint16_t list[KUBE_ANSWER_SET_LIST];
 	uint16_t slot_gen[KUBE_ANSWER_SET_SLOTS];
 	uint16_t slot_off[KUBE_ANSWER_SET_SLOTS];

@@ -14,19 +14,19 @@
 #include "kubemasq/metrics.h"
 
 struct kube_status {
-	bool synced;		/* a first full sync (snapshot read, or every LIST) has happened */
-	bool connected;		/* API: watching now; snapshot: the last read succeeded */
-	bool startup_passed;	/* not synced, but --kube-startup-timeout has passed: ready */
-	const char *source;	/* "snapshot /path" or the API server URL; valid until the next
+	bool synced;	     /* a first full sync (snapshot read, or every LIST) has happened */
+	bool connected;	     /* API: watching now; snapshot: the last read succeeded */
+	bool startup_passed; /* not synced, but --kube-startup-timeout has passed: ready */
+	const char *source;  /* "snapshot /path" or the API server URL; valid until the next
 				 * call into the upstream */
-	const char *reason;	/* why not synced, or the last failure; "" if none */
-	time_t last_sync;	/* wall clock of the last complete sync, 0 = never */
+	const char *reason;  /* why not synced, or the last failure; "" if none */
+	time_t last_sync;    /* wall clock of the last complete sync, 0 = never */
 	size_t namespaces, services, slices, endpoints, pods;
-	uint64_t watch_restarts;	/* watches started again after a normal end or a drop */
-	uint64_t relists;		/* LISTs after the first (410, errors) */
-	uint64_t reconnects;		/* connection attempts that followed a failure */
-	uint64_t events;		/* watch events applied */
-	uint64_t bad_events;		/* watch events or objects refused (counted drops) */
+	uint64_t watch_restarts; /* watches started again after a normal end or a drop */
+	uint64_t relists;	 /* LISTs after the first (410, errors) */
+	uint64_t reconnects;	 /* connection attempts that followed a failure */
+	uint64_t events;	 /* watch events applied */
+	uint64_t bad_events;	 /* watch events or objects refused (counted drops) */
 	/* EndpointSlice change (its endpoints.kubernetes.io/last-change-trigger-time) to applied,
 	 * as CoreDNS's programming latency; NULL for the snapshot source. */
 	const struct metrics_hist *programming;

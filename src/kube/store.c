@@ -167,7 +167,7 @@ kube_store_ports_ok(const struct kube_port *ports, size_t n)
 bool
 kube_store_port_keep(const struct kube_port *p, const struct kube_port *kept, size_t n_kept)
 {
-	struct kube_port q = { .name = p->name, .protocol = kube_store_proto(p), .port = p->port };
+	struct kube_port q = {.name = p->name, .protocol = kube_store_proto(p), .port = p->port};
 
 	if (!p->name || !p->name[0] || !p->port)
 		return false;
@@ -210,7 +210,6 @@ kube_store_ports_strlen(const struct kube_port *p, size_t n)
 	return len;
 }
 
-
 size_t
 kube_store_total(const struct kube_store *s)
 {
@@ -241,7 +240,7 @@ kube_store_report3(struct kube_store *s, const char *l1, const char *l2, const c
 	off = kube_store_wire_label(w, off, l2, strlen(l2));
 	off = kube_store_wire_label(w, off, l3, strlen(l3));
 	if (off + s->zone_len + 1 > 255)
-		return;		/* no such name can be asked: nothing cached under it */
+		return; /* no such name can be asked: nothing cached under it */
 	memcpy(w + off, s->zone, s->zone_len);
 	w[off + s->zone_len] = 0;
 	s->changed(s->ctx, w, off + s->zone_len + 1);
@@ -555,9 +554,11 @@ kube_store_pod_ip(const struct kube_store *s, const char *ns, size_t ns_len,
 void
 kube_store_counts(const struct kube_store *s, struct kube_store_counts *out)
 {
-	*out = (struct kube_store_counts){ .namespaces = s->n_nss, .services = s->n_svcs,
-					   .slices = s->n_slices, .endpoints = s->n_eps,
-					   .pods = s->n_pods };
+	*out = (struct kube_store_counts){.namespaces = s->n_nss,
+					  .services = s->n_svcs,
+					  .slices = s->n_slices,
+					  .endpoints = s->n_eps,
+					  .pods = s->n_pods};
 }
 
 uint32_t
@@ -565,7 +566,6 @@ kube_store_serial(const struct kube_store *s)
 {
 	return s->serial;
 }
-
 
 /* ---- full replacement --------------------------------------------------------------------- */
 
@@ -608,7 +608,6 @@ kube_store_replace_end(struct kube_store *s, enum kube_kind kind)
 				kube_store_pod_remove(s, p);
 	}
 }
-
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
@@ -670,7 +669,7 @@ kube_store_free(struct kube_store *s)
 	if (!s)
 		return;
 	KUBE_STORE_FREE_ALL(s->nss, free);
-	KUBE_STORE_FREE_ALL(s->slices, kube_store_slice_free);	/* before the services */
+	KUBE_STORE_FREE_ALL(s->slices, kube_store_slice_free); /* before the services */
 	KUBE_STORE_FREE_ALL(s->svcs, kube_store_svc_free);
 	KUBE_STORE_FREE_ALL(s->pods, kube_store_pod_free);
 	KUBE_STORE_FREE_ALL(s->podips, free);

@@ -18,15 +18,15 @@
 #include <stdint.h>
 
 /* Caps on what a peer (the API server, a file) can make us hold. */
-#define KUBE_STORE_MAX_OBJECTS 2000000	/* all kinds together */
-#define KUBE_MAX_IPS 16			/* per service (clusterIPs) or per endpoint (addresses) */
-#define KUBE_MAX_PORTS 256		/* per service or per slice */
-#define KUBE_MAX_ENDPOINTS 10000	/* per slice */
+#define KUBE_STORE_MAX_OBJECTS 2000000 /* all kinds together */
+#define KUBE_MAX_IPS 16		       /* per service (clusterIPs) or per endpoint (addresses) */
+#define KUBE_MAX_PORTS 256	       /* per service or per slice */
+#define KUBE_MAX_ENDPOINTS 10000       /* per slice */
 
 enum kube_service_kind {
-	KUBE_SERVICE_CLUSTER_IP = 0,	/* spec.clusterIPs set (ClusterIP, NodePort, LoadBalancer) */
-	KUBE_SERVICE_HEADLESS,		/* spec.clusterIP "None" */
-	KUBE_SERVICE_EXTERNAL_NAME,	/* spec.type ExternalName */
+	KUBE_SERVICE_CLUSTER_IP = 0, /* spec.clusterIPs set (ClusterIP, NodePort, LoadBalancer) */
+	KUBE_SERVICE_HEADLESS,	     /* spec.clusterIP "None" */
+	KUBE_SERVICE_EXTERNAL_NAME,  /* spec.type ExternalName */
 };
 
 /* An IP address: family AF_INET (4 bytes used) or AF_INET6. */
@@ -36,8 +36,8 @@ struct kube_ip {
 };
 
 struct kube_port {
-	const char *name;	/* "" when unnamed (no SRV record) */
-	const char *protocol;	/* "TCP", "UDP", "SCTP" (SRV uses it lower-cased: _tcp) */
+	const char *name;     /* "" when unnamed (no SRV record) */
+	const char *protocol; /* "TCP", "UDP", "SCTP" (SRV uses it lower-cased: _tcp) */
 	uint16_t port;
 };
 
@@ -45,25 +45,25 @@ struct kube_port {
 struct kube_service_obj {
 	const char *ns, *name;
 	enum kube_service_kind kind;
-	const struct kube_ip *ips;	/* ClusterIPs (both families for dual-stack) */
+	const struct kube_ip *ips; /* ClusterIPs (both families for dual-stack) */
 	size_t n_ips;
 	const struct kube_port *ports;
 	size_t n_ports;
-	const char *external_name;	/* ExternalName only */
+	const char *external_name; /* ExternalName only */
 };
 
 struct kube_endpoint_obj {
-	const struct kube_ip *ips;	/* endpoints[].addresses (one family per slice) */
+	const struct kube_ip *ips; /* endpoints[].addresses (one family per slice) */
 	size_t n_ips;
-	bool ready;			/* conditions.ready true or absent */
-	const char *hostname;		/* endpoints[].hostname, or NULL */
-	const char *pod_name;		/* targetRef.name when targetRef.kind == Pod, or NULL */
+	bool ready;	      /* conditions.ready true or absent */
+	const char *hostname; /* endpoints[].hostname, or NULL */
+	const char *pod_name; /* targetRef.name when targetRef.kind == Pod, or NULL */
 };
 
 struct kube_slice_obj {
 	const char *ns, *name;
-	const char *service;		/* label kubernetes.io/service-name; NULL: slice ignored */
-	int family;			/* addressType IPv4 -> AF_INET, IPv6 -> AF_INET6, FQDN -> 0 */
+	const char *service; /* label kubernetes.io/service-name; NULL: slice ignored */
+	int family;	     /* addressType IPv4 -> AF_INET, IPv6 -> AF_INET6, FQDN -> 0 */
 	const struct kube_endpoint_obj *endpoints;
 	size_t n_endpoints;
 	const struct kube_port *ports;
@@ -72,7 +72,7 @@ struct kube_slice_obj {
 
 struct kube_pod_obj {
 	const char *ns, *name;
-	const struct kube_ip *ips;	/* status.podIPs */
+	const struct kube_ip *ips; /* status.podIPs */
 	size_t n_ips;
 };
 
@@ -85,15 +85,15 @@ typedef void kube_store_change_fn(void *ctx, const uint8_t *name, size_t len);
 typedef void kube_store_moved_fn(void *ctx);
 
 struct kube_store_config {
-	const char *zone;		/* "cluster.local" */
-	bool endpoint_pod_names;	/* --kube-endpoint-pod-names: labels from targetRef */
-	kube_store_change_fn *changed;	/* may be NULL */
-	kube_store_moved_fn *moved;	/* may be NULL */
+	const char *zone;	       /* "cluster.local" */
+	bool endpoint_pod_names;       /* --kube-endpoint-pod-names: labels from targetRef */
+	kube_store_change_fn *changed; /* may be NULL */
+	kube_store_moved_fn *moved;    /* may be NULL */
 	void *ctx;
 };
 
 struct kube_store *kube_store_new(const struct kube_store_config *cfg);
-void kube_store_free(struct kube_store *s);	/* NULL-safe */
+void kube_store_free(struct kube_store *s); /* NULL-safe */
 
 /* Where the store's reports go from now on (cfg's changed, moved and ctx at creation). */
 void kube_store_set_reports(struct kube_store *s, kube_store_change_fn *changed,
@@ -131,7 +131,7 @@ void kube_store_counts(const struct kube_store *s, struct kube_store_counts *out
 
 /* --- lookups for answer.c: all case-insensitive on names; results valid until the next change --- */
 
-struct kube_service;	/* opaque */
+struct kube_service; /* opaque */
 
 bool kube_store_has_namespace(const struct kube_store *s, const char *ns, size_t ns_len);
 const struct kube_service *kube_store_service(const struct kube_store *s, const char *ns,

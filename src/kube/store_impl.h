@@ -24,7 +24,7 @@
 #include "kubemasq/hash.h"
 
 #define STORE_LABEL_MAX 63
-#define STORE_NAME_MAX 253			/* Kubernetes object names (DNS subdomains) */
+#define STORE_NAME_MAX 253 /* Kubernetes object names (DNS subdomains) */
 #define STORE_KEY_MAX (STORE_LABEL_MAX + 1 + STORE_NAME_MAX)
 #define STORE_PROTO_MAX 15
 #define STORE_NKINDS 4
@@ -68,40 +68,40 @@ struct kube_store_slice {
 	UT_hash_handle hh;
 	struct kube_store_slice_data *data;
 	struct kube_service *svc;
-	struct kube_store_slice *svc_next;	/* the service's slice list */
+	struct kube_store_slice *svc_next; /* the service's slice list */
 	uint32_t gen;
 	uint16_t key_len;
-	char key[];				/* "ns\0name" */
+	char key[]; /* "ns\0name" */
 };
 
 struct kube_service {
 	UT_hash_handle hh;
-	struct kube_store_svc_desc *desc;	/* NULL while a placeholder */
+	struct kube_store_svc_desc *desc; /* NULL while a placeholder */
 	struct kube_store_slice *slices;
-	struct kube_endpoint *eps;		/* merged, sorted by label then first IP */
-	struct kube_ip *pool;			/* IPs of endpoints that lost some to dedup */
-	struct kube_port *uports;		/* union of the slices' named ports */
-	const char *name;			/* inside key */
-	uint32_t n_eps;				/* the merge refuses more */
-	uint32_t n_uports;			/* <= KUBE_MAX_PORTS */
+	struct kube_endpoint *eps; /* merged, sorted by label then first IP */
+	struct kube_ip *pool;	   /* IPs of endpoints that lost some to dedup */
+	struct kube_port *uports;  /* union of the slices' named ports */
+	const char *name;	   /* inside key */
+	uint32_t n_eps;		   /* the merge refuses more */
+	uint32_t n_uports;	   /* <= KUBE_MAX_PORTS */
 	uint32_t gen;
 	uint16_t key_len;
-	char key[];				/* "ns\0name" */
+	char key[]; /* "ns\0name" */
 };
 
 /* PTR index entry: every (service, label) that an address belongs to. The index holds one
  * per ClusterIP and endpoint address, so it is an open-addressing table of pointers rather
  * than a uthash (whose 56-byte handle would double the entry). */
 struct kube_store_ptr_ent {
-	struct kube_ptr *more;			/* refs after the first: n - 1 of them */
+	struct kube_ptr *more; /* refs after the first: n - 1 of them */
 	uint32_t n;
 	struct kube_ptr first;
-	struct kube_ip ip;			/* key */
+	struct kube_ip ip; /* key */
 };
 
 struct kube_store_pod {
 	UT_hash_handle hh;
-	struct kube_ip *ips;			/* an allocation of its own */
+	struct kube_ip *ips; /* an allocation of its own */
 	uint32_t gen;
 	uint16_t key_len;
 	uint8_t n_ips;
@@ -122,7 +122,7 @@ struct kube_store {
 	struct kube_store_slice *slices;
 	struct kube_store_pod *pods;
 	struct kube_store_podip *podips;
-	struct kube_store_ptr_ent **ptab;	/* linear probing, at most 3/4 full */
+	struct kube_store_ptr_ent **ptab; /* linear probing, at most 3/4 full */
 	size_t ptab_mask, ptab_used;
 	kube_store_change_fn *changed;
 	kube_store_moved_fn *moved;
@@ -133,7 +133,7 @@ struct kube_store {
 	uint32_t serial;
 	uint32_t gen[STORE_NKINDS];
 	uint8_t zone_len;
-	uint8_t zone[255];			/* lower-case wire, without the root label */
+	uint8_t zone[255]; /* lower-case wire, without the root label */
 };
 
 /* A service's merged state, built aside so a failed allocation leaves the old one intact. */
@@ -179,50 +179,50 @@ kube_store_ip_cmp(const struct kube_ip *a, const struct kube_ip *b)
 }
 
 /* out = the object of table `head` keyed by key[0..len), or NULL. */
-#define KUBE_STORE_FIND(s, head, key, len, out)                                                  \
+#define KUBE_STORE_FIND(s, head, key, len, out)                                                    \
 	HASH_FIND_BYHASHVALUE(hh, head, key, len, kube_store_hash(s, key, len), out)
 
 /* obj = a new zeroed object whose flexible `key` holds key[0..len) and a NUL, added to table
  * `head`; NULL when out of memory (nothing added then). The key starts in the struct's tail
  * padding rather than after it: with a key per object, those bytes add up. */
-#define KUBE_STORE_NEW(s, head, obj, key, len)                                                   \
-	do {                                                                                     \
-		size_t sz_ = offsetof(__typeof__(*(obj)), key) + (len) + 1;                      \
-                                                                                                 \
-		(obj) = calloc(1, sz_ > sizeof(*(obj)) ? sz_ : sizeof(*(obj)));                  \
-		if (!(obj))                                                                      \
-			break;                                                                   \
-		memcpy((obj)->key, key, len);                                                    \
-		(obj)->key_len = (uint16_t)(len);                                                \
-		HASH_ADD_KEYPTR_BYHASHVALUE(hh, head, (obj)->key, len,                           \
-					    kube_store_hash(s, key, len), obj);                  \
-		if (!(obj)->hh.tbl) {                                                            \
-			free(obj);                                                               \
-			(obj) = NULL;                                                            \
-		}                                                                                \
+#define KUBE_STORE_NEW(s, head, obj, key, len)                                                     \
+	do {                                                                                       \
+		size_t sz_ = offsetof(__typeof__(*(obj)), key) + (len) + 1;                        \
+                                                                                                   \
+		(obj) = calloc(1, sz_ > sizeof(*(obj)) ? sz_ : sizeof(*(obj)));                    \
+		if (!(obj))                                                                        \
+			break;                                                                     \
+		memcpy((obj)->key, key, len);                                                      \
+		(obj)->key_len = (uint16_t)(len);                                                  \
+		HASH_ADD_KEYPTR_BYHASHVALUE(hh, head, (obj)->key, len,                             \
+					    kube_store_hash(s, key, len), obj);                    \
+		if (!(obj)->hh.tbl) {                                                              \
+			free(obj);                                                                 \
+			(obj) = NULL;                                                              \
+		}                                                                                  \
 	} while (0)
 
 /* out = the object of table `head` named ns/name as a delete names it (NUL-terminated; name of
  * at most name_max bytes), or NULL. */
-#define KUBE_STORE_FIND_NAMED(s, head, ns, name, name_max, out)                                 \
-	do {                                                                                     \
-		char k_[STORE_KEY_MAX + 1];                                                      \
-		size_t l_ = kube_store_delkey(k_, ns, name, name_max);                           \
-                                                                                                 \
-		(out) = NULL;                                                                    \
-		if (l_)                                                                          \
-			KUBE_STORE_FIND(s, head, k_, l_, out);                                   \
+#define KUBE_STORE_FIND_NAMED(s, head, ns, name, name_max, out)                                    \
+	do {                                                                                       \
+		char k_[STORE_KEY_MAX + 1];                                                        \
+		size_t l_ = kube_store_delkey(k_, ns, name, name_max);                             \
+                                                                                                   \
+		(out) = NULL;                                                                      \
+		if (l_)                                                                            \
+			KUBE_STORE_FIND(s, head, k_, l_, out);                                     \
 	} while (0)
 
 /* Empty table `head`, handing each object to free_fn. */
-#define KUBE_STORE_FREE_ALL(head, free_fn)                                                       \
-	do {                                                                                     \
-		__typeof__(head) o_, t_;                                                         \
-                                                                                                 \
-		HASH_ITER(hh, head, o_, t_) {                                                    \
-			HASH_DELETE(hh, head, o_);                                               \
-			free_fn(o_);                                                             \
-		}                                                                                \
+#define KUBE_STORE_FREE_ALL(head, free_fn)                                                         \
+	do {                                                                                       \
+		__typeof__(head) o_, t_;                                                           \
+                                                                                                   \
+		HASH_ITER(hh, head, o_, t_) {                                                      \
+			HASH_DELETE(hh, head, o_);                                                 \
+			free_fn(o_);                                                               \
+		}                                                                                  \
 	} while (0)
 
 /* ---- store.c: validation and keys --------------------------------------------------------- */
@@ -243,8 +243,7 @@ bool kube_store_ports_eq(const struct kube_port *a, size_t na, const struct kube
 /* At most KUBE_MAX_PORTS, each with a valid protocol and an empty or label name. */
 bool kube_store_ports_ok(const struct kube_port *ports, size_t n);
 /* Only named ports with a number make SRV records; duplicates collapse onto the first. */
-bool kube_store_port_keep(const struct kube_port *p, const struct kube_port *kept,
-			  size_t n_kept);
+bool kube_store_port_keep(const struct kube_port *p, const struct kube_port *kept, size_t n_kept);
 /* Copy the kept ports of src into dst, strings at *strp (room: kube_store_ports_strlen());
  * returns how many. */
 size_t kube_store_ports_copy(struct kube_port *dst, const struct kube_port *src, size_t n,

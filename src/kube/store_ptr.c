@@ -109,7 +109,7 @@ kube_store_ptr_add(struct kube_store *s, const struct kube_ip *ip, const struct 
 			return -ENOMEM;
 		e->ip = *ip;
 		e->n = 1;
-		e->first = (struct kube_ptr){ .svc = svc, .label = label };
+		e->first = (struct kube_ptr){.svc = svc, .label = label};
 		s->ptab[kube_store_ptr_slot(s, ip)] = e;
 		s->ptab_used++;
 		return 0;
@@ -118,7 +118,7 @@ kube_store_ptr_add(struct kube_store *s, const struct kube_ip *ip, const struct 
 	if (!more)
 		return -ENOMEM;
 	e->more = more;
-	more[e->n - 1] = (struct kube_ptr){ .svc = svc, .label = label };
+	more[e->n - 1] = (struct kube_ptr){.svc = svc, .label = label};
 	e->n++;
 	return 0;
 }
@@ -235,7 +235,7 @@ kube_store_ptr_walk_list(struct kube_store *s, void *ctx, const struct kube_ip *
 	(void)s;
 	(void)svc;
 	if (l->p)
-		l->p[l->n] = (struct kube_store_ptr_pair){ .ip = *ip, .label = label };
+		l->p[l->n] = (struct kube_store_ptr_pair){.ip = *ip, .label = label};
 	l->n++;
 	return 0;
 }
@@ -245,7 +245,7 @@ static int
 kube_store_ptr_pairs(struct kube_store *s, const struct kube_service *svc,
 		     struct kube_store_ptr_pair **out, size_t *n_out)
 {
-	struct kube_store_ptr_list l = { 0 };
+	struct kube_store_ptr_list l = {0};
 
 	*out = NULL;
 	*n_out = 0;
@@ -340,4 +340,3 @@ kube_store_ptr(const struct kube_store *s, const struct kube_ip *ip, struct kube
 		}
 	return k;
 }
-

@@ -203,7 +203,7 @@ kube_store_slice_merge_dedup(const struct kube_store_slice_mep *order, size_t n_
 	for (size_t k = 0; k < n_eps; k++)
 		for (size_t j = 0; j < order[k].e->n_ips; j++, pos++)
 			refs[pos] = (struct kube_store_slice_mref){
-				.ip = &order[k].d->ips[order[k].e->ip_idx + j], .pos = pos };
+				.ip = &order[k].d->ips[order[k].e->ip_idx + j], .pos = pos};
 	qsort(refs, n_ips, sizeof(*refs), kube_store_slice_mref_cmp);
 	for (size_t i = 0; i < n_ips; i++)
 		keep[refs[i].pos] = i == 0 || kube_store_ip_cmp(refs[i - 1].ip, refs[i].ip) != 0;
@@ -241,8 +241,8 @@ kube_store_slice_merge_fill(const struct kube_store_slice_mep *order, size_t n_e
 		if (!c)
 			continue;
 		x = &m->eps[m->n_eps++];
-		*x = (struct kube_endpoint){ .label = e->label, .ips = ips, .n_ips = c,
-					     .ready = e->ready };
+		*x = (struct kube_endpoint){
+			.label = e->label, .ips = ips, .n_ips = c, .ready = e->ready};
 		if (c == e->n_ips)
 			continue;
 		x->ips = &m->pool[np];
@@ -286,7 +286,7 @@ kube_store_slice_merge(const struct kube_service *svc, struct kube_store_slice_m
 			for (size_t i = 0; i < sl->data->n_eps; i++)
 				if (sl->data->eps[i].ready == (pass == 0))
 					order[k++] = (struct kube_store_slice_mep){
-						sl->data, &sl->data->eps[i] };
+						sl->data, &sl->data->eps[i]};
 	kube_store_slice_merge_dedup(order, n_eps, refs, n_ips, keep);
 	err = kube_store_slice_merge_fill(order, n_eps, keep, m);
 out:
@@ -383,8 +383,8 @@ kube_store_slice_set(struct kube_store *s, struct kube_store_slice *sl, struct k
 {
 	struct kube_service *osvc = sl->svc;
 	struct kube_store_slice_data *od = sl->data;
-	struct kube_store_slice_merged mo = { 0 }, mn;
-	struct kube_store_ptr_before bo, bn = { 0 };
+	struct kube_store_slice_merged mo = {0}, mn;
+	struct kube_store_ptr_before bo, bn = {0};
 	int err;
 
 	kube_store_ptr_begin(s, osvc, &bo);

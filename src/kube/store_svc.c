@@ -140,7 +140,7 @@ kube_store_svc_get(struct kube_store *s, const char *key, size_t len)
 void
 kube_store_svc_free(struct kube_service *svc)
 {
-	kube_store_slice_merged_install(svc, &(struct kube_store_slice_merged){ 0 });
+	kube_store_slice_merged_install(svc, &(struct kube_store_slice_merged){0});
 	free(svc->desc);
 	free(svc);
 }
@@ -287,8 +287,8 @@ kube_service_endpoints(const struct kube_service *svc, const struct kube_endpoin
 }
 
 size_t
-kube_service_endpoints_by_label(const struct kube_service *svc, const char *label,
-				size_t label_len, const struct kube_endpoint **out)
+kube_service_endpoints_by_label(const struct kube_service *svc, const char *label, size_t label_len,
+				const struct kube_endpoint **out)
 {
 	char buf[STORE_LABEL_MAX + 1];
 	size_t lo = 0, hi = svc->n_eps, end;
@@ -313,4 +313,3 @@ kube_service_endpoints_by_label(const struct kube_service *svc, const char *labe
 		*out = &svc->eps[lo];
 	return end - lo;
 }
-

@@ -102,75 +102,75 @@
 #define CACHE_OFF_MASK ((1u << CACHE_OFF_BITS) - 1)
 #define CACHE_MAX_CHUNKS ((1u << (32 - CACHE_OFF_BITS)) - 1) /* the all-ones id is NIL's */
 #define CACHE_CHUNK_HDR 4u
-#define CACHE_CHUNK_MAX 65536u		/* offsets must fit CACHE_OFF_BITS in 4-byte units */
+#define CACHE_CHUNK_MAX 65536u /* offsets must fit CACHE_OFF_BITS in 4-byte units */
 #define CACHE_CHUNK_MIN 1024u
 #define CACHE_MIN_BUCKETS 64u
 #define CACHE_MIN_CHUNK_IDS 8u
-#define CACHE_NCLASSES 137		/* up to 81920 bytes: 28 + 2 * 5958 + 65535 fits */
+#define CACHE_NCLASSES 137 /* up to 81920 bytes: 28 + 2 * 5958 + 65535 fits */
 #define CACHE_SWEEP 8
-#define CACHE_SECOND_CHANCES 8	/* marked records moved to the head per eviction, at most */
+#define CACHE_SECOND_CHANCES 8 /* marked records moved to the head per eviction, at most */
 #define CACHE_HUGE_PAGE (2u << 20)
 #define CACHE_MAX_BUDGET ((uint64_t)CACHE_MAX_CHUNKS * (CACHE_CHUNK_MAX / 2))
 #define CACHE_MAX_OFFS (DNS_MAX_UDP / 11 + 1) /* the smallest RR is 11 bytes */
-#define CACHE_ARENA_MIN_BUDGET (256u << 20) /* below, one arena's 2 MiB is too coarse a step */
-#define CACHE_MAX_WATCH 8		/* watched zones (the kube resolver declares 5) */
+#define CACHE_ARENA_MIN_BUDGET (256u << 20)   /* below, one arena's 2 MiB is too coarse a step */
+#define CACHE_MAX_WATCH 8		      /* watched zones (the kube resolver declares 5) */
 #define CACHE_MIN_OWNERS 64u
-#define CACHE_MAX_LABELS 128		/* a 255-byte name has at most 127 labels */
+#define CACHE_MAX_LABELS 128 /* a 255-byte name has at most 127 labels */
 
-#define CACHE_TAG_SHIFT 6	/* flags bits 6-7: the caller's tag (cache_put_tagged) */
+#define CACHE_TAG_SHIFT 6 /* flags bits 6-7: the caller's tag (cache_put_tagged) */
 _Static_assert(CACHE_TAGS << CACHE_TAG_SHIFT == 0x100, "the tag takes the flags' top bits");
 
 #define CACHE_F_NEG 0x4
-#define CACHE_F_REF 0x8		/* hit since it last reached the LRU tail: a second chance */
-#define CACHE_F_RENEW 0x10	/* from a source that reports its changes (cache_put_renewable) */
-#define CACHE_F_INDEXED 0x20	/* in a watched zone: in an indexed class, in an owner group */
+#define CACHE_F_REF 0x8	     /* hit since it last reached the LRU tail: a second chance */
+#define CACHE_F_RENEW 0x10   /* from a source that reports its changes (cache_put_renewable) */
+#define CACHE_F_INDEXED 0x20 /* in a watched zone: in an indexed class, in an owner group */
 
 struct cache_rec {
-	uint32_t lru_prev, lru_next;	/* handles; NIL at the ends */
-	uint32_t hnext;			/* next in the hash chain */
-	uint32_t t_insert;		/* seconds since c->epoch */
-	uint32_t lifetime;		/* seconds */
-	uint16_t t_insert_ms;		/* 0..999 */
-	uint16_t len;			/* image length */
-	uint16_t n_offs;		/* TTL offsets */
+	uint32_t lru_prev, lru_next; /* handles; NIL at the ends */
+	uint32_t hnext;		     /* next in the hash chain */
+	uint32_t t_insert;	     /* seconds since c->epoch */
+	uint32_t lifetime;	     /* seconds */
+	uint16_t t_insert_ms;	     /* 0..999 */
+	uint16_t len;		     /* image length */
+	uint16_t n_offs;	     /* TTL offsets */
 	uint8_t qname_len;
-	uint8_t flags;			/* CACHE_F_DO, CACHE_F_CD, CACHE_F_NEG, ... */
-	uint16_t offs[];		/* then the image */
+	uint8_t flags;	 /* CACHE_F_DO, CACHE_F_CD, CACHE_F_NEG, ... */
+	uint16_t offs[]; /* then the image */
 };
 _Static_assert(sizeof(struct cache_rec) == 28, "record header layout");
 
 union cache_chunk {
-	uint8_t *mem;			/* in use */
-	uint32_t next_free;		/* on the free id list */
+	uint8_t *mem;	    /* in use */
+	uint32_t next_free; /* on the free id list */
 };
 
 struct cache_class {
-	uint32_t last;			/* chunk id holding the class's last records, or NIL */
-	uint32_t n_last;		/* slots used in it */
+	uint32_t last;	 /* chunk id holding the class's last records, or NIL */
+	uint32_t n_last; /* slots used in it */
 };
 
 /* A zone whose entries are indexed by owner (cache_watch). */
 struct cache_watch {
-	uint8_t zone[DNS_MAX_NAME];	/* lower-cased wire name */
+	uint8_t zone[DNS_MAX_NAME]; /* lower-cased wire name */
 	uint8_t len;
-	uint8_t labels;			/* the zone's, root not counted */
-	uint8_t depth;			/* owner: the ancestor this many labels below the zone */
+	uint8_t labels; /* the zone's, root not counted */
+	uint8_t depth;	/* owner: the ancestor this many labels below the zone */
 };
 
 struct cache {
 	struct cache_limits lim;
 	uint64_t bytes;
-	uint64_t chunk_bytes;		/* the part of bytes held in chunks */
-	uint64_t key[2];		/* SipHash key (kubemasq/hash.h) */
+	uint64_t chunk_bytes; /* the part of bytes held in chunks */
+	uint64_t key[2];      /* SipHash key (kubemasq/hash.h) */
 	msec_t epoch;
 	bool have_epoch;
-	msec_t changed_at;		/* the last cache_note_change() */
+	msec_t changed_at; /* the last cache_note_change() */
 	uint32_t *buckets;
 	uint32_t mask;
 	union cache_chunk *chunks;
 	uint32_t chunks_cap, chunks_used, free_id;
 	uint32_t chunk_target;
-	bool use_arenas;		/* chunks of up to a slot live in huge-page arenas */
+	bool use_arenas; /* chunks of up to a slot live in huge-page arenas */
 	struct cache_arenas arenas;
 	uint32_t lru_head, lru_tail;
 	uint32_t sweep;
@@ -183,8 +183,8 @@ struct cache {
 	 * zone is watched. */
 	uint32_t *owners;
 	uint32_t owner_mask;
-	uint64_t indexed;		/* records in the indexed classes */
-	uint64_t inval_reads;		/* records read by invalidations */
+	uint64_t indexed;     /* records in the indexed classes */
+	uint64_t inval_reads; /* records read by invalidations */
 	unsigned n_watch;
 	struct cache_watch watch[CACHE_MAX_WATCH];
 };
@@ -498,8 +498,7 @@ cache_lru_push(struct cache *c, uint32_t h, struct cache_rec *r)
  * the name is malformed. starts[] gets the offsets of the name's labels, *n their number.
  */
 static const struct cache_watch *
-cache_watch_of(const struct cache *c, const uint8_t *name, size_t len, uint8_t *starts,
-	       unsigned *n)
+cache_watch_of(const struct cache *c, const uint8_t *name, size_t len, uint8_t *starts, unsigned *n)
 {
 	const struct cache_watch *best = NULL;
 	size_t pos = 0;
@@ -550,7 +549,7 @@ cache_rec_owner_head(struct cache *c, struct cache_rec *r)
 	uint8_t starts[CACHE_MAX_LABELS];
 	unsigned n;
 	const struct cache_watch *w = cache_watch_of(c, q, r->qname_len, starts, &n);
-	size_t off = w ? cache_owner_off(w, starts, n) : 0;	/* w: indexed records are watched */
+	size_t off = w ? cache_owner_off(w, starts, n) : 0; /* w: indexed records are watched */
 
 	return cache_owner_head(c, q + off, r->qname_len - off);
 }
@@ -732,7 +731,7 @@ cache_buckets_alloc(uint32_t n)
 	if (posix_memalign(&t, CACHE_HUGE_PAGE, size) != 0)
 		return NULL;
 #ifdef MADV_HUGEPAGE
-	(void)madvise(t, size, MADV_HUGEPAGE);	/* a hint: refused or not, the array works */
+	(void)madvise(t, size, MADV_HUGEPAGE); /* a hint: refused or not, the array works */
 #endif
 	return t;
 }
@@ -776,9 +775,10 @@ cache_owner_rehash(struct cache *c, uint32_t n)
 	c->owner_mask = n - 1;
 	for (unsigned idx = CACHE_NCLASSES; idx < 2 * CACHE_NCLASSES; idx++) {
 		if (c->cls[idx].last == CACHE_NIL)
-			continue;	/* class 0 (size 0) has no slots to count */
+			continue; /* class 0 (size 0) has no slots to count */
 		uint32_t per = cache_class_per(c, idx), used = c->cls[idx].n_last;
-		for (uint32_t id = c->cls[idx].last; id != CACHE_NIL; id = cache_chunk_prev(c, id)) {
+		for (uint32_t id = c->cls[idx].last; id != CACHE_NIL;
+		     id = cache_chunk_prev(c, id)) {
 			for (uint32_t s = 0; s < used; s++) {
 				uint32_t h = cache_slot(idx, id, s);
 				struct cache_rec *r = cache_rec(c, h);
@@ -952,7 +952,7 @@ cache_copy_out(const struct cache *c, struct cache_rec *r, msec_t now, uint16_t 
 	uint32_t elapsed = cache_elapsed(c, r, now), left = r->lifetime - elapsed;
 
 	if (c->lim.max_client_ttl != 0)
-		left = MIN(left, c->lim.max_client_ttl);	/* --max-ttl, in the same pass */
+		left = MIN(left, c->lim.max_client_ttl); /* --max-ttl, in the same pass */
 	memcpy(out, cache_image(r), r->len);
 	dnsmsg_put16(out, id);
 	memcpy(out + DNS_HDR_LEN, client_qname, r->qname_len);
@@ -996,7 +996,7 @@ cache_get_tagged(struct cache *c, const struct cache_key *key, uint32_t hash, ms
 	if (unlikely(cache_expired(c, r, now))) {
 		if (!cache_renewable(c, r)) {
 			if (cache_stale_ok(c, r, now)) {
-				c->misses++;	/* kept for cache_get_stale() and a refresh */
+				c->misses++; /* kept for cache_get_stale() and a refresh */
 				return -ESTALE;
 			}
 			cache_drop(c, h);
@@ -1088,7 +1088,7 @@ cache_lifetime(const struct cache *c, const uint8_t *reply, const struct dnsmsg_
 		if (lim->no_negcache)
 			return -ENOENT;
 		ttl = info->has_soa ? info->neg_ttl : lim->neg_ttl;
-		if (dnsmsg_ancount(reply) != 0)	/* NXDOMAIN after a CNAME chain */
+		if (dnsmsg_ancount(reply) != 0) /* NXDOMAIN after a CNAME chain */
 			ttl = MIN(ttl, info->min_ttl);
 		if (lim->max_neg_ttl != 0)
 			ttl = MIN(ttl, lim->max_neg_ttl);
@@ -1123,7 +1123,7 @@ cache_fill(struct cache *c, struct cache_rec *r, const struct cache_key *key, co
 	memcpy(r->offs, offs, n_offs * sizeof(*offs));
 	uint8_t *img = cache_image(r);
 	memcpy(img, reply, len);
-	memcpy(img + DNS_HDR_LEN, key->qname, key->qname_len);	/* the lower-cased spelling */
+	memcpy(img + DNS_HDR_LEN, key->qname, key->qname_len); /* the lower-cased spelling */
 }
 
 /* --min-cache-ttl as dnsmasq applies it: a positive answer is kept, and shown to clients, with
@@ -1137,7 +1137,7 @@ cache_raise_ttls(struct cache_rec *r, uint32_t min)
 		uint8_t *p = img + r->offs[i];
 		uint32_t ttl = dnsmsg_get32(p);
 
-		if (ttl < min || (ttl & 0x80000000u))	/* RFC 2181: "negative" TTLs mean 0 */
+		if (ttl < min || (ttl & 0x80000000u)) /* RFC 2181: "negative" TTLs mean 0 */
 			dnsmsg_put32(p, min);
 	}
 }
@@ -1146,7 +1146,7 @@ static int
 cache_store(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
 	    msec_t now, uint8_t rec_flags)
 {
-	uint16_t offs[CACHE_MAX_OFFS];	/* 12 KiB: every TTL a 64 KiB message can hold */
+	uint16_t offs[CACHE_MAX_OFFS]; /* 12 KiB: every TTL a 64 KiB message can hold */
 	uint8_t starts[CACHE_MAX_LABELS];
 	struct dnsmsg_ttl_info info;
 	uint32_t lifetime, h;
@@ -1164,8 +1164,8 @@ cache_store(struct cache *c, const struct cache_key *key, const uint8_t *reply, 
 	if ((h = cache_find(c, key, hash)) != CACHE_NIL)
 		cache_drop(c, h);
 	size_t size = sizeof(struct cache_rec) + 2 * info.n_offs + len;
-	const struct cache_watch *w = cache_watch_of(c, key->qname, key->qname_len, starts,
-						     &n_labels);
+	const struct cache_watch *w =
+		cache_watch_of(c, key->qname, key->qname_len, starts, &n_labels);
 	unsigned idx = w ? cache_class_of(cache_indexed_size(size)) + CACHE_NCLASSES
 			 : cache_class_of(size);
 	if ((r = cache_make_room(c, idx, now)) < 0 || (r = cache_alloc(c, idx, &h)) < 0)
@@ -1174,8 +1174,8 @@ cache_store(struct cache *c, const struct cache_key *key, const uint8_t *reply, 
 	cache_fill(c, rec, key, reply, len, offs, info.n_offs, now);
 	if (!negative && c->lim.min_ttl != 0)
 		cache_raise_ttls(rec, c->lim.min_ttl);
-	rec->flags = key->flags | rec_flags | (negative ? CACHE_F_NEG : 0) |
-		     (w ? CACHE_F_INDEXED : 0);
+	rec->flags =
+		key->flags | rec_flags | (negative ? CACHE_F_NEG : 0) | (w ? CACHE_F_INDEXED : 0);
 	rec->lifetime = lifetime;
 	uint32_t *head = &c->buckets[hash & c->mask];
 	rec->hnext = *head;
@@ -1202,8 +1202,8 @@ cache_put(struct cache *c, const struct cache_key *key, const uint8_t *reply, si
 }
 
 int
-cache_put_renewable(struct cache *c, const struct cache_key *key, const uint8_t *reply,
-		    size_t len, msec_t now)
+cache_put_renewable(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+		    msec_t now)
 {
 	return cache_store(c, key, reply, len, now, CACHE_F_RENEW);
 }
@@ -1241,8 +1241,8 @@ cache_new(const struct cache_limits *lim)
 	c->chunk_target = CACHE_CHUNK_MAX;
 	while (c->chunk_target > CACHE_CHUNK_MIN && c->chunk_target > c->lim.max_bytes / 256)
 		c->chunk_target /= 2;
-	c->use_arenas = c->chunk_target == CACHE_ARENA_SLOT &&
-			c->lim.max_bytes >= CACHE_ARENA_MIN_BUDGET;
+	c->use_arenas =
+		c->chunk_target == CACHE_ARENA_SLOT && c->lim.max_bytes >= CACHE_ARENA_MIN_BUDGET;
 	cache_arenas_init(&c->arenas, (uint32_t)(c->lim.max_bytes / CACHE_ARENA_SIZE));
 	c->buckets = malloc(CACHE_MIN_BUCKETS * sizeof(*c->buckets));
 	c->chunks = malloc(CACHE_MIN_CHUNK_IDS * sizeof(*c->chunks));
@@ -1275,7 +1275,7 @@ cache_free_chunks(struct cache *c)
 		c->cls[i].last = CACHE_NIL;
 		c->cls[i].n_last = 0;
 	}
-	cache_arenas_release(&c->arenas);	/* the arena chunks, all at once */
+	cache_arenas_release(&c->arenas); /* the arena chunks, all at once */
 }
 
 void
@@ -1342,8 +1342,8 @@ cache_invalidate_class(struct cache *c, unsigned idx, const uint8_t *name, size_
 
 /* Drop the members of the group of `owner` that are at or below `name`. */
 static size_t
-cache_invalidate_group(struct cache *c, const uint8_t *owner, size_t owner_len,
-		       const uint8_t *name, size_t name_len)
+cache_invalidate_group(struct cache *c, const uint8_t *owner, size_t owner_len, const uint8_t *name,
+		       size_t name_len)
 {
 	uint32_t h = *cache_owner_head(c, owner, owner_len);
 	size_t dropped = 0;
@@ -1368,8 +1368,8 @@ cache_invalidate_group(struct cache *c, const uint8_t *owner, size_t owner_len,
 /* Are all the entries at or below `name` (n labels, in watched zone w) in one owner group? Not
  * when the name is above the owner depth, nor when another watched zone lies below it. */
 static bool
-cache_one_group(const struct cache *c, const struct cache_watch *w, unsigned n,
-		const uint8_t *name, size_t len)
+cache_one_group(const struct cache *c, const struct cache_watch *w, unsigned n, const uint8_t *name,
+		size_t len)
 {
 	if (n - w->labels < w->depth)
 		return false;
@@ -1390,7 +1390,7 @@ cache_invalidate(struct cache *c, const uint8_t *name, size_t name_len)
 	unsigned n;
 
 	if (name_len == 0 || name_len > DNS_MAX_NAME)
-		return 0;	/* nothing can be at or below it */
+		return 0; /* nothing can be at or below it */
 	dnsmsg_name_lower(lname, name, name_len);
 	w = cache_watch_of(c, lname, name_len, starts, &n);
 	if (w && cache_one_group(c, w, n, lname, name_len)) {

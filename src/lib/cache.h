@@ -20,19 +20,19 @@
 struct cache;
 
 struct cache_limits {
-	uint64_t max_bytes;		/* the budget, overhead included; never exceeded */
-	unsigned max_entries;		/* 0 = no entry cap (only the byte budget) */
-	uint32_t min_ttl;		/* --min-cache-ttl */
-	uint32_t max_ttl;		/* --max-cache-ttl, 0 = no cap */
-	uint32_t neg_ttl;		/* --neg-ttl: negatives without SOA, 0 = not cached */
-	uint32_t max_neg_ttl;		/* --max-neg-ttl */
-	bool no_negcache;		/* --no-negcache */
-	uint32_t max_client_ttl;	/* --max-ttl: caps the TTLs a hit shows, 0 = no cap; the
+	uint64_t max_bytes;	 /* the budget, overhead included; never exceeded */
+	unsigned max_entries;	 /* 0 = no entry cap (only the byte budget) */
+	uint32_t min_ttl;	 /* --min-cache-ttl */
+	uint32_t max_ttl;	 /* --max-cache-ttl, 0 = no cap */
+	uint32_t neg_ttl;	 /* --neg-ttl: negatives without SOA, 0 = not cached */
+	uint32_t max_neg_ttl;	 /* --max-neg-ttl */
+	bool no_negcache;	 /* --no-negcache */
+	uint32_t max_client_ttl; /* --max-ttl: caps the TTLs a hit shows, 0 = no cap; the
 					 * entry itself lives its full lifetime (as dnsmasq) */
-	bool stale;			/* --use-stale-cache: keep expired entries servable */
-	uint32_t stale_max;		/* for this many seconds past expiry, 0 = no limit */
-	uint32_t stale_ttl;		/* --stale-ttl: the TTL every stale answer shows */
-	bool refresh;			/* --prefetch: flag hits in an entry's last tenth */
+	bool stale;		 /* --use-stale-cache: keep expired entries servable */
+	uint32_t stale_max;	 /* for this many seconds past expiry, 0 = no limit */
+	uint32_t stale_ttl;	 /* --stale-ttl: the TTL every stale answer shows */
+	bool refresh;		 /* --prefetch: flag hits in an entry's last tenth */
 };
 
 /* Key flags. */
@@ -40,16 +40,16 @@ struct cache_limits {
 #define CACHE_F_CD 0x2
 
 struct cache_key {
-	const uint8_t *qname;		/* lower-cased wire name */
+	const uint8_t *qname; /* lower-cased wire name */
 	uint16_t qname_len;
 	uint16_t qtype;
 	uint16_t qclass;
-	uint8_t flags;			/* CACHE_F_* */
+	uint8_t flags; /* CACHE_F_* */
 };
 
 /* NULL on allocation failure; nothing is preallocated beyond a small table. */
 struct cache *cache_new(const struct cache_limits *lim);
-void cache_free(struct cache *c);	/* NULL-safe */
+void cache_free(struct cache *c); /* NULL-safe */
 
 /*
  * Look up `key` at time `now`. On a hit, writes the reply into out[0..cap): ID `id`, the
@@ -136,8 +136,8 @@ int cache_put_renewable(struct cache *c, const struct cache_key *key, const uint
 			size_t len, msec_t now);
 /* cache_put(), or cache_put_renewable() when `renewable`, storing `tag` (< CACHE_TAGS, else
  * -EINVAL) with the entry; the untagged functions store 0. Same returns as cache_put(). */
-int cache_put_tagged(struct cache *c, const struct cache_key *key, const uint8_t *reply,
-		     size_t len, msec_t now, unsigned tag, bool renewable);
+int cache_put_tagged(struct cache *c, const struct cache_key *key, const uint8_t *reply, size_t len,
+		     msec_t now, unsigned tag, bool renewable);
 /* A renewable source changed at `now`: its entries stored until then are no longer renewed. */
 void cache_note_change(struct cache *c, msec_t now);
 /*
@@ -169,19 +169,19 @@ int cache_watch(struct cache *c, const uint8_t *zone, size_t zone_len, unsigned 
 void cache_clear(struct cache *c);
 
 struct cache_stats {
-	uint64_t bytes;			/* everything counted against the budget */
+	uint64_t bytes; /* everything counted against the budget */
 	uint64_t max_bytes;
 	uint64_t entries;
 	uint64_t negative_entries;
 	uint64_t hits;
 	uint64_t misses;
 	uint64_t insertions;
-	uint64_t evictions;		/* unexpired entries evicted for room ("re-used") */
-	uint64_t expired;		/* entries dropped because their TTL ran out */
-	uint64_t renewed;		/* expired renewable entries renewed on a hit */
-	uint64_t stale_served;		/* answers from cache_get_stale() */
-	uint64_t indexed;		/* entries in watched zones (cache_watch) */
-	uint64_t invalidate_reads;	/* entries read by cache_invalidate() (and cache_watch()) */
+	uint64_t evictions;	   /* unexpired entries evicted for room ("re-used") */
+	uint64_t expired;	   /* entries dropped because their TTL ran out */
+	uint64_t renewed;	   /* expired renewable entries renewed on a hit */
+	uint64_t stale_served;	   /* answers from cache_get_stale() */
+	uint64_t indexed;	   /* entries in watched zones (cache_watch) */
+	uint64_t invalidate_reads; /* entries read by cache_invalidate() (and cache_watch()) */
 };
 
 void cache_get_stats(const struct cache *c, struct cache_stats *out);

@@ -11,11 +11,11 @@
 
 #include "lib/cache_arena.h"
 
-#define CACHE_ARENA_ALL UINT32_MAX	/* every slot in use */
+#define CACHE_ARENA_ALL UINT32_MAX /* every slot in use */
 #ifdef MADV_COLLAPSE
 #define CACHE_ARENA_MADV_COLLAPSE MADV_COLLAPSE
 #else
-#define CACHE_ARENA_MADV_COLLAPSE 25	/* Linux UAPI; glibc 2.36's headers lack it */
+#define CACHE_ARENA_MADV_COLLAPSE 25 /* Linux UAPI; glibc 2.36's headers lack it */
 #endif
 _Static_assert(CACHE_ARENA_SLOTS == 32, "one bit per slot in a uint32_t");
 
@@ -106,7 +106,7 @@ cache_arena_take(struct cache_arenas *a, uint8_t **slot)
 			cache_arena_collapse(ar);
 		return grew;
 	}
-	return -ENOMEM;	/* free_slots said otherwise: cannot happen */
+	return -ENOMEM; /* free_slots said otherwise: cannot happen */
 }
 
 size_t

@@ -24,19 +24,19 @@
 
 #define CACHE_ARENA_SIZE (2u << 20)
 #define CACHE_ARENA_SLOT 65536u
-#define CACHE_ARENA_SLOTS (CACHE_ARENA_SIZE / CACHE_ARENA_SLOT)	/* 32: one bit each */
+#define CACHE_ARENA_SLOTS (CACHE_ARENA_SIZE / CACHE_ARENA_SLOT) /* 32: one bit each */
 
 struct cache_arena {
-	uint8_t *base;			/* CACHE_ARENA_SIZE-aligned */
-	uint32_t used;			/* bit i: slot i in use */
-	bool collapsed;			/* made a huge page (when it was first full) */
+	uint8_t *base;	/* CACHE_ARENA_SIZE-aligned */
+	uint32_t used;	/* bit i: slot i in use */
+	bool collapsed; /* made a huge page (when it was first full) */
 };
 
 struct cache_arenas {
-	struct cache_arena *v;		/* in no order */
+	struct cache_arena *v; /* in no order */
 	uint32_t n, cap;
-	uint32_t free_slots;		/* over all arenas */
-	uint32_t max;			/* arenas at most: the budget's worth */
+	uint32_t free_slots; /* over all arenas */
+	uint32_t max;	     /* arenas at most: the budget's worth */
 };
 
 /* Empty set allowing at most `max` arenas. */

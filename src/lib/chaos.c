@@ -43,7 +43,7 @@ static const char *const chaos_labels[CHAOS_COUNT] = {
 
 /* Up to this much TXT data for servers.bind: a few dozen servers; the rest are left out. */
 #define CHAOS_TXT_MAX 4096
-#define CHAOS_TXT_MORE 48		/* room kept for "(N more servers not listed)" */
+#define CHAOS_TXT_MORE 48 /* room kept for "(N more servers not listed)" */
 
 static bool
 chaos_under(const uint8_t *lname, size_t len, const char *zone, size_t zlen)

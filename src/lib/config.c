@@ -24,9 +24,9 @@
 #include "lib/config_impl.h"
 #include "lib/config_opts.h"
 
-#define CONFIG_DOMAIN_MAX  253
-#define CONFIG_LABEL_MAX   63
-#define CONFIG_KUBE_NS_MAX 4096 /* --kube-namespaces, all lines together */
+#define CONFIG_DOMAIN_MAX 253
+#define CONFIG_LABEL_MAX 63
+#define CONFIG_KUBE_NS_MAX 4096		/* --kube-namespaces, all lines together */
 #define CONFIG_LOCAL_RECORDS_MAX 100000 /* record options, all kinds together */
 #define CONFIG_ADDN_HOSTS_MAX 1024
 
@@ -176,8 +176,7 @@ config_opt_cache_size(struct config_ctx *ctx, const struct config_opts_entry *e,
 
 /* --use-stale-cache[=MAX-SECONDS]: on, with dnsmasq's one-day limit unless given. */
 static int
-config_opt_stale_cache(struct config_ctx *ctx, const struct config_opts_entry *e,
-		       const char *value)
+config_opt_stale_cache(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
 {
 	int rc = value && *value ? config_opt_uint(ctx, e, value) : 0;
 
@@ -243,8 +242,7 @@ config_opt_flag(struct config_ctx *ctx, const struct config_opts_entry *e, const
  * dnsmasq's) and "auth" (its authoritative-query logging; kubemasq serves no auth zones) are
  * accepted as plain -q, and anything else is refused rather than silently ignored. */
 static int
-config_opt_log_queries(struct config_ctx *ctx, const struct config_opts_entry *e,
-		       const char *value)
+config_opt_log_queries(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
 {
 	if (value && *value && strcmp(value, "extra") != 0 && strcmp(value, "proto") != 0 &&
 	    strcmp(value, "auth") != 0)
@@ -538,8 +536,7 @@ config_opt_address(struct config_ctx *ctx, const struct config_opts_entry *e, co
 
 /* --kube-domain: a domain as --server takes them (the root is refused: not a cluster zone). */
 static int
-config_opt_kube_domain(struct config_ctx *ctx, const struct config_opts_entry *e,
-		       const char *value)
+config_opt_kube_domain(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
 {
 	char **field = config_field(ctx->cfg, e);
 	const char *why;
@@ -699,8 +696,7 @@ config_opt_local_record(struct config_ctx *ctx, const struct config_opts_entry *
 /* --addn-hosts: a path, read when the daemon starts (an unreadable one is a warning there, as
  * in dnsmasq). */
 static int
-config_opt_addn_hosts(struct config_ctx *ctx, const struct config_opts_entry *e,
-		      const char *value)
+config_opt_addn_hosts(struct config_ctx *ctx, const struct config_opts_entry *e, const char *value)
 {
 	struct config *cfg = ctx->cfg;
 	char **slot;
@@ -757,7 +753,7 @@ config_init(struct config *cfg)
 	cfg->upstream_timeout_ms = 4000;
 	cfg->upstream_retry_ms = 1000;
 	cfg->cache_bytes = 1ULL << 30;
-	cfg->cache_size = 0;	/* no entry cap unless given: the byte budget decides */
+	cfg->cache_size = 0; /* no entry cap unless given: the byte budget decides */
 	cfg->max_neg_ttl = 3600;
 	cfg->stale_cache_max = 86400;
 	cfg->stale_answer_timeout = 1800;
@@ -860,11 +856,14 @@ config_finish(struct config_ctx *ctx)
 }
 
 int
-config_parse(struct config *cfg, int argc, char **argv, const struct config_hooks *hooks,
-	     FILE *out, char *err, size_t errlen)
+config_parse(struct config *cfg, int argc, char **argv, const struct config_hooks *hooks, FILE *out,
+	     char *err, size_t errlen)
 {
-	struct config_ctx ctx = {.cfg = cfg, .hooks = hooks, .out = out ? out : stdout,
-				 .err = err, .errlen = errlen};
+	struct config_ctx ctx = {.cfg = cfg,
+				 .hooks = hooks,
+				 .out = out ? out : stdout,
+				 .err = err,
+				 .errlen = errlen};
 	struct option longopts[ARRAY_SIZE(config_opts_table) + 1];
 	char shortopts[3 * ARRAY_SIZE(config_opts_table) + 3];
 	int c, rc = 0;

@@ -18,11 +18,11 @@
 #include "lib/config_impl.h"
 #include "lib/config_opts.h"
 
-#define CONFIG_FILE_MAX_DEPTH	  8    /* nested conf-file / conf-dir levels */
-#define CONFIG_FILE_LINE_MAX	  4096 /* longest conf-file line */
+#define CONFIG_FILE_MAX_DEPTH 8	       /* nested conf-file / conf-dir levels */
+#define CONFIG_FILE_LINE_MAX 4096      /* longest conf-file line */
 #define CONFIG_FILE_DIR_MAX_FILES 4096 /* files read from one conf-dir */
-#define CONFIG_FILE_DIR_MAX_EXTS  16   /* suffixes in one conf-dir value */
-#define CONFIG_FILE_RESOLV_MAX	  64   /* nameservers taken from one resolv-file */
+#define CONFIG_FILE_DIR_MAX_EXTS 16    /* suffixes in one conf-dir value */
+#define CONFIG_FILE_RESOLV_MAX 64      /* nameservers taken from one resolv-file */
 
 /*
  * Removes dnsmasq's quoting from a conf-file line in place: "..." anywhere (with \" \\ \t \n
@@ -142,7 +142,7 @@ config_file_getline(FILE *f, char *buf, size_t cap, bool *nul)
 static int
 config_file_read_lines(struct config_ctx *ctx, FILE *f)
 {
-	char line[CONFIG_FILE_LINE_MAX + 2];	/* the longest line, and one byte to tell */
+	char line[CONFIG_FILE_LINE_MAX + 2]; /* the longest line, and one byte to tell */
 	ssize_t len;
 	bool nul;
 	int rc = 0;
@@ -333,7 +333,7 @@ config_file_resolv_lines(FILE *f, struct config_server **out, size_t *n)
 		struct config_sockaddr sa;
 
 		if (len < 0)
-			break;		/* a line this long: not a resolv.conf, read no further */
+			break; /* a line this long: not a resolv.conf, read no further */
 		if (!addr || strcmp(key, "nameserver") != 0 || config_parse_ip(addr, 53, &sa) < 0)
 			continue;
 		if (!(slot = config_append((void **)out, n, sizeof(*slot)))) {

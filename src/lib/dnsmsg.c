@@ -18,9 +18,9 @@
 /* A legitimate name needs at most one pointer per label; anything longer is a loop or abuse. */
 #define DNSMSG_MAX_JUMPS 127
 #define DNSMSG_MAX_LABEL 63
-#define DNSMSG_RR_FIXED	 10 /* type, class, TTL, rdlength */
-#define DNSMSG_OPT_LEN	 11 /* root owner + fixed part, no options */
-#define DNSMSG_MIN_UDP	 512
+#define DNSMSG_RR_FIXED 10 /* type, class, TTL, rdlength */
+#define DNSMSG_OPT_LEN 11  /* root owner + fixed part, no options */
+#define DNSMSG_MIN_UDP 512
 
 /*
  * Walk the possibly compressed name at `off`: *end gets the offset just past it in place and,
@@ -462,7 +462,7 @@ dnsmsg_find_opt(const uint8_t *pkt, size_t len, size_t *start, size_t *end, size
 	return r == -ENOENT ? 0 : -EPROTO;
 }
 
-#define DNSMSG_MARKED(map, i) (((map)[(i) >> 3] >> ((i) & 7)) & 1)
+#define DNSMSG_MARKED(map, i) (((map)[(i) >> 3] >> ((i)&7)) & 1)
 
 /* Does the name at `off` read, following its pointers, a byte marked in `map`? */
 static bool
@@ -505,7 +505,7 @@ dnsmsg_check_rewritable(uint8_t *pkt, size_t len)
 
 	memset(map, 0, (len + 7) / 8);
 	map[0] = 0xff;
-	map[1] |= 0x0f;	/* bytes 0..11 */
+	map[1] |= 0x0f; /* bytes 0..11 */
 	if (dnsmsg_iter_init(&it, pkt, len) < 0)
 		return -EPROTO;
 	while ((r = dnsmsg_iter_next(&it, &rr)) == 0)

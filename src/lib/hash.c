@@ -15,7 +15,7 @@
 void
 hash_random_key(uint64_t key[2])
 {
-	struct timespec ts = { 0 };
+	struct timespec ts = {0};
 	uint64_t mix[2];
 	ssize_t n;
 

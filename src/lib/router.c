@@ -27,25 +27,25 @@
 
 struct router_zone {
 	UT_hash_handle hh;
-	struct upstream **ups;	/* tried in binding order; borrowed */
+	struct upstream **ups; /* tried in binding order; borrowed */
 	size_t n_ups;
 	size_t cap_ups;
 	uint16_t name_len;
-	uint8_t name[];		/* lower-case wire name: the hash key */
+	uint8_t name[]; /* lower-case wire name: the hash key */
 };
 
 struct router_owned {
 	/* uthash keeps insertion order: router_foreach() visits in router_own() order */
 	UT_hash_handle hh;
-	struct upstream *u;	/* the key is the pointer value itself */
+	struct upstream *u; /* the key is the pointer value itself */
 };
 
 struct router {
 	struct router_zone *zones;
 	struct router_owned *owned;
 	uint64_t key[2];
-	unsigned max_labels;	/* of the deepest bound zone: longer suffixes cannot match */
-	bool answers;	/* an upstream with an `answer` operation is bound: router_answer walks */
+	unsigned max_labels; /* of the deepest bound zone: longer suffixes cannot match */
+	bool answers; /* an upstream with an `answer` operation is bound: router_answer walks */
 };
 
 /* SipHash-1-3 (kubemasq/hash.h): the table's contents come from the configuration, but the
@@ -172,7 +172,7 @@ router_zone_append(struct router_zone *z, struct upstream *u)
 {
 	for (size_t i = 0; i < z->n_ups; i++)
 		if (z->ups[i] == u)
-			return 0;	/* offering a query twice to one upstream gains nothing */
+			return 0; /* offering a query twice to one upstream gains nothing */
 	if (z->n_ups == z->cap_ups) {
 		size_t cap = z->cap_ups ? z->cap_ups * 2 : 2;
 		struct upstream **ups;
@@ -257,7 +257,7 @@ router_resolve(struct router *r, struct upstream_req *req)
 				return rc;
 		}
 		if (name[off] == 0)
-			return -ENOENT;	/* the root was the last suffix */
+			return -ENOENT; /* the root was the last suffix */
 		off += (size_t)name[off] + 1;
 		if (off >= len)
 			return -EINVAL;
@@ -281,7 +281,7 @@ router_answer(struct router *r, struct upstream_req *req, uint8_t *out, size_t c
 			int rc = u->ops->answer ? u->ops->answer(u, req, out, cap) : -EAGAIN;
 
 			if (rc >= 0)
-				req->owner = u;	/* whose answer it is: the metrics' source */
+				req->owner = u; /* whose answer it is: the metrics' source */
 			return rc;
 		}
 		if (name[off] == 0)

@@ -29,14 +29,14 @@ const char *
 stats_qtype_label(enum stats_qtype slot)
 {
 	static const char *const names[STATS_QTYPE_COUNT] = {
-		[STATS_QTYPE_A] = "A",		[STATS_QTYPE_AAAA] = "AAAA",
-		[STATS_QTYPE_CNAME] = "CNAME",	[STATS_QTYPE_PTR] = "PTR",
-		[STATS_QTYPE_SRV] = "SRV",	[STATS_QTYPE_TXT] = "TXT",
-		[STATS_QTYPE_MX] = "MX",	[STATS_QTYPE_NS] = "NS",
-		[STATS_QTYPE_SOA] = "SOA",	[STATS_QTYPE_HTTPS] = "HTTPS",
-		[STATS_QTYPE_SVCB] = "SVCB",	[STATS_QTYPE_CAA] = "CAA",
-		[STATS_QTYPE_DS] = "DS",	[STATS_QTYPE_DNSKEY] = "DNSKEY",
-		[STATS_QTYPE_ANY] = "ANY",	[STATS_QTYPE_OTHER] = "other",
+		[STATS_QTYPE_A] = "A",	       [STATS_QTYPE_AAAA] = "AAAA",
+		[STATS_QTYPE_CNAME] = "CNAME", [STATS_QTYPE_PTR] = "PTR",
+		[STATS_QTYPE_SRV] = "SRV",     [STATS_QTYPE_TXT] = "TXT",
+		[STATS_QTYPE_MX] = "MX",       [STATS_QTYPE_NS] = "NS",
+		[STATS_QTYPE_SOA] = "SOA",     [STATS_QTYPE_HTTPS] = "HTTPS",
+		[STATS_QTYPE_SVCB] = "SVCB",   [STATS_QTYPE_CAA] = "CAA",
+		[STATS_QTYPE_DS] = "DS",       [STATS_QTYPE_DNSKEY] = "DNSKEY",
+		[STATS_QTYPE_ANY] = "ANY",     [STATS_QTYPE_OTHER] = "other",
 	};
 
 	return (unsigned)slot < STATS_QTYPE_COUNT ? names[slot] : "other";
@@ -46,9 +46,9 @@ const char *
 stats_rcode_label(unsigned slot)
 {
 	static const char *const names[STATS_RCODES] = {
-		"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+		"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
 		"YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE", "DSOTYPENI",
-		"RCODE12", "RCODE13",  "RCODE14",  "RCODE15",  "BADVERS", "other",
+		"RCODE12",  "RCODE13", "RCODE14",  "RCODE15",  "BADVERS", "other",
 	};
 
 	return slot < STATS_RCODES ? names[slot] : "other";
@@ -68,7 +68,7 @@ stats_cache_size(const struct cache *cache, unsigned cache_size)
 }
 
 struct stats_collect {
-	const char *only;		/* upstream name, or NULL for all */
+	const char *only; /* upstream name, or NULL for all */
 	struct stats_server_sum *out;
 	size_t cap, n, dropped;
 };
@@ -114,8 +114,8 @@ stats_collect_upstream(struct upstream *u, void *ctx)
 }
 
 size_t
-stats_collect_servers(struct router *router, const char *only,
-			struct stats_server_sum *out, size_t cap, size_t *dropped)
+stats_collect_servers(struct router *router, const char *only, struct stats_server_sum *out,
+		      size_t cap, size_t *dropped)
 {
 	struct stats_collect c = {.only = only, .out = out, .cap = cap};
 

@@ -43,28 +43,28 @@ enum stats_qtype {
 #define STATS_RCODES 18
 
 struct stats {
-	uint64_t queries_udp;		/* queries received, by transport */
+	uint64_t queries_udp; /* queries received, by transport */
 	uint64_t queries_tcp;
-	uint64_t forwarded;		/* misses sent upstream (coalesced waiters not counted) */
-	uint64_t answered_locally;	/* --address, local-only, bogus-priv, domain-needed */
+	uint64_t forwarded;	   /* misses sent upstream (coalesced waiters not counted) */
+	uint64_t answered_locally; /* --address, local-only, bogus-priv, domain-needed */
 	uint64_t cache_hits;
-	uint64_t coalesced;		/* misses that joined an identical query in flight */
-	uint64_t waiting;		/* clients waiting for an upstream's answer now (a
+	uint64_t coalesced;	      /* misses that joined an identical query in flight */
+	uint64_t waiting;	      /* clients waiting for an upstream's answer now (a
 					 * gauge: query.c keeps it) */
-	uint64_t prefetches;		/* --prefetch refreshes started */
-	uint64_t refused_forward_max;	/* over --dns-forward-max */
+	uint64_t prefetches;	      /* --prefetch refreshes started */
+	uint64_t refused_forward_max; /* over --dns-forward-max */
 	uint64_t formerr;
 	uint64_t notimp;
 	uint64_t badvers;
-	uint64_t dropped;		/* datagrams without a readable header, or responses */
-	uint64_t servfail;		/* answered SERVFAIL because no upstream answered */
-	uint64_t truncated;		/* answers sent with TC=1 for size */
-	uint64_t tcp_refused;		/* connections closed at --tcp-max-connections */
+	uint64_t dropped;     /* datagrams without a readable header, or responses */
+	uint64_t servfail;    /* answered SERVFAIL because no upstream answered */
+	uint64_t truncated;   /* answers sent with TC=1 for size */
+	uint64_t tcp_refused; /* connections closed at --tcp-max-connections */
 	uint64_t tcp_idle_closed;
 	uint64_t send_errors;
 	/* parsed queries by transport (0 UDP, 1 TCP) and type (enum stats_qtype) */
 	uint64_t qtype[2][STATS_QTYPE_COUNT];
-	uint64_t do_requests;			/* parsed queries with the DO bit */
+	uint64_t do_requests; /* parsed queries with the DO bit */
 	/* Answers sent or handed to the front end, by where they came from (enum metrics_source:
 	 * a cached answer counts for the source it was stored from) and rcode. Every figure
 	 * kept per source is only kept per source: the totals are sums, made on a scrape. */
@@ -73,10 +73,10 @@ struct stats {
 	 * the kind cache_get_tagged() reports, source * 2 + negative (query.c tags entries with
 	 * their source) */
 	uint64_t cache_hits_by[METRICS_SOURCES * 2];
-	uint64_t chaos;				/* CHAOS statistics queries answered (chaos.c) */
-	uint64_t loop_probes_back;		/* --dns-loop-detect probes that came back to us
+	uint64_t chaos;		   /* CHAOS statistics queries answered (chaos.c) */
+	uint64_t loop_probes_back; /* --dns-loop-detect probes that came back to us
 						 * (each dropped): loop_detect.c */
-	uint64_t servers_looping;		/* server addresses out of service now for that */
+	uint64_t servers_looping;  /* server addresses out of service now for that */
 	/* Arrival to answer, by source. Answers made at once (cache hits, errors, CHAOS) count
 	 * as 0 so that the hit path reads no extra clock; misses are measured per waiting
 	 * client. */
@@ -152,5 +152,5 @@ struct stats_server_sum {
  * named `only` ("dns"; NULL: all), into out[0..cap), merging duplicates. Returns how many
  * entries were filled; *dropped (may be NULL) gets how many server reports did not fit.
  */
-size_t stats_collect_servers(struct router *router, const char *only,
-			     struct stats_server_sum *out, size_t cap, size_t *dropped);
+size_t stats_collect_servers(struct router *router, const char *only, struct stats_server_sum *out,
+			     size_t cap, size_t *dropped);

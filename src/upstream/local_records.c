@@ -37,7 +37,7 @@
 #include "upstream/upstream_local.h"
 
 static uint64_t local_records_key[2];
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                       \
 	((hashv) = (unsigned)hash_siphash13(local_records_key, (keyptr), (keylen)))
 #include <uthash.h>
 
@@ -51,20 +51,20 @@ static uint64_t local_records_key[2];
 
 struct local_rr {
 	uint16_t type;
-	bool auto_ptr;		/* made from an address, not a --ptr-record */
+	bool auto_ptr; /* made from an address, not a --ptr-record */
 	uint32_t ttl;
 	uint16_t rdlen;
-	uint8_t *rdata;		/* uncompressed wire */
+	uint8_t *rdata; /* uncompressed wire */
 };
 
 struct local_name {
 	UT_hash_handle hh;
-	uint8_t name[DNS_MAX_NAME];	/* lower-cased wire name, the key */
+	uint8_t name[DNS_MAX_NAME]; /* lower-cased wire name, the key */
 	uint8_t len;
-	uint8_t *cname;			/* wire target (case as given), NULL: no CNAME */
+	uint8_t *cname; /* wire target (case as given), NULL: no CNAME */
 	uint8_t cname_len;
 	uint32_t cname_ttl;
-	bool local;			/* has data of its own, or is an ancestor of such a name */
+	bool local; /* has data of its own, or is an ancestor of such a name */
 	struct local_rr *rrs;
 	unsigned n_rrs, cap_rrs;
 };
@@ -75,7 +75,7 @@ struct local_records {
 	uint32_t ttl;
 	char *domain;
 	bool expand;
-	ldns_buffer *buf;		/* scratch for rdata wire */
+	ldns_buffer *buf; /* scratch for rdata wire */
 };
 
 static bool local_records_keyed;
@@ -303,8 +303,8 @@ local_records_add_text(struct local_records *lr, const char *text, bool auto_ptr
 
 /* An A or AAAA record for `name` and, the first one trumping, the PTR of its address. */
 static int
-local_records_add_addr(struct local_records *lr, const char *name, const char *ptr_name,
-		       int family, const void *ip, uint32_t ttl, char *err, size_t errlen)
+local_records_add_addr(struct local_records *lr, const char *name, const char *ptr_name, int family,
+		       const void *ip, uint32_t ttl, char *err, size_t errlen)
 {
 	char text[600], owner[300], target[300], addr[INET6_ADDRSTRLEN];
 	ldns_rdf *rev, *a;
@@ -312,8 +312,8 @@ local_records_add_addr(struct local_records *lr, const char *name, const char *p
 
 	local_records_abs(name, owner, sizeof(owner));
 	inet_ntop(family, ip, addr, sizeof(addr));
-	snprintf(text, sizeof(text), "%s %u IN %s %s", owner, ttl,
-		 family == AF_INET ? "A" : "AAAA", addr);
+	snprintf(text, sizeof(text), "%s %u IN %s %s", owner, ttl, family == AF_INET ? "A" : "AAAA",
+		 addr);
 	if ((rc = local_records_add_text(lr, text, false, err, errlen)) < 0)
 		return rc;
 	a = ldns_rdf_new_frm_str(family == AF_INET ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA, addr);
@@ -540,7 +540,7 @@ local_records_simple(struct local_records *lr, const char *option, char **f, siz
 		}
 		snprintf(text, LOCAL_RECORDS_TEXT_MAX, "%s %u IN MX %lu %s", owner, lr->ttl, pref,
 			 target);
-	} else {	/* ptr-record */
+	} else { /* ptr-record */
 		if (n > 2) {
 			rc = local_records_bad(err, errlen, "too many fields", f[0]);
 			goto out;
@@ -554,8 +554,8 @@ out:
 }
 
 int
-local_records_add_option(struct local_records *lr, const char *option, const char *value,
-			 char *err, size_t errlen)
+local_records_add_option(struct local_records *lr, const char *option, const char *value, char *err,
+			 size_t errlen)
 {
 	char *f[LOCAL_RECORDS_FIELDS_MAX];
 	size_t n;
@@ -750,13 +750,14 @@ local_records_answer(const struct local_records *lr, const struct dnsmsg_questio
 	const struct local_name *n;
 	struct dnsmsg_builder b;
 
-	if (!lr || q->qclass != DNS_CLASS_IN || !(n = local_records_find(lr, q->qname, q->qname_len)))
+	if (!lr || q->qclass != DNS_CLASS_IN ||
+	    !(n = local_records_find(lr, q->qname, q->qname_len)))
 		return -ENOENT;
 	/* No record of the type: dnsmasq asks upstream, and turns an NXDOMAIN into NODATA when
 	 * the name has local data or some lies below it (check_for_local_domain()); the reverse
 	 * names of the addresses' PTRs alone do not count. */
-	if (!n->cname && (q->qtype == DNS_TYPE_ANY ? n->n_rrs == 0
-						    : !local_records_has_type(n, q->qtype)))
+	if (!n->cname &&
+	    (q->qtype == DNS_TYPE_ANY ? n->n_rrs == 0 : !local_records_has_type(n, q->qtype)))
 		return n->local ? -ENODATA : -ENOENT;
 	dnsmsg_builder_init(&b, out, cap, 0, q, rd, cd, true, DNS_RCODE_NOERROR);
 	if (!n->cname) {
@@ -801,14 +802,14 @@ local_records_finish(struct local_records *lr)
 
 			off += 1u + n->name[off];
 			if (n->name[off] == 0)
-				break;		/* the root is never answered here */
+				break; /* the root is never answered here */
 			a = local_records_get(lr, n->name + off, n->len - off);
 			if (!a) {
 				log_err("out of memory for the local names' parents");
 				return;
 			}
 			if (a->local)
-				break;		/* its own parents are done */
+				break; /* its own parents are done */
 			a->local = true;
 		}
 	}
@@ -841,7 +842,8 @@ local_records_wanted(const struct config *cfg)
 struct local_records *
 local_records_from_config(const struct config *cfg, char *err, size_t errlen)
 {
-	struct local_records *lr = local_records_new(cfg->local_ttl, cfg->domain, cfg->expand_hosts);
+	struct local_records *lr =
+		local_records_new(cfg->local_ttl, cfg->domain, cfg->expand_hosts);
 	char why[256];
 	int rc;
 
@@ -892,8 +894,8 @@ struct local_records_up {
 	const struct config *cfg;
 	struct router *router;
 	struct local_records *lr;
-	struct local_name *bound;	/* names bound in the router so far (keys only) */
-	unsigned pending;		/* questions passed on (struct local_records_child) */
+	struct local_name *bound; /* names bound in the router so far (keys only) */
+	unsigned pending;	  /* questions passed on (struct local_records_child) */
 	uint64_t queries, failures;
 };
 
@@ -998,9 +1000,9 @@ local_records_up_answer(struct upstream *u, const struct upstream_req *req, uint
  * this one (the router offers the child to every upstream of the name, and this one declines
  * its own children); the answer comes back through local_records_child_done(). */
 struct local_records_child {
-	struct upstream_defer_item item;	/* an answer made here, waiting for the loop */
-	bool passed;				/* or a question passed on, in req: */
-	struct upstream_req req;		/* q borrowed from the parent's */
+	struct upstream_defer_item item; /* an answer made here, waiting for the loop */
+	bool passed;			 /* or a question passed on, in req: */
+	struct upstream_req req;	 /* q borrowed from the parent's */
 	struct upstream_req *parent;
 	struct local_records_up *l;
 };
@@ -1017,8 +1019,8 @@ local_records_child_done(struct upstream_req *req, int status, const uint8_t *re
 	if (status == 0 && len >= DNS_HDR_LEN && (reply[3] & 0x0f) == DNS_RCODE_NXDOMAIN &&
 	    (copy = malloc(len))) {
 		memcpy(copy, reply, len);
-		copy[3] = (uint8_t)(copy[3] & 0xf0);	/* NOERROR */
-		copy[2] |= 0x04;			/* AA */
+		copy[3] = (uint8_t)(copy[3] & 0xf0); /* NOERROR */
+		copy[2] |= 0x04;		     /* AA */
 		reply = copy;
 	}
 	free(c);
@@ -1052,7 +1054,7 @@ local_records_pass_on(struct local_records_up *l, struct upstream_req *req)
 	rc = router_resolve(l->router, &c->req);
 	if (rc < 0) {
 		free(c);
-		return rc;	/* -ENOENT: no server at all (REFUSED, as dnsmasq); -ENXIO... */
+		return rc; /* -ENOENT: no server at all (REFUSED, as dnsmasq); -ENXIO... */
 	}
 	l->pending++;
 	req->priv = c;
@@ -1068,7 +1070,7 @@ local_records_up_resolve(struct upstream *u, struct upstream_req *req)
 	int len;
 
 	if (req->done == local_records_child_done)
-		return -ENOENT;		/* our own question, passed on: for the next upstream */
+		return -ENOENT; /* our own question, passed on: for the next upstream */
 	if (!(buf = malloc(LOCAL_RECORDS_REPLY_MAX)))
 		return -ENOMEM;
 	len = local_records_answer(l->lr, &req->q, true, req->cd, buf, LOCAL_RECORDS_REPLY_MAX);
@@ -1076,7 +1078,7 @@ local_records_up_resolve(struct upstream *u, struct upstream_req *req)
 		free(buf);
 		if (len == -ENODATA)
 			return local_records_pass_on(l, req);
-		return -ENOENT;		/* not ours: the router tries the next upstream */
+		return -ENOENT; /* not ours: the router tries the next upstream */
 	}
 	l->queries++;
 	if (l->defer.n >= LOCAL_RECORDS_MAX_PENDING || !(c = calloc(1, sizeof(*c)))) {
@@ -1114,7 +1116,7 @@ local_records_up_metrics(struct upstream *u, upstream_metrics_fn *each, void *ct
 {
 	struct local_records_up *l = local_records_up_from(u);
 
-	upstream_local_report(each, ctx, l->queries, l->failures);	/* one "local" line */
+	upstream_local_report(each, ctx, l->queries, l->failures); /* one "local" line */
 }
 
 const struct upstream_ops local_records_ops = {

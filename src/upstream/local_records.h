@@ -50,8 +50,8 @@ int local_records_add_option(struct local_records *lr, const char *option, const
 /* Check one option by adding it to a table of its own (struct config_hooks.check_record: the
  * parser asks it, so a bad record stops the daemon naming its file and line). Returns what
  * local_records_add_option() returns. */
-int local_records_check_option(const char *option, const char *value, uint32_t local_ttl,
-			       char *err, size_t errlen);
+int local_records_check_option(const char *option, const char *value, uint32_t local_ttl, char *err,
+			       size_t errlen);
 
 /*
  * Read a hosts file, or every file of a directory in alphabetical order. A bad line is logged
@@ -66,8 +66,8 @@ void local_records_finish(struct local_records *lr);
 
 /* Answer q (qname lower-cased) into out[0..cap): the reply's length (header with `rd`, `cd`,
  * AA, NOERROR), or -ENOENT when the table has nothing for it, -ENOSPC when it does not fit. */
-int local_records_answer(const struct local_records *lr, const struct dnsmsg_question *q,
-			 bool rd, bool cd, uint8_t *out, size_t cap);
+int local_records_answer(const struct local_records *lr, const struct dnsmsg_question *q, bool rd,
+			 bool cd, uint8_t *out, size_t cap);
 
 /* Call fn with every owner name in the table (wire, lower-cased). Stops at, and returns, the
  * first negative return of fn; 0 otherwise. */
@@ -80,15 +80,14 @@ size_t local_records_count(const struct local_records *lr);
 /* Build the table a configuration asks for: the record options in the order given, then
  * /etc/hosts (unless --no-hosts), then each --addn-hosts. NULL with err set when an option is
  * bad (the configuration check has normally caught it) or memory runs out. */
-struct local_records *local_records_from_config(const struct config *cfg, char *err,
-						size_t errlen);
+struct local_records *local_records_from_config(const struct config *cfg, char *err, size_t errlen);
 
 /* Whether the configuration asks for any local record or hosts file at all. */
 bool local_records_wanted(const struct config *cfg);
 
 struct local_records_args {
-	const struct config *cfg;	/* borrowed; outlives the upstream (re-read on reload) */
-	struct router *router;		/* where the owner names are bound */
+	const struct config *cfg; /* borrowed; outlives the upstream (re-read on reload) */
+	struct router *router;	  /* where the owner names are bound */
 };
 
 /* create() builds the table and binds its names; -EINVAL with the reason logged. */

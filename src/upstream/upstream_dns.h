@@ -18,23 +18,23 @@
 struct config_sockaddr;
 
 enum upstream_dns_order {
-	UPSTREAM_DNS_FASTEST = 0,	/* default: the server with the lowest smoothed RTT first */
-	UPSTREAM_DNS_STRICT,		/* --strict-order: in configuration order */
-	UPSTREAM_DNS_ALL,		/* --all-servers: ask all at once, first answer wins */
+	UPSTREAM_DNS_FASTEST = 0, /* default: the server with the lowest smoothed RTT first */
+	UPSTREAM_DNS_STRICT,	  /* --strict-order: in configuration order */
+	UPSTREAM_DNS_ALL,	  /* --all-servers: ask all at once, first answer wins */
 };
 
 struct upstream_dns_args {
-	const struct config_sockaddr *servers;	/* borrowed; copied by create() */
+	const struct config_sockaddr *servers; /* borrowed; copied by create() */
 	size_t n_servers;
 	enum upstream_dns_order order;
-	unsigned edns_packet_max;	/* advertised to servers, and the UDP receive size */
-	uint16_t query_port;		/* 0 = random ports from [min_port, max_port] */
+	unsigned edns_packet_max; /* advertised to servers, and the UDP receive size */
+	uint16_t query_port;	  /* 0 = random ports from [min_port, max_port] */
 	uint16_t min_port, max_port;
-	unsigned timeout_ms;		/* whole query: SERVFAIL after this */
-	unsigned retry_ms;		/* one try: then the next server */
-	bool log_queries;		/* "forwarded NAME to ADDR" */
-	bool bogus_priv;		/* default servers only: private reverse zones -> NXDOMAIN */
-	bool domain_needed;		/* default servers only: plain names -> NXDOMAIN */
+	unsigned timeout_ms; /* whole query: SERVFAIL after this */
+	unsigned retry_ms;   /* one try: then the next server */
+	bool log_queries;    /* "forwarded NAME to ADDR" */
+	bool bogus_priv;     /* default servers only: private reverse zones -> NXDOMAIN */
+	bool domain_needed;  /* default servers only: plain names -> NXDOMAIN */
 };
 
 /* resolve() returns 0 (accepted), -ENXIO (bogus-priv / domain-needed: answer NXDOMAIN without
@@ -49,5 +49,5 @@ extern const struct upstream_ops upstream_dns_ops;
  */
 int upstream_dns_server_addr(struct upstream *u, size_t i, struct sockaddr_storage *ss,
 			     socklen_t *len);
-size_t upstream_dns_set_looping(struct upstream *u, const struct sockaddr_storage *ss,
-				bool looping, bool *all_loop);
+size_t upstream_dns_set_looping(struct upstream *u, const struct sockaddr_storage *ss, bool looping,
+				bool *all_loop);

@@ -40,7 +40,7 @@ struct event_base;
 /* Tries per query, counting every retransmission and every server of --all-servers. */
 #define UPSTREAM_DNS_QUERY_MAX_TRIES 32
 /* Datagrams per recvmmsg() call, and calls per readable event (fairness between sockets). */
-#define UPSTREAM_DNS_RECV_BATCH	 16
+#define UPSTREAM_DNS_RECV_BATCH 16
 #define UPSTREAM_DNS_RECV_ROUNDS 4
 /* Back-off: after this many consecutive failures, skip a server for 1 s, doubling up to 60 s. */
 #define UPSTREAM_DNS_FAIL_THRESHOLD 3
@@ -52,9 +52,9 @@ struct event_base;
 /* Smoothed RTTs are kept in 1/8 ms and never exceed this many ms. */
 #define UPSTREAM_DNS_SRTT_MAX_MS 120000
 /* Query size: header, name, question tail, OPT. */
-#define UPSTREAM_DNS_QUERY_MAX		(DNS_HDR_LEN + DNS_MAX_NAME + 4 + 11)
+#define UPSTREAM_DNS_QUERY_MAX (DNS_HDR_LEN + DNS_MAX_NAME + 4 + 11)
 #define UPSTREAM_DNS_DEFAULT_TIMEOUT_MS 10000
-#define UPSTREAM_DNS_DEFAULT_RETRY_MS	1000
+#define UPSTREAM_DNS_DEFAULT_RETRY_MS 1000
 
 struct upstream_dns;
 struct upstream_dns_query;
@@ -69,7 +69,7 @@ struct upstream_dns_server {
 	unsigned srtt8; /* smoothed RTT, 1/8 ms */
 	unsigned fails; /* consecutive timeouts/errors */
 	msec_t backoff_ms, backoff_until;
-	bool looping;	/* --dns-loop-detect saw our probe to it come back: not used */
+	bool looping; /* --dns-loop-detect saw our probe to it come back: not used */
 	unsigned long sent, retried, failed, nxdomain, answered;
 	unsigned long long latency_sum;
 	struct metrics_hist latency; /* first send of a try to its reply, for /metrics */

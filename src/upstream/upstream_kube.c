@@ -50,9 +50,9 @@
 #include "kube/store.h"
 #include "lib/clock.h"
 
-#define KUBE_POLL_MS	 1000
+#define KUBE_POLL_MS 1000
 #define KUBE_MAX_PENDING 4096 /* accepted and not yet completed, both stages */
-#define KUBE_SMALL_BUF	 4096 /* first try of kube_answer(); 65535 after -ENOSPC */
+#define KUBE_SMALL_BUF 4096   /* first try of kube_answer(); 65535 after -ENOSPC */
 #define KUBE_CHANGES_MAX 64   /* names collected during one read; more: drop the whole zones */
 
 /* One accepted request, on the defer queue (answer waiting for the loop) or `waiting`
@@ -89,8 +89,8 @@ struct kube_upstream {
 	char *zone_text;
 	char **namespaces;
 	size_t n_namespaces;
-	char *path;		 /* --kube-snapshot, or NULL for the API source */
-	struct kube_auth *auth;	 /* the API source */
+	char *path;		/* --kube-snapshot, or NULL for the API source */
+	struct kube_auth *auth; /* the API source */
 	struct kube_api *api;
 
 	struct upstream_defer defer; /* answers waiting for the loop */
@@ -105,10 +105,10 @@ struct kube_upstream {
 	bool synced;	    /* a read has succeeded */
 	time_t last_sync;
 	struct kube_snapshot_result last;
-	char reason[512]; /* why not synced, or why the last re-read failed */
-	char source[600]; /* kube_status_op(): the status' source */
-	struct kube_status status;	/* kube_status_op(): the last report */
-	char not_ready[600];		/* kube_status_op(): why not ready */
+	char reason[512];	   /* why not synced, or why the last re-read failed */
+	char source[600];	   /* kube_status_op(): the status' source */
+	struct kube_status status; /* kube_status_op(): the last report */
+	char not_ready[600];	   /* kube_status_op(): why not ready */
 	bool last_failed;
 
 	bool loading; /* inside kube_snapshot_load() or a LIST page: collect changes */
@@ -250,7 +250,8 @@ kube_loaded(struct kube_upstream *k, const struct kube_snapshot_result *res, mse
 	k->last_sync = time(NULL);
 	k->last = *res;
 	log_info("kube: read %s: %zu namespaces, %zu services, %zu endpointslices, %zu pods in "
-		 "%llu ms", k->path, res->namespaces, res->services, res->slices, res->pods,
+		 "%llu ms",
+		 k->path, res->namespaces, res->services, res->slices, res->pods,
 		 (unsigned long long)ms);
 	if (res->skipped)
 		log_ratelimited(&k->rl_skip, LOG_WARNING,
@@ -324,7 +325,7 @@ kube_read_done(void *ctx, struct kube_snapshot_read *r)
 		kube_snapshot_worker_retire(k->worker, old);
 		kube_loaded(k, &r->res, r->ms);
 	}
-	k->read_changes = (struct kube_changes){ 0 };
+	k->read_changes = (struct kube_changes){0};
 	k->read_moved = false;
 	if (k->reread) {
 		k->reread = false;
@@ -342,9 +343,10 @@ kube_read_start(struct kube_upstream *k)
 	log_info("kube: reading %s", k->path);
 	rc = kube_snapshot_worker_start(k->worker, k->store);
 	if (rc < 0) {
-		log_ratelimited(&k->rl_err, LOG_WARNING,
-				"kube: cannot start a thread to read %s (%s): reading it on the loop",
-				k->path, strerror(-rc));
+		log_ratelimited(
+			&k->rl_err, LOG_WARNING,
+			"kube: cannot start a thread to read %s (%s): reading it on the loop",
+			k->path, strerror(-rc));
 		kube_load(k);
 	}
 }
@@ -519,7 +521,7 @@ kube_resolve(struct upstream *u, struct upstream_req *req)
 	if (k->n_pending >= KUBE_MAX_PENDING)
 		return -EBUSY;
 	rc = kube_synced(k) ? kube_answer_copy(k, req, &res, &reply, &len)
-		       : kube_servfail(req, &reply, &len);
+			    : kube_servfail(req, &reply, &len);
 	if (rc == -EINVAL || (rc == 0 && res.status == KUBE_ANSWER_DECLINE)) {
 		free(reply);
 		return -ENOENT;
@@ -615,7 +617,7 @@ kube_free(struct upstream *u)
 	if (k->startup_ev)
 		event_free(k->startup_ev);
 	kube_snapshot_worker_free(k->worker); /* before the store, which its thread reads */
-	kube_api_free(k->api); /* before the store and the credentials it borrows */
+	kube_api_free(k->api);		      /* before the store and the credentials it borrows */
 	kube_auth_free(k->auth);
 	kube_store_free(k->store);
 	kube_strv_free(k->namespaces, k->n_namespaces);
@@ -680,13 +682,13 @@ kube_events(struct kube_upstream *k, struct event_base *base)
 	if (!k->path)
 		return 0;
 	rc = kube_snapshot_worker_new(&k->worker, &(struct kube_snapshot_worker_config){
-		.base = base,
-		.path = k->path,
-		.changed = kube_read_changed,
-		.moved = kube_read_moved,
-		.done = kube_read_done,
-		.ctx = k,
-	});
+							  .base = base,
+							  .path = k->path,
+							  .changed = kube_read_changed,
+							  .moved = kube_read_moved,
+							  .done = kube_read_done,
+							  .ctx = k,
+						  });
 	if (rc < 0)
 		return rc;
 	k->poll_ev = event_new(base, -1, EV_PERSIST, kube_poll, k);
@@ -708,7 +710,8 @@ kube_startup_expired(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 		return;
 	k->startup_passed = true;
 	log_warn("kube: not synced after %u s; ready anyway (--kube-startup-timeout), cluster "
-		 "names answer SERVFAIL until the first sync", k->startup_timeout);
+		 "names answer SERVFAIL until the first sync",
+		 k->startup_timeout);
 }
 
 static int
@@ -929,4 +932,3 @@ const struct upstream_ops kube_upstream_ops = {
 	.reload = kube_reload,
 	.status = kube_status_op,
 };
-

@@ -32,11 +32,11 @@
 
 struct upstream_local {
 	struct upstream base;
-	struct upstream_defer defer;	/* zeroed for NXDOMAIN zones, which never queue */
+	struct upstream_defer defer; /* zeroed for NXDOMAIN zones, which never queue */
 	uint32_t ttl;
 	bool log_queries;
 	bool nxdomain;
-	uint64_t queries, failures;	/* for /metrics: requests taken, refused (-EBUSY/-ENOMEM) */
+	uint64_t queries, failures; /* for /metrics: requests taken, refused (-EBUSY/-ENOMEM) */
 	unsigned n4, n6;
 	uint8_t ip4[UPSTREAM_LOCAL_MAX_PER_FAMILY][4];
 	uint8_t ip6[UPSTREAM_LOCAL_MAX_PER_FAMILY][16];
@@ -154,8 +154,7 @@ upstream_local_log(const struct upstream_req *req, const char *what)
 
 /* One line per address given, as dnsmasq logs them; NODATA lines say which family was missing. */
 static void
-upstream_local_log_answer(const struct upstream_local *l, const struct upstream_req *req,
-			  bool v4)
+upstream_local_log_answer(const struct upstream_local *l, const struct upstream_req *req, bool v4)
 {
 	char ip[INET6_ADDRSTRLEN];
 	unsigned n = v4 ? l->n4 : l->n6;
@@ -172,8 +171,8 @@ upstream_local_log_answer(const struct upstream_local *l, const struct upstream_
 /* The answer for req, as a malloc'd copy in *out; *out stays NULL when it cannot be written
  * (done() then gets -EIO). Returns 0 or -ENOMEM. */
 static int
-upstream_local_answer(const struct upstream_local *l, const struct upstream_req *req,
-		      uint8_t **out, size_t *out_len)
+upstream_local_answer(const struct upstream_local *l, const struct upstream_req *req, uint8_t **out,
+		      size_t *out_len)
 {
 	uint8_t buf[UPSTREAM_LOCAL_BUF];
 	struct dnsmsg_builder b;

@@ -15,8 +15,8 @@
 struct config_address;
 
 struct upstream_local_args {
-	const struct config_address *const *addresses;	/* for this zone; borrowed */
-	size_t n_addresses;			/* 0 = local only: NXDOMAIN */
+	const struct config_address *const *addresses; /* for this zone; borrowed */
+	size_t n_addresses;			       /* 0 = local only: NXDOMAIN */
 	uint32_t ttl;
 	bool log_queries;
 };

@@ -16,13 +16,13 @@
 #include "fuzz_util.h"
 #include "kube/source/api_framer.h"
 
-#define FUZZ_FRAMER_MAX	 1024
+#define FUZZ_FRAMER_MAX 1024
 #define FUZZ_FRAMER_OBJS 64
 
 struct fuzz_sink {
 	size_t n;
 	size_t len[FUZZ_FRAMER_OBJS];
-	uint64_t sum[FUZZ_FRAMER_OBJS];	/* a cheap digest of each object's bytes */
+	uint64_t sum[FUZZ_FRAMER_OBJS]; /* a cheap digest of each object's bytes */
 };
 
 static int
@@ -71,8 +71,8 @@ fuzz_framer_run(const uint8_t *data, size_t size, size_t piece, struct fuzz_sink
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t pieces[8] = { 1, 2, 3, 7, 16, 61, 512, 4096 };
-	struct fuzz_sink whole = { 0 }, cut = { 0 };
+	static const size_t pieces[8] = {1, 2, 3, 7, 16, 61, 512, 4096};
+	struct fuzz_sink whole = {0}, cut = {0};
 	size_t piece;
 	int a, b;
 

@@ -32,7 +32,7 @@ static struct kube_auth *fuzz_auth;
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct kube_auth_config acfg = { .api_url = "http://127.0.0.1:1" };
+	struct kube_auth_config acfg = {.api_url = "http://127.0.0.1:1"};
 	char err[512];
 
 	(void)argc;
@@ -49,11 +49,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t pieces[8] = { 1, 5, 17, 64, 333, 4096, 65536, 1u << 20 };
+	static const size_t pieces[8] = {1, 5, 17, 64, 333, 4096, 65536, 1u << 20};
 	struct fuzz_kube k;
 	struct kube_api *a;
-	struct kube_api_config cfg = { .base = fuzz_base, .auth = fuzz_auth, .pods = true,
-				       .zone_text = "cluster.local" };
+	struct kube_api_config cfg = {
+		.base = fuzz_base, .auth = fuzz_auth, .pods = true, .zone_text = "cluster.local"};
 	struct evhttp_request *req;
 	struct api_coll *c;
 	size_t piece, off = 1;

@@ -46,9 +46,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const skip[] = { "/proc", "/dev", "/sys" };
+	static const char *const skip[] = {"/proc", "/dev", "/sys"};
 	char path[64], arg[96], err[1024] = "";
-	char *argv[] = { "kubemasq", arg, NULL };
+	char *argv[] = {"kubemasq", arg, NULL};
 	struct config cfg;
 	int r;
 

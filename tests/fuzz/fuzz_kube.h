@@ -45,7 +45,7 @@ fuzz_kube_changed(void *ctx, const uint8_t *name, size_t len)
 static inline void
 fuzz_kube_init(struct fuzz_kube *k)
 {
-	struct kube_store_config cfg = { .zone = "cluster.local", .changed = fuzz_kube_changed };
+	struct kube_store_config cfg = {.zone = "cluster.local", .changed = fuzz_kube_changed};
 
 	memset(k, 0, sizeof(*k));
 	cfg.ctx = k;
@@ -57,15 +57,17 @@ static inline void
 fuzz_kube_ask(struct fuzz_kube *k, const uint8_t *name, size_t len)
 {
 	static const uint8_t zone[] = "\7cluster\5local";
-	static const uint16_t types[] = { DNS_TYPE_A, DNS_TYPE_AAAA, DNS_TYPE_SRV, DNS_TYPE_PTR,
-					  DNS_TYPE_TXT, DNS_TYPE_ANY, DNS_TYPE_SOA, DNS_TYPE_NS };
+	static const uint16_t types[] = {DNS_TYPE_A,   DNS_TYPE_AAAA, DNS_TYPE_SRV, DNS_TYPE_PTR,
+					 DNS_TYPE_TXT, DNS_TYPE_ANY,  DNS_TYPE_SOA, DNS_TYPE_NS};
 	static uint8_t out[65535];
-	struct kube_answer_config acfg = { .zone = zone, .zone_len = sizeof(zone), .ttl = 5 };
+	struct kube_answer_config acfg = {.zone = zone, .zone_len = sizeof(zone), .ttl = 5};
 	struct kube_answer_result res;
 
 	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-		struct dnsmsg_question q = { .qname = name, .qname_len = (uint16_t)len,
-					     .qtype = types[t], .qclass = DNS_CLASS_IN };
+		struct dnsmsg_question q = {.qname = name,
+					    .qname_len = (uint16_t)len,
+					    .qtype = types[t],
+					    .qclass = DNS_CLASS_IN};
 
 		for (unsigned mode = 0; mode < 2; mode++) {
 			size_t cap = mode ? 512 : sizeof(out);
@@ -74,7 +76,8 @@ fuzz_kube_ask(struct fuzz_kube *k, const uint8_t *name, size_t len)
 			if (kube_answer(k->store, &acfg, &q, 7, out, cap, &res) == 0 &&
 			    res.status != KUBE_ANSWER_DECLINE) {
 				if (res.len > cap)
-					fuzz_fail("a kube answer of %zu bytes in %zu", res.len, cap);
+					fuzz_fail("a kube answer of %zu bytes in %zu", res.len,
+						  cap);
 				fuzz_check_answer(out, res.len, "kube answer");
 			}
 		}

@@ -27,7 +27,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct kubeconfig zero;
-	struct kubeconfig kc = { 0 };
+	struct kubeconfig kc = {0};
 	char path[64], err[512] = "";
 	int r;
 
@@ -35,7 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = kubeconfig_load(&kc, path, err, sizeof(err));
 	if (r < 0) {
 		if (memcmp(&kc, &zero, sizeof(kc)) != 0)
-			fuzz_fail("kubeconfig_load failed (%d) and left something in the struct", r);
+			fuzz_fail("kubeconfig_load failed (%d) and left something in the struct",
+				  r);
 		if (!err[0])
 			fuzz_fail("kubeconfig_load failed (%d) without an error line", r);
 		return 0;

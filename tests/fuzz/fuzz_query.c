@@ -17,8 +17,8 @@
 #include "fuzz_upstream.h"
 
 static struct event_base *fuzz_base;
-static struct dnsmsg_query fuzz_dq;	/* the input as the parser sees it */
-static int fuzz_status;			/* dnsmsg_parse_query()'s return for it */
+static struct dnsmsg_query fuzz_dq; /* the input as the parser sees it */
+static int fuzz_status;		    /* dnsmsg_parse_query()'s return for it */
 
 static void
 fuzz_query_check(const uint8_t *pkt, size_t len, bool tcp, const char *what)
@@ -42,7 +42,7 @@ static void
 fuzz_query_ask(struct fuzz_env *e, const uint8_t *data, size_t size, bool tcp)
 {
 	static uint8_t out[65535];
-	struct query_origin o = { .send = fuzz_query_send, .tcp = tcp, .fd = -1 };
+	struct query_origin o = {.send = fuzz_query_send, .tcp = tcp, .fd = -1};
 	size_t n;
 
 	n = query_handle(e->qe, data, size, &o, out, tcp ? sizeof(out) : 65535);

@@ -65,8 +65,8 @@ fuzz_reply_max_ttl(const uint8_t *pkt, size_t len)
 }
 
 static void
-fuzz_reply_foreach(void *ctx, const struct cache_key *key, uint32_t ttl_left,
-		   const uint8_t *reply, size_t len)
+fuzz_reply_foreach(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply,
+		   size_t len)
 {
 	(void)ctx;
 	(void)key;
@@ -79,7 +79,7 @@ static void
 fuzz_reply_cache(const uint8_t *reply, size_t len)
 {
 	static uint8_t img[65535], out[65535];
-	struct cache_limits lim = { .max_bytes = 1 << 20, .neg_ttl = 60, .max_ttl = 86400 };
+	struct cache_limits lim = {.max_bytes = 1 << 20, .neg_ttl = 60, .max_ttl = 86400};
 	struct cache_key key = {
 		.qname = fuzz_lname,
 		.qname_len = fuzz_dq.q.qname_len,
@@ -87,7 +87,7 @@ fuzz_reply_cache(const uint8_t *reply, size_t len)
 		.qclass = fuzz_dq.q.qclass,
 	};
 	const msec_t t0 = 1000000;
-	msec_t at[] = { t0, t0 + 1000, 0, 0, 0 };
+	msec_t at[] = {t0, t0 + 1000, 0, 0, 0};
 	struct cache *c;
 	uint32_t ttl, life;
 	int n;
@@ -116,18 +116,18 @@ fuzz_reply_cache(const uint8_t *reply, size_t len)
 		}
 		cache_foreach(c, t0, fuzz_reply_foreach, NULL);
 		cache_invalidate(c, fuzz_dq.q.qname, fuzz_dq.q.qname_len);
-		if (cache_get(c, &key, t0, fuzz_dq.id, fuzz_dq.q.qname, out, sizeof(out)) != -ENOENT)
+		if (cache_get(c, &key, t0, fuzz_dq.id, fuzz_dq.q.qname, out, sizeof(out)) !=
+		    -ENOENT)
 			fuzz_fail("cache_get: a hit after its name was invalidated");
 	}
 	cache_free(c);
 }
 
 static void
-fuzz_reply_ask(struct fuzz_env *e, const uint8_t *q, size_t qlen, const uint8_t *reply,
-	       size_t len)
+fuzz_reply_ask(struct fuzz_env *e, const uint8_t *q, size_t qlen, const uint8_t *reply, size_t len)
 {
 	static uint8_t out[65535];
-	struct query_origin o = { .send = fuzz_reply_send, .fd = -1 };
+	struct query_origin o = {.send = fuzz_reply_send, .fd = -1};
 	size_t n = query_handle(e->qe, q, qlen, &o, out, sizeof(out));
 
 	if (n)
@@ -135,7 +135,8 @@ fuzz_reply_ask(struct fuzz_env *e, const uint8_t *q, size_t qlen, const uint8_t 
 	while (e->up->n) {
 		const struct upstream_req *req = e->up->reqs[0];
 
-		if (len >= DNS_HDR_LEN && dnsmsg_check_reply(reply, len, dnsmsg_id(reply), &req->q) == 0)
+		if (len >= DNS_HDR_LEN &&
+		    dnsmsg_check_reply(reply, len, dnsmsg_id(reply), &req->q) == 0)
 			fuzz_up_complete(e->up, 0, reply, len);
 		else
 			fuzz_up_complete(e->up, -EIO, NULL, 0);

@@ -29,7 +29,7 @@
 #include "lib/clock.h"
 
 #define FUZZ_TCP_DEADLINE_MS 5000
-#define FUZZ_TCP_MAX_READ    (8u << 20)
+#define FUZZ_TCP_MAX_READ (8u << 20)
 
 static struct event_base *fuzz_base;
 static struct fuzz_env fuzz_env;
@@ -53,9 +53,9 @@ fuzz_tcp_client_cb(evutil_socket_t fd, short what, void *arg)
 	struct fuzz_client *c = arg;
 
 	if ((what & EV_WRITE) && !c->shut) {
-		ssize_t n = c->written < c->size
-				    ? send(fd, c->data + c->written, c->size - c->written, MSG_NOSIGNAL)
-				    : 0;
+		ssize_t n = c->written < c->size ? send(fd, c->data + c->written,
+							c->size - c->written, MSG_NOSIGNAL)
+						 : 0;
 
 		if (n > 0)
 			c->written += (size_t)n;
@@ -65,7 +65,8 @@ fuzz_tcp_client_cb(evutil_socket_t fd, short what, void *arg)
 			shutdown(fd, SHUT_WR);
 			c->shut = true;
 			event_del(c->ev);
-			event_assign(c->ev, fuzz_base, fd, EV_READ | EV_PERSIST, fuzz_tcp_client_cb, c);
+			event_assign(c->ev, fuzz_base, fd, EV_READ | EV_PERSIST, fuzz_tcp_client_cb,
+				     c);
 			event_add(c->ev, NULL);
 		}
 	}
@@ -143,10 +144,10 @@ static void
 fuzz_tcp_start(void)
 {
 	char port_arg[32], err[512];
-	char *argv[] = { "kubemasq", port_arg, "--listen-address=127.0.0.1", "--no-resolv", NULL };
+	char *argv[] = {"kubemasq", port_arg, "--listen-address=127.0.0.1", "--no-resolv", NULL};
 
 	for (int attempt = 0; attempt < 50 && !fuzz_server; attempt++) {
-		struct sockaddr_in sa = { .sin_family = AF_INET };
+		struct sockaddr_in sa = {.sin_family = AF_INET};
 		socklen_t sl = sizeof(sa);
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -159,8 +160,8 @@ fuzz_tcp_start(void)
 		if (attempt)
 			fuzz_env_done(&fuzz_env);
 		fuzz_env_init(&fuzz_env, fuzz_base, false, argv);
-		fuzz_server = server_new(fuzz_base, &fuzz_env.cfg, fuzz_env.qe, &fuzz_env.stats, err,
-					 sizeof(err));
+		fuzz_server = server_new(fuzz_base, &fuzz_env.cfg, fuzz_env.qe, &fuzz_env.stats,
+					 err, sizeof(err));
 		fuzz_addr = sa;
 	}
 	if (!fuzz_server)
@@ -183,7 +184,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_client c = { .data = data, .size = size };
+	struct fuzz_client c = {.data = data, .size = size};
 	msec_t deadline = clock_now_ms() + FUZZ_TCP_DEADLINE_MS;
 
 	c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -197,9 +198,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("cannot watch the client socket");
 	while (!c.eof) {
 		if (clock_now_ms() > deadline)
-			fuzz_fail("the server did not close the connection within %d ms (%zu of %zu "
-				  "bytes written, %zu read)",
-				  FUZZ_TCP_DEADLINE_MS, c.written, c.size, c.in_len);
+			fuzz_fail(
+				"the server did not close the connection within %d ms (%zu of %zu "
+				"bytes written, %zu read)",
+				FUZZ_TCP_DEADLINE_MS, c.written, c.size, c.in_len);
 		fuzz_tcp_step();
 	}
 	/* Queries the server still holds finish once their upstream answers. */

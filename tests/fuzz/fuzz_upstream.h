@@ -86,7 +86,7 @@ static inline void
 fuzz_up_answer(struct fuzz_up *f, unsigned n, uint32_t ttl)
 {
 	static uint8_t buf[65535];
-	static const uint8_t rdata[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	static const uint8_t rdata[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
 	struct upstream_req *req = f->reqs[0];
 	struct dnsmsg_builder b;
 	int len;
@@ -116,7 +116,7 @@ struct fuzz_env {
 static inline void
 fuzz_env_init(struct fuzz_env *e, struct event_base *base, bool with_cache, char **argv)
 {
-	struct cache_limits lim = { .max_bytes = 1 << 20, .neg_ttl = 60 };
+	struct cache_limits lim = {.max_bytes = 1 << 20, .neg_ttl = 60};
 	char err[512];
 	int argc = 0;
 
@@ -135,7 +135,8 @@ fuzz_env_init(struct fuzz_env *e, struct event_base *base, bool with_cache, char
 	if (!e->router || !e->up || (with_cache && !e->cache))
 		fuzz_fail("out of memory setting up");
 	e->up->base.ops = &fuzz_up_ops;
-	if (router_own(e->router, &e->up->base) < 0 || router_bind(e->router, ".", &e->up->base) < 0)
+	if (router_own(e->router, &e->up->base) < 0 ||
+	    router_bind(e->router, ".", &e->up->base) < 0)
 		fuzz_fail("router set-up failed");
 	e->qe = query_engine_new(base, &e->cfg, e->router, e->cache, &e->stats);
 	if (!e->qe)

@@ -26,14 +26,14 @@
 /* The layout formula documented at the top of cache.c. */
 #define T_REC_HDR 28
 #define T_CHUNK_HDR 4
-#define T_CHUNK 65536		/* chunk target for budgets of 16 MiB and more */
+#define T_CHUNK 65536 /* chunk target for budgets of 16 MiB and more */
 #define T_MIN_BUCKETS 64
 #define T_MIN_IDS 8
-#define T_MIN_OWNERS 64		/* the owner table once a zone is watched */
-#define T_ARENA (2u << 20)	/* budgets from 256 MiB: chunks in 2 MiB arenas of 32 */
-#define T_MALLOC_BUDGET (128u << 20)	/* 64 KiB chunks, each its own malloc */
+#define T_MIN_OWNERS 64		     /* the owner table once a zone is watched */
+#define T_ARENA (2u << 20)	     /* budgets from 256 MiB: chunks in 2 MiB arenas of 32 */
+#define T_MALLOC_BUDGET (128u << 20) /* 64 KiB chunks, each its own malloc */
 
-#define T0 1000000		/* an arbitrary start of the fake clock, in ms */
+#define T0 1000000 /* an arbitrary start of the fake clock, in ms */
 
 struct t_name {
 	uint8_t wire[DNS_MAX_NAME];
@@ -54,8 +54,11 @@ t_name(struct t_name *n, const char *text)
 static struct cache_key
 t_key(const struct t_name *n, uint16_t qtype, uint8_t flags)
 {
-	return (struct cache_key){.qname = n->lower, .qname_len = n->len, .qtype = qtype,
-				  .qclass = DNS_CLASS_IN, .flags = flags};
+	return (struct cache_key){.qname = n->lower,
+				  .qname_len = n->len,
+				  .qtype = qtype,
+				  .qclass = DNS_CLASS_IN,
+				  .flags = flags};
 }
 
 /* What a test reply holds. */
@@ -63,12 +66,12 @@ struct t_reply {
 	const char *qname;
 	uint16_t qtype;
 	unsigned rcode;
-	unsigned n_a;			/* A records in the answer */
+	unsigned n_a; /* A records in the answer */
 	uint32_t a_ttl;
-	uint8_t a_last;			/* last octet of the first address */
+	uint8_t a_last; /* last octet of the first address */
 	bool soa;
 	uint32_t soa_ttl, soa_min;
-	bool ns;			/* an NS in authority and an A in additional */
+	bool ns; /* an NS in authority and an A in additional */
 	uint32_t ns_ttl;
 	bool tc;
 };
@@ -80,7 +83,8 @@ t_build(uint8_t *buf, size_t cap, const struct t_reply *t)
 	struct dnsmsg_builder b;
 
 	t_name(&n, t->qname);
-	struct dnsmsg_question q = {.qname = n.wire, .qname_len = n.len,
+	struct dnsmsg_question q = {.qname = n.wire,
+				    .qname_len = n.len,
 				    .qtype = t->qtype ? t->qtype : DNS_TYPE_A,
 				    .qclass = DNS_CLASS_IN};
 	dnsmsg_builder_init(&b, buf, cap, 42, &q, true, false, false, t->rcode);
@@ -92,8 +96,8 @@ t_build(uint8_t *buf, size_t cap, const struct t_reply *t)
 	if (t->soa) {
 		uint8_t soa[22] = {0, 0};
 		dnsmsg_put32(soa + 2 + 16, t->soa_min);
-		dnsmsg_builder_rr(&b, DNS_SECTION_AUTHORITY, (const uint8_t *)"\0", 1,
-				  DNS_TYPE_SOA, DNS_CLASS_IN, t->soa_ttl, soa, sizeof(soa));
+		dnsmsg_builder_rr(&b, DNS_SECTION_AUTHORITY, (const uint8_t *)"\0", 1, DNS_TYPE_SOA,
+				  DNS_CLASS_IN, t->soa_ttl, soa, sizeof(soa));
 	}
 	if (t->ns) {
 		static const uint8_t ns[] = "\2ns\0";
@@ -135,8 +139,8 @@ t_put(struct cache *c, const struct t_reply *t, uint8_t flags, msec_t now)
 }
 
 static int
-t_get(struct cache *c, const char *qname, uint16_t qtype, uint8_t flags, msec_t now,
-      uint8_t *out, size_t cap)
+t_get(struct cache *c, const char *qname, uint16_t qtype, uint8_t flags, msec_t now, uint8_t *out,
+      size_t cap)
 {
 	struct t_name n;
 
@@ -223,21 +227,21 @@ test_ttl_aging(void **state)
 {
 	(void)state;
 	struct cache *c = t_cache(NULL);
-	struct t_reply t = {.qname = "example.com", .n_a = 2, .a_ttl = 300, .ns = true,
-			    .ns_ttl = 300};
+	struct t_reply t = {
+		.qname = "example.com", .n_a = 2, .a_ttl = 300, .ns = true, .ns_ttl = 300};
 	uint8_t out[512];
 
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
-	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10000, out, sizeof(out)),
-		      4, 290);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10000, out, sizeof(out)), 4,
+		      290);
 	/* 10.999 s is still 10 whole seconds */
-	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10999, out, sizeof(out)),
-		      4, 290);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 10999, out, sizeof(out)), 4,
+		      290);
 	/* longer TTLs in authority/additional are capped to the entry's remaining life */
 	t.ns_ttl = 86400;
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
-	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 100000, out, sizeof(out)),
-		      4, 200);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 100000, out, sizeof(out)), 4,
+		      200);
 	cache_free(c);
 }
 
@@ -250,10 +254,12 @@ test_expiry_exact(void **state)
 	uint8_t out[512];
 
 	assert_int_equal(t_put(c, &t, 0, T0 + 500), 0);
-	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 500 + 299999, out,
-				 sizeof(out)), 1, 1);
-	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 500 + 300000, out,
-			       sizeof(out)), -ENOENT);
+	t_assert_ttls(out,
+		      t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 500 + 299999, out, sizeof(out)),
+		      1, 1);
+	assert_int_equal(
+		t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 500 + 300000, out, sizeof(out)),
+		-ENOENT);
 	struct cache_stats s = t_stats(c);
 	assert_int_equal(s.expired, 1);
 	assert_int_equal(s.entries, 0);
@@ -287,10 +293,14 @@ test_renewal(void **state)
 	assert_int_equal(t_put_renewable(c, &kube, T0 + 1), 0);
 	assert_int_equal(t_put(c, &plain, 0, T0 + 1), 0);
 	/* expired, nothing changed since: renewed, TTL counting down from 5 again */
-	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 5001,
-				 out, sizeof(out)), 1, 5);
-	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 7001,
-				 out, sizeof(out)), 1, 3);
+	t_assert_ttls(out,
+		      t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 5001, out,
+			    sizeof(out)),
+		      1, 5);
+	t_assert_ttls(out,
+		      t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 7001, out,
+			    sizeof(out)),
+		      1, 3);
 	/* an ordinary entry expires as ever */
 	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 5001, out, sizeof(out)),
 			 -ENOENT);
@@ -300,11 +310,14 @@ test_renewal(void **state)
 	assert_int_equal(s.hits, 2);
 	/* a change after the renewal (stamped T0 + 5001): unexpired, it is still served... */
 	cache_note_change(c, T0 + 6000);
-	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 9001,
-				 out, sizeof(out)), 1, 1);
+	t_assert_ttls(out,
+		      t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 9001, out,
+			    sizeof(out)),
+		      1, 1);
 	/* ...but once expired it goes: the source may answer differently now */
 	assert_int_equal(t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 10001, out,
-			       sizeof(out)), -ENOENT);
+			       sizeof(out)),
+			 -ENOENT);
 	s = t_stats(c);
 	assert_int_equal(s.renewed, 1);
 	assert_int_equal(s.expired, 2);
@@ -313,15 +326,21 @@ test_renewal(void **state)
 	assert_int_equal(t_put_renewable(c, &kube, T0 + 20000), 0);
 	cache_note_change(c, T0 + 20000);
 	assert_int_equal(t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 25000, out,
-			       sizeof(out)), -ENOENT);
+			       sizeof(out)),
+			 -ENOENT);
 	/* a change noted with an older clock reading does not move the mark back */
 	assert_int_equal(t_put_renewable(c, &kube, T0 + 30000), 0);
 	cache_note_change(c, T0 + 100);
-	t_assert_ttls(out, t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 35000,
-				 out, sizeof(out)), 1, 5);
+	t_assert_ttls(out,
+		      t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 35000, out,
+			    sizeof(out)),
+		      1, 5);
 	/* negative answers of such a source renew as well */
-	struct t_reply nx = {.qname = "nope.default.svc.cluster.local", .rcode = DNS_RCODE_NXDOMAIN,
-			     .soa = true, .soa_ttl = 5, .soa_min = 5};
+	struct t_reply nx = {.qname = "nope.default.svc.cluster.local",
+			     .rcode = DNS_RCODE_NXDOMAIN,
+			     .soa = true,
+			     .soa_ttl = 5,
+			     .soa_min = 5};
 	assert_int_equal(t_put_renewable(c, &nx, T0 + 40000), 0);
 	assert_true(t_get(c, "nope.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 45000, out,
 			  sizeof(out)) > 0);
@@ -341,18 +360,18 @@ test_ttl_clamps(void **state)
 	/* min: lives 60 s and, as in dnsmasq, shows clients 60 counting down, not its own 10 */
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
 	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0, out, sizeof(out)), 1, 60);
-	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 5000, out, sizeof(out)),
-		      1, 55);
-	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 59999, out, sizeof(out)),
-		      1, 1);
+	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 5000, out, sizeof(out)), 1,
+		      55);
+	t_assert_ttls(out, t_get(c, "short.test", DNS_TYPE_A, 0, T0 + 59999, out, sizeof(out)), 1,
+		      1);
 	assert_false(t_hit(c, "short.test", T0 + 60000));
 	/* max: a TTL of 300 is shown and kept as 100 */
 	t.qname = "long.test";
 	t.a_ttl = 300;
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
 	t_assert_ttls(out, t_get(c, "long.test", DNS_TYPE_A, 0, T0, out, sizeof(out)), 1, 100);
-	t_assert_ttls(out, t_get(c, "long.test", DNS_TYPE_A, 0, T0 + 99999, out, sizeof(out)),
-		      1, 1);
+	t_assert_ttls(out, t_get(c, "long.test", DNS_TYPE_A, 0, T0 + 99999, out, sizeof(out)), 1,
+		      1);
 	assert_false(t_hit(c, "long.test", T0 + 100000));
 	/* TTL 0 raised by min-cache-ttl is cached */
 	t.qname = "zero.test";
@@ -384,8 +403,11 @@ test_negative_soa(void **state)
 	(void)state;
 	struct cache_limits lim = {.max_bytes = 1 << 30, .max_neg_ttl = 3600};
 	struct cache *c = t_cache(&lim);
-	struct t_reply nx = {.qname = "nx.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
-			     .soa_ttl = 100, .soa_min = 50};
+	struct t_reply nx = {.qname = "nx.test",
+			     .rcode = DNS_RCODE_NXDOMAIN,
+			     .soa = true,
+			     .soa_ttl = 100,
+			     .soa_min = 50};
 	uint8_t out[512];
 
 	assert_int_equal(t_neg_life(c, &nx), 50);
@@ -393,14 +415,14 @@ test_negative_soa(void **state)
 	nx.soa_min = 900;
 	assert_int_equal(t_neg_life(c, &nx), 30);
 	/* NODATA: NOERROR with an empty answer */
-	struct t_reply nodata = {.qname = "nodata.test", .soa = true, .soa_ttl = 100,
-				 .soa_min = 40};
+	struct t_reply nodata = {
+		.qname = "nodata.test", .soa = true, .soa_ttl = 100, .soa_min = 40};
 	assert_int_equal(t_neg_life(c, &nodata), 40);
 	assert_int_equal(t_put(c, &nodata, 0, T0), 0);
 	assert_int_equal(t_stats(c).negative_entries, 1);
 	/* the SOA's TTL counts down with the entry */
-	t_assert_ttls(out, t_get(c, "nodata.test", DNS_TYPE_A, 0, T0 + 15000, out, sizeof(out)),
-		      1, 25);
+	t_assert_ttls(out, t_get(c, "nodata.test", DNS_TYPE_A, 0, T0 + 15000, out, sizeof(out)), 1,
+		      25);
 	/* max-neg-ttl caps */
 	nx.soa_ttl = nx.soa_min = 7200;
 	assert_int_equal(t_neg_life(c, &nx), 3600);
@@ -436,8 +458,11 @@ test_no_negcache(void **state)
 	(void)state;
 	struct cache_limits lim = {.max_bytes = 1 << 30, .no_negcache = true, .neg_ttl = 40};
 	struct cache *c = t_cache(&lim);
-	struct t_reply nx = {.qname = "nx.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
-			     .soa_ttl = 100, .soa_min = 100};
+	struct t_reply nx = {.qname = "nx.test",
+			     .rcode = DNS_RCODE_NXDOMAIN,
+			     .soa = true,
+			     .soa_ttl = 100,
+			     .soa_min = 100};
 	struct t_reply pos = {.qname = "pos.test", .n_a = 1, .a_ttl = 100};
 
 	assert_int_equal(t_put(c, &nx, 0, T0), -ENOENT);
@@ -454,20 +479,28 @@ test_not_cached(void **state)
 	(void)state;
 	struct cache_limits lim = {.max_bytes = 1 << 30, .neg_ttl = 60};
 	struct cache *c = t_cache(&lim);
-	const unsigned rcodes[] = {DNS_RCODE_SERVFAIL, DNS_RCODE_REFUSED, DNS_RCODE_FORMERR,
-				   DNS_RCODE_NOTIMP, 6, 9};
+	const unsigned rcodes[] = {
+		DNS_RCODE_SERVFAIL, DNS_RCODE_REFUSED, DNS_RCODE_FORMERR, DNS_RCODE_NOTIMP, 6, 9};
 
 	for (size_t i = 0; i < sizeof(rcodes) / sizeof(rcodes[0]); i++) {
-		struct t_reply t = {.qname = "x.test", .rcode = rcodes[i], .n_a = 1, .a_ttl = 60,
-				    .soa = true, .soa_ttl = 60, .soa_min = 60};
+		struct t_reply t = {.qname = "x.test",
+				    .rcode = rcodes[i],
+				    .n_a = 1,
+				    .a_ttl = 60,
+				    .soa = true,
+				    .soa_ttl = 60,
+				    .soa_min = 60};
 		assert_int_equal(t_put(c, &t, 0, T0), -ENOENT);
 	}
 	struct t_reply tc = {.qname = "x.test", .n_a = 1, .a_ttl = 60, .tc = true};
 	assert_int_equal(t_put(c, &tc, 0, T0), -ENOENT);
 	struct t_reply zero = {.qname = "x.test", .n_a = 2, .a_ttl = 0};
 	assert_int_equal(t_put(c, &zero, 0, T0), -ENOENT);
-	struct t_reply negzero = {.qname = "x.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
-				  .soa_ttl = 0, .soa_min = 60};
+	struct t_reply negzero = {.qname = "x.test",
+				  .rcode = DNS_RCODE_NXDOMAIN,
+				  .soa = true,
+				  .soa_ttl = 0,
+				  .soa_min = 60};
 	assert_int_equal(t_put(c, &negzero, 0, T0), -ENOENT);
 	assert_int_equal(t_stats(c).entries, 0);
 	assert_int_equal(t_stats(c).insertions, 0);
@@ -491,7 +524,7 @@ test_hashed_lookup(void **state)
 		t.qname = name;
 		assert_int_equal(t_put(c, &t, 0, T0), 0);
 	}
-	for (int i = 0; i < N + 100; i++) {	/* the last 100 are misses */
+	for (int i = 0; i < N + 100; i++) { /* the last 100 are misses */
 		struct t_name n;
 		snprintf(name, sizeof(name), "H%d.batch.TEST", i);
 		t_name(&n, name);
@@ -534,13 +567,13 @@ test_lru_order(void **state)
 		t.qname = names[i];
 		assert_int_equal(t_put(c, &t, 0, T0), 0);
 	}
-	assert_true(t_hit(c, "a.test", T0));	/* a is now the most recent: b is the LRU */
+	assert_true(t_hit(c, "a.test", T0)); /* a is now the most recent: b is the LRU */
 	t.qname = "d.test";
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
 	assert_int_equal(t_stats(c).evictions, 1);
 	assert_int_equal(t_stats(c).entries, 3);
 	assert_false(t_hit(c, "b.test", T0));
-	assert_true(t_hit(c, "c.test", T0));	/* order now: c d a -> a is the LRU */
+	assert_true(t_hit(c, "c.test", T0)); /* order now: c d a -> a is the LRU */
 	t.qname = "e.test";
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
 	assert_false(t_hit(c, "a.test", T0));
@@ -575,7 +608,7 @@ test_second_chance_bounded(void **state)
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
 	assert_int_equal(t_stats(c).evictions, 1);
 	assert_int_equal(t_stats(c).entries, 20);
-	assert_false(t_hit(c, "n8.test", T0));	/* n0..n7 had their second chance */
+	assert_false(t_hit(c, "n8.test", T0)); /* n0..n7 had their second chance */
 	for (int i = 0; i < 8; i++) {
 		snprintf(name, sizeof(name), "n%d.test", i);
 		assert_true(t_hit(c, name, T0));
@@ -594,7 +627,7 @@ test_expired_first(void **state)
 	struct t_reply t = {.qname = "new.test", .n_a = 1, .a_ttl = 300};
 
 	assert_int_equal(t_put(c, &lru, 0, T0), 0);
-	assert_int_equal(t_put(c, &shortlived, 0, T0), 0);	/* most recent, expires first */
+	assert_int_equal(t_put(c, &shortlived, 0, T0), 0); /* most recent, expires first */
 	assert_int_equal(t_put(c, &t, 0, T0 + 20000), 0);
 	struct cache_stats s = t_stats(c);
 	assert_int_equal(s.expired, 1);
@@ -621,11 +654,11 @@ static void
 test_stale(void **state)
 {
 	(void)state;
-	struct cache_limits lim = {.max_bytes = 1 << 30, .stale = true, .stale_max = 60,
-				   .stale_ttl = 30};
+	struct cache_limits lim = {
+		.max_bytes = 1 << 30, .stale = true, .stale_max = 60, .stale_ttl = 30};
 	struct cache *c = t_cache(&lim);
-	struct t_reply t = {.qname = "example.com", .n_a = 2, .a_ttl = 10, .ns = true,
-			    .ns_ttl = 300};
+	struct t_reply t = {
+		.qname = "example.com", .n_a = 2, .a_ttl = 10, .ns = true, .ns_ttl = 300};
 	struct t_reply kube = {.qname = "web.default.svc.cluster.local", .n_a = 1, .a_ttl = 5};
 	uint8_t out[512];
 
@@ -636,7 +669,7 @@ test_stale(void **state)
 	int r = t_get_stale(c, "EXAMPLE.com", T0 + 10000, out, sizeof(out));
 	t_assert_ttls(out, r, 4, 30);
 	assert_int_equal(dnsmsg_id(out), 9);
-	assert_memory_equal(out + DNS_HDR_LEN, "EXAMPLEcom", 12);	/* client's spelling */
+	assert_memory_equal(out + DNS_HDR_LEN, "EXAMPLEcom", 12); /* client's spelling */
 	assert_int_equal(t_get_stale(c, "example.com", T0 + 10000, out, 10), -ENOSPC);
 	/* still servable one second before the limit (10 s + 60 s), gone at it */
 	assert_true(t_get_stale(c, "example.com", T0 + 69999, out, sizeof(out)) > 0);
@@ -655,15 +688,17 @@ test_stale(void **state)
 	assert_int_equal(t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 110000, out, sizeof(out)),
 			 -ESTALE);
 	assert_int_equal(t_put(c, &t, 0, T0 + 110500), 0);
-	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 111000, out, sizeof(out)),
-		      4, 10);
+	t_assert_ttls(out, t_get(c, "example.com", DNS_TYPE_A, 0, T0 + 111000, out, sizeof(out)), 4,
+		      10);
 	/* the kube store's answers are renewed or dropped, never served stale */
 	cache_note_change(c, T0 + 200000);
 	assert_int_equal(t_put_renewable(c, &kube, T0 + 199000), 0);
-	assert_int_equal(t_get_stale(c, "web.default.svc.cluster.local", T0 + 205000, out,
-				     sizeof(out)), -ENOENT);
-	assert_int_equal(t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 205000,
-			       out, sizeof(out)), -ENOENT);
+	assert_int_equal(
+		t_get_stale(c, "web.default.svc.cluster.local", T0 + 205000, out, sizeof(out)),
+		-ENOENT);
+	assert_int_equal(t_get(c, "web.default.svc.cluster.local", DNS_TYPE_A, 0, T0 + 205000, out,
+			       sizeof(out)),
+			 -ENOENT);
 	cache_free(c);
 
 	/* stale_max 0: no limit; --max-ttl caps the stale TTL too */
@@ -671,8 +706,7 @@ test_stale(void **state)
 	lim.max_client_ttl = 20;
 	c = t_cache(&lim);
 	assert_int_equal(t_put(c, &t, 0, T0), 0);
-	t_assert_ttls(out, t_get_stale(c, "example.com", T0 + 1000000000, out, sizeof(out)), 4,
-		      20);
+	t_assert_ttls(out, t_get_stale(c, "example.com", T0 + 1000000000, out, sizeof(out)), 4, 20);
 	cache_free(c);
 
 	/* without the option an expired entry goes, and nothing is stale */
@@ -690,8 +724,11 @@ static void
 test_stale_evictable(void **state)
 {
 	(void)state;
-	struct cache_limits lim = {.max_bytes = 1 << 30, .max_entries = 3, .stale = true,
-				   .stale_max = 100, .stale_ttl = 30};
+	struct cache_limits lim = {.max_bytes = 1 << 30,
+				   .max_entries = 3,
+				   .stale = true,
+				   .stale_max = 100,
+				   .stale_ttl = 30};
 	struct cache *c = t_cache(&lim);
 	struct t_reply live = {.qname = "live.test", .n_a = 1, .a_ttl = 1000};
 	struct t_reply dead = {.qname = "dead.test", .n_a = 1, .a_ttl = 1};
@@ -699,7 +736,7 @@ test_stale_evictable(void **state)
 	struct t_reply t = {.qname = "new.test", .n_a = 1, .a_ttl = 300};
 	uint8_t out[512];
 
-	assert_int_equal(t_put(c, &live, 0, T0), 0);	/* least recently used */
+	assert_int_equal(t_put(c, &live, 0, T0), 0); /* least recently used */
 	assert_int_equal(t_put(c, &stale, 0, T0), 0);
 	assert_int_equal(t_put(c, &dead, 0, T0), 0);
 	/* at 150 s: stale.test 50 s past expiry (servable), dead.test 149 s (past its limit) */
@@ -805,7 +842,7 @@ test_budget_eviction(void **state)
 static uint64_t
 t_slot(size_t rec)
 {
-	assert_true(rec <= 256);	/* the tests use the 4-byte-step classes */
+	assert_true(rec <= 256); /* the tests use the 4-byte-step classes */
 	return (rec + 3) / 4 * 4;
 }
 
@@ -905,10 +942,10 @@ static void
 test_bytes_exact_arenas(void **state)
 {
 	(void)state;
-	struct cache *c = t_cache(NULL);		/* 1 GiB */
+	struct cache *c = t_cache(NULL); /* 1 GiB */
 	struct t_reply t = {.n_a = 1, .a_ttl = 300};
 	uint64_t slot = t_slot(T_REC_HDR + 2 + 51), per = (T_CHUNK - T_CHUNK_HDR) / slot;
-	uint64_t base = t_stats(c).bytes, n = per * 32 + 1;	/* 33 chunks: a second arena */
+	uint64_t base = t_stats(c).bytes, n = per * 32 + 1; /* 33 chunks: a second arena */
 	char name[48];
 
 	for (uint64_t i = 0; i < n; i++) {
@@ -924,7 +961,8 @@ test_bytes_exact_arenas(void **state)
 	 * THP may be off, or no huge page free) */
 	print_message("cache: one full arena: %ld KiB of huge pages\n", t_huge_kib());
 	assert_int_equal(t_stats(c).bytes - base - (buckets - T_MIN_BUCKETS) * 4 -
-			 (64 - T_MIN_IDS) * 8, 2 * T_ARENA);
+				 (64 - T_MIN_IDS) * 8,
+			 2 * T_ARENA);
 	/* another class takes a free slot of an arena held already: nothing more is held */
 	struct t_reply two = {.qname = "two.test", .n_a = 2, .a_ttl = 300};
 	uint64_t before = t_stats(c).bytes;
@@ -967,7 +1005,7 @@ test_arena_budget(void **state)
 		assert_true(t_stats(c).bytes <= lim.max_bytes);
 	}
 	struct cache_stats s = t_stats(c);
-	assert_true(s.bytes > lim.max_bytes - 4 * T_ARENA);	/* it did fill up */
+	assert_true(s.bytes > lim.max_bytes - 4 * T_ARENA); /* it did fill up */
 	assert_true(s.entries > 60000 && s.entries < (uint64_t)n);
 	snprintf(name, sizeof(name), "b%06d.arena.test", n - 1);
 	assert_true(t_get(c, name, DNS_TYPE_A, 0, T0, out, sizeof(out)) > 3000);
@@ -985,8 +1023,7 @@ t_rand(void)
 }
 
 static void
-t_count(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply,
-	size_t len)
+t_count(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply, size_t len)
 {
 	uint64_t *n = ctx;
 
@@ -1009,7 +1046,9 @@ test_stress_budget(void **state)
 		msec_t now = T0 + (msec_t)i * 10;
 		snprintf(name, sizeof(name), "%.*sn%u.stress.test", (int)(t_rand() % 20),
 			 "abcdefghijklmnopqrstuvwxyz", t_rand() % 3000);
-		struct t_reply t = {.qname = name, .n_a = t_rand() % 6, .a_ttl = 1 + t_rand() % 600,
+		struct t_reply t = {.qname = name,
+				    .n_a = t_rand() % 6,
+				    .a_ttl = 1 + t_rand() % 600,
 				    .rcode = t_rand() % 8 == 0 ? DNS_RCODE_NXDOMAIN : 0};
 		int r = t_put(c, &t, (uint8_t)(t_rand() % 4), now);
 		assert_true(r == 0 || r == -ENOENT);
@@ -1059,8 +1098,9 @@ test_keys(void **state)
 	assert_int_equal(t_get(c, "mixed.example.org", DNS_TYPE_AAAA, 0, T0, out, sizeof(out)),
 			 -ENOENT);
 	/* DO and CD are part of the key */
-	assert_int_equal(t_get(c, "mixed.example.org", DNS_TYPE_A, CACHE_F_DO, T0, out,
-			       sizeof(out)), -ENOENT);
+	assert_int_equal(
+		t_get(c, "mixed.example.org", DNS_TYPE_A, CACHE_F_DO, T0, out, sizeof(out)),
+		-ENOENT);
 	t.a_last = 9;
 	assert_int_equal(t_put(c, &t, CACHE_F_DO, T0), 0);
 	assert_int_equal(t_put(c, &t, CACHE_F_CD, T0), 0);
@@ -1068,7 +1108,7 @@ test_keys(void **state)
 	assert_int_equal(t_stats(c).entries, 4);
 	int len = t_get(c, "mixed.example.org", DNS_TYPE_A, 0, T0, out, sizeof(out));
 	assert_true(len > 0);
-	assert_int_equal(out[len - 1], 0);	/* the plain entry still has its own answer */
+	assert_int_equal(out[len - 1], 0); /* the plain entry still has its own answer */
 	len = t_get(c, "mixed.example.org", DNS_TYPE_A, CACHE_F_CD, T0, out, sizeof(out));
 	assert_int_equal(out[len - 1], 9);
 	/* a reply for another question than the key is refused */
@@ -1253,11 +1293,11 @@ test_bytes_per_entry(void **state)
 	/* "h0012345.bench.test" is two bytes longer than "h12345.bench.test": 53-byte image */
 	uint64_t slot = t_slot(T_REC_HDR + 2 + 53);
 	assert_int_equal(s.entries, n);
-	assert_int_equal(s.bytes, t_expected_in(true, base, n, slot,
-						t_pow2_at_least(n, T_MIN_BUCKETS)));
+	assert_int_equal(s.bytes,
+			 t_expected_in(true, base, n, slot, t_pow2_at_least(n, T_MIN_BUCKETS)));
 	print_message("cache: %llu single-A entries: %.1f bytes/entry accounted, "
-		      "%.1f bytes/entry RSS growth\n", (unsigned long long)n,
-		      (double)s.bytes / (double)n,
+		      "%.1f bytes/entry RSS growth\n",
+		      (unsigned long long)n, (double)s.bytes / (double)n,
 		      (double)(t_rss_kib() - rss0) * 1024.0 / (double)n);
 	cache_free(c);
 }
@@ -1269,10 +1309,12 @@ test_max_client_ttl(void **state)
 	(void)state;
 	struct cache_limits lim = {.max_bytes = 1 << 30, .max_client_ttl = 60};
 	struct cache *c = t_cache(&lim);
-	struct t_reply t = {.qname = "cap.test", .n_a = 2, .a_ttl = 300, .ns = true,
-			    .ns_ttl = 30};
-	struct t_reply neg = {.qname = "nx.cap.test", .rcode = DNS_RCODE_NXDOMAIN, .soa = true,
-			      .soa_ttl = 900, .soa_min = 900};
+	struct t_reply t = {.qname = "cap.test", .n_a = 2, .a_ttl = 300, .ns = true, .ns_ttl = 30};
+	struct t_reply neg = {.qname = "nx.cap.test",
+			      .rcode = DNS_RCODE_NXDOMAIN,
+			      .soa = true,
+			      .soa_ttl = 900,
+			      .soa_min = 900};
 	uint8_t out[512];
 	uint32_t ttls[8];
 	int r;
@@ -1282,7 +1324,7 @@ test_max_client_ttl(void **state)
 	assert_int_equal(t_ttls(out, (size_t)r, ttls, 8), 4);
 	assert_int_equal(ttls[0], 60);
 	assert_int_equal(ttls[1], 60);
-	assert_int_equal(ttls[2], 30);	/* below the cap: untouched */
+	assert_int_equal(ttls[2], 30); /* below the cap: untouched */
 	assert_int_equal(ttls[3], 30);
 	/* 250 s on: min(300 - 250, 60) = 50 for the answer; the NS has run out */
 	r = t_get(c, "cap.test", DNS_TYPE_A, 0, T0 + 250000, out, sizeof(out));
@@ -1295,10 +1337,10 @@ test_max_client_ttl(void **state)
 			 -ENOENT);
 	/* negative entries too: the SOA shows the cap, the entry lives 900 s */
 	assert_int_equal(t_put(c, &neg, 0, T0), 0);
-	t_assert_ttls(out, t_get(c, "nx.cap.test", DNS_TYPE_A, 0, T0 + 1000, out, sizeof(out)),
-		      1, 60);
-	t_assert_ttls(out, t_get(c, "nx.cap.test", DNS_TYPE_A, 0, T0 + 850000, out, sizeof(out)),
-		      1, 50);
+	t_assert_ttls(out, t_get(c, "nx.cap.test", DNS_TYPE_A, 0, T0 + 1000, out, sizeof(out)), 1,
+		      60);
+	t_assert_ttls(out, t_get(c, "nx.cap.test", DNS_TYPE_A, 0, T0 + 850000, out, sizeof(out)), 1,
+		      50);
 	cache_free(c);
 }
 
@@ -1309,7 +1351,7 @@ static void
 test_invalidate_details(void **state)
 {
 	(void)state;
-	struct cache_limits lim = {.max_bytes = 4 << 20};	/* 16 KiB chunks: many of them */
+	struct cache_limits lim = {.max_bytes = 4 << 20}; /* 16 KiB chunks: many of them */
 	struct cache *c = t_cache(&lim);
 	uint64_t base = t_stats(c).bytes;
 	struct t_reply t = {.a_ttl = 300};
@@ -1318,10 +1360,12 @@ test_invalidate_details(void **state)
 
 	for (int i = 0; i < 3000; i++) {
 		bool drop = i % 3 == 0;
-		snprintf(name, sizeof(name), "n%d.%s", i, drop ? "Ns1.Svc.Cluster.Local" :
-			 i % 3 == 1 ? "ns2.svc.cluster.local" : "svc.cluster.local.other");
+		snprintf(name, sizeof(name), "n%d.%s", i,
+			 drop	      ? "Ns1.Svc.Cluster.Local"
+			 : i % 3 == 1 ? "ns2.svc.cluster.local"
+				      : "svc.cluster.local.other");
 		t.qname = name;
-		t.n_a = 1 + (unsigned)(i % 7) * 3;	/* several size classes */
+		t.n_a = 1 + (unsigned)(i % 7) * 3; /* several size classes */
 		t.rcode = i % 11 == 0 ? DNS_RCODE_NXDOMAIN : DNS_RCODE_NOERROR;
 		t.soa = t.rcode != DNS_RCODE_NOERROR;
 		t.soa_ttl = t.soa_min = 60;
@@ -1345,8 +1389,10 @@ test_invalidate_details(void **state)
 	for (int i = 0; i < 3000; i++) {
 		bool drop = i % 3 == 0;
 		uint8_t out[1024];
-		snprintf(name, sizeof(name), "n%d.%s", i, drop ? "ns1.svc.cluster.local" :
-			 i % 3 == 1 ? "ns2.svc.cluster.local" : "svc.cluster.local.other");
+		snprintf(name, sizeof(name), "n%d.%s", i,
+			 drop	      ? "ns1.svc.cluster.local"
+			 : i % 3 == 1 ? "ns2.svc.cluster.local"
+				      : "svc.cluster.local.other");
 		int r = t_get(c, name, DNS_TYPE_A, (uint8_t)(i % 4), T0, out, sizeof(out));
 		assert_int_equal(r > 0, !drop);
 		if (!drop && i % 11 == 0)
@@ -1431,7 +1477,8 @@ test_invalidate_1m(void **state)
 	assert_int_equal(dropped, n / 1000 + (n % 1000 > 42));
 	assert_int_equal(t_stats(c).entries, n - dropped);
 	print_message("cache: invalidate at %llu entries: %.2f ms dropping %zu, %.2f ms dropping "
-		      "none\n", (unsigned long long)n, (t1 - t0) * 1e3, dropped, (t2 - t1) * 1e3);
+		      "none\n",
+		      (unsigned long long)n, (t1 - t0) * 1e3, dropped, (t2 - t1) * 1e3);
 	cache_free(c);
 }
 
@@ -1496,7 +1543,7 @@ t_inval(struct cache *c, const char *name, uint64_t *reads)
 	uint64_t r0 = t_stats(c).invalidate_reads;
 
 	t_name(&n, name);
-	size_t dropped = cache_invalidate(c, n.wire, n.len);	/* any case: the wire spelling */
+	size_t dropped = cache_invalidate(c, n.wire, n.len); /* any case: the wire spelling */
 	*reads = t_stats(c).invalidate_reads - r0;
 	return dropped;
 }
@@ -1512,7 +1559,7 @@ test_watch_errors(void **state)
 	assert_int_equal(cache_watch(c, z.wire, z.len, 3), 0);
 	t_name(&z, "cluster.local");
 	assert_int_equal(cache_watch(c, z.wire, z.len, 2), -EEXIST);
-	assert_int_equal(cache_watch(c, z.wire, z.len - 1, 2), -EINVAL);	/* no root label */
+	assert_int_equal(cache_watch(c, z.wire, z.len - 1, 2), -EINVAL); /* no root label */
 	assert_int_equal(cache_watch(c, z.wire, 0, 2), -EINVAL);
 	assert_int_equal(cache_watch(c, z.wire, z.len, 128), -EINVAL);
 	char name[32];
@@ -1564,7 +1611,8 @@ test_watch_drops_by_owner(void **state)
 			snprintf(name, sizeof(name), "s%d.ns%d.svc.cluster.local", s, ns);
 			for (uint8_t f = 0; f < 4; f++)
 				t_put_name(c, name, DNS_TYPE_A, f);
-			snprintf(name, sizeof(name), "_http._tcp.s%d.ns%d.svc.cluster.local", s, ns);
+			snprintf(name, sizeof(name), "_http._tcp.s%d.ns%d.svc.cluster.local", s,
+				 ns);
 			t_put_name(c, name, DNS_TYPE_SRV, 0);
 			snprintf(name, sizeof(name), "host.s%d.ns%d.svc.cluster.local", s, ns);
 			t_put_name(c, name, DNS_TYPE_A, 0);
@@ -1572,13 +1620,13 @@ test_watch_drops_by_owner(void **state)
 		snprintf(name, sizeof(name), "10-0-0-%d.ns%d.pod.cluster.local", ns, ns);
 		t_put_name(c, name, DNS_TYPE_A, 0);
 		snprintf(name, sizeof(name), "www.example.com.ns%d.svc.cluster.local", ns);
-		t_put_name(c, name, DNS_TYPE_A, 0);	/* a search-path miss */
+		t_put_name(c, name, DNS_TYPE_A, 0); /* a search-path miss */
 	}
 	for (int i = 0; i < 16; i++) {
 		snprintf(name, sizeof(name), "%d.0.96.10.in-addr.arpa", i);
 		t_put_name(c, name, DNS_TYPE_PTR, 0);
 	}
-	t_put_name(c, "4.3.2.1.in-addr.arpa", DNS_TYPE_PTR, 0);	/* from a forwarder */
+	t_put_name(c, "4.3.2.1.in-addr.arpa", DNS_TYPE_PTR, 0); /* from a forwarder */
 	t_put_name(c, "s1.ns1.svc.cluster.local.other", DNS_TYPE_A, 0);
 	uint64_t indexed = (uint64_t)NS * SVC * 6 + NS * 2 + 17;
 	assert_int_equal(t_stats(c).indexed, indexed);
@@ -1641,10 +1689,10 @@ test_watch_group_moves(void **state)
 
 	t_watch_kube(c);
 	/* four records of one class (names of one length) */
-	t_put_name(c, "q.other.svc.cluster.local", DNS_TYPE_A, 0);	/* slot 0, stays */
-	t_put_name(c, "p.other.svc.cluster.local", DNS_TYPE_A, 0);	/* slot 1 */
-	t_put_name(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 0);	/* slot 2, group: [2] */
-	t_put_name(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 1);	/* slot 3, group: [3, 2] */
+	t_put_name(c, "q.other.svc.cluster.local", DNS_TYPE_A, 0); /* slot 0, stays */
+	t_put_name(c, "p.other.svc.cluster.local", DNS_TYPE_A, 0); /* slot 1 */
+	t_put_name(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 0); /* slot 2, group: [2] */
+	t_put_name(c, "s.ns123.svc.cluster.local", DNS_TYPE_A, 1); /* slot 3, group: [3, 2] */
 	/* p goes: slot 3 moves to 1, so the group is [1, 2] and 2 is the class's last record */
 	assert_int_equal(t_inval(c, "p.other.svc.cluster.local", &reads), 1);
 	assert_int_equal(t_inval(c, "s.ns123.svc.cluster.local", &reads), 2);
@@ -1671,9 +1719,9 @@ test_watch_nested(void **state)
 	assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
 	t_name(&z, "deep.b.zone.test");
 	assert_int_equal(cache_watch(c, z.wire, z.len, 1), 0);
-	t_put_name(c, "y.b.zone.test", DNS_TYPE_A, 0);		/* owner b.zone.test */
-	t_put_name(c, "x.deep.b.zone.test", DNS_TYPE_A, 0);	/* owner x.deep.b.zone.test */
-	t_put_name(c, "z.c.zone.test", DNS_TYPE_A, 0);		/* owner c.zone.test */
+	t_put_name(c, "y.b.zone.test", DNS_TYPE_A, 0);	    /* owner b.zone.test */
+	t_put_name(c, "x.deep.b.zone.test", DNS_TYPE_A, 0); /* owner x.deep.b.zone.test */
+	t_put_name(c, "z.c.zone.test", DNS_TYPE_A, 0);	    /* owner c.zone.test */
 	assert_int_equal(t_stats(c).indexed, 3);
 	assert_int_equal(t_inval(c, "b.zone.test", &reads), 2);
 	assert_true(t_hit(c, "z.c.zone.test", T0));
@@ -1699,13 +1747,13 @@ test_bytes_exact_indexed(void **state)
 	base += T_MIN_OWNERS * 4;
 	t.qname = "h00000.cluster.local";
 	assert_int_equal(t_build(buf, sizeof(buf), &t), 54);
-	uint64_t slot = t_slot(T_REC_HDR + 2 + 54 + 8);	/* 84, 4-aligned already, + links */
+	uint64_t slot = t_slot(T_REC_HDR + 2 + 54 + 8); /* 84, 4-aligned already, + links */
 	assert_int_equal(slot, 92);
 	for (int i = 0; i < 100; i++) {
 		snprintf(name, sizeof(name), "h%05d.cluster.local", i);
 		t.qname = name;
 		assert_int_equal(t_put(c, &t, 0, T0), 0);
-		uint64_t tables = i + 1 > 64 ? 2 * 64 * 4 : 0;	/* buckets and owners grew */
+		uint64_t tables = i + 1 > 64 ? 2 * 64 * 4 : 0; /* buckets and owners grew */
 		assert_int_equal(t_stats(c).bytes, t_expected(base, i + 1, slot, 64) + tables);
 	}
 	/* an odd image length is rounded up to 4 before the links: 28 + 2 + 57 -> 88 + 8 */
@@ -1750,7 +1798,7 @@ struct t_model {
 	struct t_name *names;
 	bool *watched;
 	size_t n_names;
-	bool *present;			/* [name][type][flags] */
+	bool *present; /* [name][type][flags] */
 	uint64_t count;
 };
 
@@ -1768,11 +1816,11 @@ t_model_names(struct t_model *m)
 
 	m->names = calloc(cap, sizeof(*m->names));
 	assert_non_null(m->names);
-#define T_ADD(...)                                                                               \
-	do {                                                                                     \
-		snprintf(buf, sizeof(buf), __VA_ARGS__);                                         \
-		assert_true(n < cap);                                                            \
-		t_name(&m->names[n++], buf);                                                     \
+#define T_ADD(...)                                                                                 \
+	do {                                                                                       \
+		snprintf(buf, sizeof(buf), __VA_ARGS__);                                           \
+		assert_true(n < cap);                                                              \
+		t_name(&m->names[n++], buf);                                                       \
 	} while (0)
 	for (int ns = 0; ns < 3; ns++) {
 		for (int s = 0; s < 6; s++) {
@@ -1841,10 +1889,9 @@ t_model_check_all(struct cache *c, const struct t_model *m)
 	for (size_t i = 0; i < m->n_names; i++)
 		for (unsigned ty = 0; ty < T_MODEL_TYPES; ty++)
 			for (unsigned f = 0; f < 4; f++) {
-				struct cache_key k = t_key(&m->names[i], t_model_types[ty],
-							   (uint8_t)f);
-				int r = cache_get(c, &k, T0, 1, m->names[i].wire, out,
-						  sizeof(out));
+				struct cache_key k =
+					t_key(&m->names[i], t_model_types[ty], (uint8_t)f);
+				int r = cache_get(c, &k, T0, 1, m->names[i].wire, out, sizeof(out));
 				assert_int_equal(r > 0, m->present[t_model_key(i, ty, f)]);
 				if (r > 0)
 					assert_memory_equal(out + DNS_HDR_LEN, m->names[i].wire,
@@ -1866,8 +1913,8 @@ t_model_evicted(struct cache *c, struct t_model *m, uint64_t evicted)
 				size_t key = t_model_key(i, ty, f);
 				if (!m->present[key])
 					continue;
-				struct cache_key k = t_key(&m->names[i], t_model_types[ty],
-							   (uint8_t)f);
+				struct cache_key k =
+					t_key(&m->names[i], t_model_types[ty], (uint8_t)f);
 				if (cache_get(c, &k, T0, 1, m->names[i].wire, out, sizeof(out)) > 0)
 					continue;
 				m->present[key] = false;
@@ -1884,8 +1931,9 @@ t_model_run(const struct cache_limits *lim, unsigned ops, unsigned inval, uint32
 	struct cache *c = t_cache(lim);
 	struct t_model m;
 	struct t_name extra[8];
-	const char *extra_text[] = {"ext.test", "in-addr.arpa", "ip6.arpa", "arpa",
-				    "10.in-addr.arpa", "nothing.cluster.local", "test", "local"};
+	const char *extra_text[] = {
+		"ext.test",	   "in-addr.arpa",	    "ip6.arpa", "arpa",
+		"10.in-addr.arpa", "nothing.cluster.local", "test",	"local"};
 
 	uint64_t evicted = 0;
 
@@ -1900,8 +1948,10 @@ t_model_run(const struct cache_limits *lim, unsigned ops, unsigned inval, uint32
 		if (what < 97 - inval) {
 			size_t i = t_rand() % m.n_names;
 			unsigned ty = t_rand() % T_MODEL_TYPES, f = t_rand() % 4;
-			struct t_reply t = {.qname = NULL, .qtype = t_model_types[ty],
-					    .n_a = t_rand() % 9, .a_ttl = 300,
+			struct t_reply t = {.qname = NULL,
+					    .qtype = t_model_types[ty],
+					    .n_a = t_rand() % 9,
+					    .a_ttl = 300,
 					    .rcode = t_rand() % 10 == 0 ? DNS_RCODE_NXDOMAIN : 0};
 			uint8_t buf[4096];
 			if (t.rcode)
@@ -1920,7 +1970,7 @@ t_model_run(const struct cache_limits *lim, unsigned ops, unsigned inval, uint32
 			m.present[key] = true;
 			uint64_t ev = t_stats(c).evictions - ev0;
 			evicted += ev;
-			if (ev) {	/* the new one is there: it was put after the room was made */
+			if (ev) { /* the new one is there: it was put after the room was made */
 				m.present[key] = false;
 				m.count--;
 				t_model_evicted(c, &m, ev);

@@ -463,7 +463,7 @@ test_build_query(void **state)
 /* ---- replies made with the builder ---------------------------------------------------------- */
 
 #define R_CNAME_RDATA 45 /* offset of "web" + pointer in the CNAME rdata */
-#define R_NS_NAME     79 /* offset of the NS target / SOA MNAME */
+#define R_NS_NAME 79	 /* offset of the NS target / SOA MNAME */
 
 /*
  * www.example.com A: answer CNAME web.example.com (300) + web A (60); authority either

@@ -1251,8 +1251,7 @@ test_set_rrset(struct kube_answer_ctx *c, enum dns_section section, const struct
 
 /* Read back the next `n` records: their rdata must be ips[want[0..n)] in that order. */
 static void
-test_set_expect(struct dnsmsg_iter *it, const struct kube_ip *ips, const unsigned *want,
-		size_t n)
+test_set_expect(struct dnsmsg_iter *it, const struct kube_ip *ips, const unsigned *want, size_t n)
 {
 	struct dnsmsg_rr rr;
 
@@ -1322,9 +1321,8 @@ test_answer_set_list_then_table(void **state UNUSED)
 	want[w++] = V6 + 1;
 	assert_int_equal(test_set_rrset(c, DNS_SECTION_ADDITIONAL, ips, seq, n), N + 2);
 	/* A small RRset after big ones: back in the list, nothing remembered from before. */
-	assert_int_equal(test_set_rrset(c, DNS_SECTION_ADDITIONAL, ips, (const unsigned[]){5, 5, 6},
-					3),
-			 2);
+	assert_int_equal(
+		test_set_rrset(c, DNS_SECTION_ADDITIONAL, ips, (const unsigned[]){5, 5, 6}, 3), 2);
 	assert_false(c->b.overflow);
 	assert_true(dnsmsg_builder_finish(&c->b) > 0);
 	assert_int_equal(dnsmsg_ancount(pkt), N);

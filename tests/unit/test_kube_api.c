@@ -104,7 +104,7 @@ test_backoff(void **state)
 			hi = MAX(hi, b);
 		}
 		assert_true(lo >= d / 2 && hi <= d);
-		assert_true(hi - lo >= d / 8);	/* jitter: 200 draws spread over the range */
+		assert_true(hi - lo >= d / 8); /* jitter: 200 draws spread over the range */
 	}
 	assert_int_equal(API_BACKOFF_FIRST_MS, 800);
 	assert_int_equal(API_BACKOFF_MAX_MS, 30000);
@@ -122,7 +122,8 @@ test_whole_and_separators(void **state)
 		char *stream = t_stream(seps[k]);
 
 		kube_api_framer_init(&f, 4096);
-		assert_int_equal(kube_api_framer_feed(&f, stream, strlen(stream), t_collect, &s), 0);
+		assert_int_equal(kube_api_framer_feed(&f, stream, strlen(stream), t_collect, &s),
+				 0);
 		t_check_events(&s);
 		assert_int_equal(f.len, 0);
 		kube_api_framer_done(&f);
@@ -146,9 +147,11 @@ test_split_everywhere(void **state)
 		kube_api_framer_init(&f, 4096);
 		assert_int_equal(kube_api_framer_feed(&f, stream, cut, t_collect, &s), 0);
 		if (cut > 2) {
-			assert_int_equal(kube_api_framer_feed(&f, stream + cut, 0, t_collect, &s), 0);
+			assert_int_equal(kube_api_framer_feed(&f, stream + cut, 0, t_collect, &s),
+					 0);
 		}
-		assert_int_equal(kube_api_framer_feed(&f, stream + cut, len - cut, t_collect, &s), 0);
+		assert_int_equal(kube_api_framer_feed(&f, stream + cut, len - cut, t_collect, &s),
+				 0);
 		t_check_events(&s);
 		kube_api_framer_done(&f);
 		t_sink_free(&s);
@@ -279,7 +282,8 @@ test_object_apply_delete(void **state)
 
 	(void)state;
 	assert_non_null(s);
-	assert_int_equal(kube_snapshot_apply_object(s, KUBE_KIND_SERVICE, svc, why, sizeof(why)), 0);
+	assert_int_equal(kube_snapshot_apply_object(s, KUBE_KIND_SERVICE, svc, why, sizeof(why)),
+			 0);
 	assert_non_null(kube_store_service(s, "ns", 2, "a", 1));
 	assert_int_equal(kube_snapshot_apply_object(s, KUBE_KIND_SERVICE, bad, why, sizeof(why)),
 			 -EINVAL);
@@ -287,9 +291,11 @@ test_object_apply_delete(void **state)
 	assert_int_equal(kube_snapshot_apply_object(s, KUBE_KIND_SERVICE, nometa, why, sizeof(why)),
 			 -EINVAL);
 	assert_string_equal(why, "no metadata");
-	assert_int_equal(kube_snapshot_delete_object(s, KUBE_KIND_SERVICE, nometa, why, sizeof(why)),
-			 -EINVAL);
-	assert_int_equal(kube_snapshot_delete_object(s, KUBE_KIND_SERVICE, svc, why, sizeof(why)), 0);
+	assert_int_equal(
+		kube_snapshot_delete_object(s, KUBE_KIND_SERVICE, nometa, why, sizeof(why)),
+		-EINVAL);
+	assert_int_equal(kube_snapshot_delete_object(s, KUBE_KIND_SERVICE, svc, why, sizeof(why)),
+			 0);
 	assert_null(kube_store_service(s, "ns", 2, "a", 1));
 	assert_int_equal(kube_snapshot_delete_object(s, KUBE_KIND_SERVICE, svc, why, sizeof(why)),
 			 -ENOENT);

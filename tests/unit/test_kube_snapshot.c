@@ -261,8 +261,8 @@ static void
 t_reread_on_copy(const char *from, const char *to)
 {
 	static struct t_reports in_place, on_copy;
-	struct kube_store_config cfg = {.zone = "cluster.local", .changed = t_report,
-					.moved = t_moved, .ctx = &in_place};
+	struct kube_store_config cfg = {
+		.zone = "cluster.local", .changed = t_report, .moved = t_moved, .ctx = &in_place};
 	struct kube_store *s = kube_store_new(&cfg), *c = NULL;
 	struct kube_snapshot_result res, res2;
 	struct kube_snapshot_doc *doc = NULL;
@@ -358,9 +358,13 @@ t_worker_new(struct t_worker *t, const char *rel)
 	struct kube_snapshot_worker *w = NULL;
 
 	t_path(path, sizeof(path), rel);
-	assert_int_equal(kube_snapshot_worker_new(&w, &(struct kube_snapshot_worker_config){
-				 .base = t->base, .path = path, .changed = t_report,
-				 .moved = t_moved, .done = t_worker_done, .ctx = t}),
+	assert_int_equal(kube_snapshot_worker_new(
+				 &w, &(struct kube_snapshot_worker_config){.base = t->base,
+									   .path = path,
+									   .changed = t_report,
+									   .moved = t_moved,
+									   .done = t_worker_done,
+									   .ctx = t}),
 			 0);
 	return w;
 }
@@ -399,10 +403,10 @@ test_worker(void **state)
 	assert_int_equal(t.res.services, 4);
 	kube_store_counts(t.store, &c);
 	assert_int_equal(c.services, 4);
-	assert_null(t_svc(t.store, "apps", "api"));    /* gone in v2 */
-	assert_non_null(t_svc(old, "apps", "api"));     /* the old store was only read */
+	assert_null(t_svc(t.store, "apps", "api")); /* gone in v2 */
+	assert_non_null(t_svc(old, "apps", "api")); /* the old store was only read */
 	assert_true(t.reports.n > 0 && t.reports.moved > 0);
-	kube_snapshot_worker_retire(w, old);            /* freed in the thread */
+	kube_snapshot_worker_retire(w, old); /* freed in the thread */
 	v2 = t.store;
 
 	/* a file that does not parse: an error with its position, no store */

@@ -28,7 +28,7 @@
 
 struct test_ks_log {
 	unsigned calls;
-	unsigned moved;		/* kube_store_moved_fn calls */
+	unsigned moved; /* kube_store_moved_fn calls */
 	size_t lens[TEST_KS_MAX_NAMES];
 	uint8_t names[TEST_KS_MAX_NAMES][256];
 };
@@ -92,7 +92,7 @@ test_ks_ip(const char *text)
 {
 	struct kube_ip ip;
 
-	memset(&ip, 0xa5, sizeof(ip));	/* unused bytes must not matter */
+	memset(&ip, 0xa5, sizeof(ip)); /* unused bytes must not matter */
 	if (inet_pton(AF_INET, text, ip.addr) == 1) {
 		ip.family = AF_INET;
 	} else {
@@ -111,9 +111,11 @@ static const char test_ks_label64[] =
 static struct kube_store *
 test_ks_new(bool pod_names)
 {
-	struct kube_store_config cfg = { .zone = "cluster.local", .endpoint_pod_names = pod_names,
-					 .changed = test_ks_changed, .moved = test_ks_moved,
-					 .ctx = &test_ks_log };
+	struct kube_store_config cfg = {.zone = "cluster.local",
+					.endpoint_pod_names = pod_names,
+					.changed = test_ks_changed,
+					.moved = test_ks_moved,
+					.ctx = &test_ks_log};
 	struct kube_store *s = kube_store_new(&cfg);
 
 	assert_non_null(s);
@@ -128,17 +130,16 @@ test_ks_reset(void)
 }
 
 static const struct kube_port test_ks_ports[] = {
-	{ .name = "http", .protocol = "TCP", .port = 80 },
-	{ .name = "", .protocol = "TCP", .port = 8080 },	/* unnamed: no SRV */
-	{ .name = "dns", .protocol = "UDP", .port = 53 },
+	{.name = "http", .protocol = "TCP", .port = 80},
+	{.name = "", .protocol = "TCP", .port = 8080}, /* unnamed: no SRV */
+	{.name = "dns", .protocol = "UDP", .port = 53},
 };
 
 static int
 test_ks_add_svc(struct kube_store *s, const char *ns, const char *name, const char *ip)
 {
 	struct kube_ip ips[1];
-	struct kube_service_obj o = { .ns = ns, .name = name, .ports = test_ks_ports,
-				      .n_ports = 3 };
+	struct kube_service_obj o = {.ns = ns, .name = name, .ports = test_ks_ports, .n_ports = 3};
 
 	if (ip) {
 		ips[0] = test_ks_ip(ip);
@@ -159,17 +160,23 @@ test_ks_add_slice(struct kube_store *s, const char *ns, const char *name, const 
 {
 	struct kube_ip addr[8];
 	struct kube_endpoint_obj eps[8];
-	struct kube_slice_obj o = { .ns = ns, .name = name, .service = svc, .endpoints = eps,
-				    .n_endpoints = n, .ports = test_ks_ports, .n_ports = 3 };
+	struct kube_slice_obj o = {.ns = ns,
+				   .name = name,
+				   .service = svc,
+				   .endpoints = eps,
+				   .n_endpoints = n,
+				   .ports = test_ks_ports,
+				   .n_ports = 3};
 
 	assert_true(n <= 8);
 	memset(eps, 0, sizeof(eps));
 	for (size_t i = 0; i < n; i++) {
 		addr[i] = test_ks_ip(ips[i]);
 		o.family = addr[i].family;
-		eps[i] = (struct kube_endpoint_obj){ .ips = &addr[i], .n_ips = 1,
-						     .ready = (int)i != unready,
-						     .hostname = hostnames ? hostnames[i] : NULL };
+		eps[i] = (struct kube_endpoint_obj){.ips = &addr[i],
+						    .n_ips = 1,
+						    .ready = (int)i != unready,
+						    .hostname = hostnames ? hostnames[i] : NULL};
 	}
 	if (!n)
 		o.family = AF_INET;
@@ -310,11 +317,12 @@ static void
 test_ks_service_kinds(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	struct kube_ip dual[2] = { test_ks_ip("10.0.0.1"), test_ks_ip("fd00::1") };
-	struct kube_service_obj ext = { .ns = "default", .name = "ext",
-					.kind = KUBE_SERVICE_EXTERNAL_NAME,
-					.external_name = "my.database.example.com" };
-	struct kube_service_obj ds = { .ns = "default", .name = "ds", .ips = dual, .n_ips = 2 };
+	struct kube_ip dual[2] = {test_ks_ip("10.0.0.1"), test_ks_ip("fd00::1")};
+	struct kube_service_obj ext = {.ns = "default",
+				       .name = "ext",
+				       .kind = KUBE_SERVICE_EXTERNAL_NAME,
+				       .external_name = "my.database.example.com"};
+	struct kube_service_obj ds = {.ns = "default", .name = "ds", .ips = dual, .n_ips = 2};
 	const struct kube_service *svc;
 	const struct kube_ip *ips;
 	struct kube_ptr ptr[2];
@@ -353,8 +361,8 @@ static void
 test_ks_slices_union(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	static const char *const a[] = { "10.1.0.1", "10.1.0.2" };
-	static const char *const b[] = { "10.1.0.3", "10.1.0.2" };	/* .2 in both */
+	static const char *const a[] = {"10.1.0.1", "10.1.0.2"};
+	static const char *const b[] = {"10.1.0.3", "10.1.0.2"}; /* .2 in both */
 	const struct kube_endpoint *eps;
 	const struct kube_service *svc;
 	struct kube_store_counts c;
@@ -405,8 +413,8 @@ static void
 test_ks_slice_modify(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	static const char *const a[] = { "10.1.0.1", "10.1.0.2" };
-	static const char *const a2[] = { "10.1.0.1", "10.1.0.4" };
+	static const char *const a[] = {"10.1.0.1", "10.1.0.2"};
+	static const char *const a2[] = {"10.1.0.1", "10.1.0.4"};
 	const struct kube_endpoint *eps;
 	struct kube_ptr ptr[4];
 	uint32_t serial;
@@ -453,8 +461,8 @@ static void
 test_ks_slice_before_service(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	static const char *const a[] = { "10.2.0.1" };
-	struct kube_slice_obj none = { .ns = "default", .name = "orphan", .family = AF_INET };
+	static const char *const a[] = {"10.2.0.1"};
+	struct kube_slice_obj none = {.ns = "default", .name = "orphan", .family = AF_INET};
 	const struct kube_endpoint *eps;
 	struct kube_store_counts c;
 	struct kube_ptr ptr[4];
@@ -490,8 +498,8 @@ static void
 test_ks_two_services_two_ptrs(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	static const char *const a[] = { "10.3.0.7" };
-	static const char *const host[] = { "web-0" };
+	static const char *const a[] = {"10.3.0.7"};
+	static const char *const host[] = {"web-0"};
 	struct kube_ptr ptr[4];
 	const struct kube_service *x, *y;
 
@@ -513,7 +521,7 @@ test_ks_two_services_two_ptrs(void **state)
 	assert_string_equal(ptr[0].label, "web-0");
 	assert_ptr_equal(ptr[1].svc, y);
 	assert_string_equal(ptr[1].label, "10-3-0-7");
-	assert_int_equal(test_ks_ptr(s, "10.3.0.7", ptr, 1), 1);	/* max respected */
+	assert_int_equal(test_ks_ptr(s, "10.3.0.7", ptr, 1), 1); /* max respected */
 	/* ClusterIP pairs come first */
 	assert_int_equal(test_ks_ptr(s, "10.96.3.1", ptr, 4), 1);
 	assert_null(ptr[0].label);
@@ -531,20 +539,27 @@ test_ks_labels(void **state)
 	struct kube_ip ip4c = test_ks_ip("10.4.0.3"), ip4d = test_ks_ip("10.4.0.4");
 	struct kube_ip ip6 = test_ks_ip("fd00::1"), ip6b = test_ks_ip("fd00::2");
 	struct kube_endpoint_obj eps4[] = {
-		{ .ips = &ip4, .n_ips = 1, .ready = true, .hostname = "Web-0", .pod_name = "p1" },
-		{ .ips = &ip4b, .n_ips = 1, .ready = true, .pod_name = "web-7d9f-abcde" },
-		{ .ips = &ip4c, .n_ips = 1, .ready = true,
-		  .pod_name = test_ks_label64 },
-		{ .ips = &ip4d, .n_ips = 1, .ready = true, .hostname = "web-0" },
+		{.ips = &ip4, .n_ips = 1, .ready = true, .hostname = "Web-0", .pod_name = "p1"},
+		{.ips = &ip4b, .n_ips = 1, .ready = true, .pod_name = "web-7d9f-abcde"},
+		{.ips = &ip4c, .n_ips = 1, .ready = true, .pod_name = test_ks_label64},
+		{.ips = &ip4d, .n_ips = 1, .ready = true, .hostname = "web-0"},
 	};
 	struct kube_endpoint_obj eps6[] = {
-		{ .ips = &ip6, .n_ips = 1, .ready = true },
-		{ .ips = &ip6b, .n_ips = 1, .ready = true, .hostname = "" },
+		{.ips = &ip6, .n_ips = 1, .ready = true},
+		{.ips = &ip6b, .n_ips = 1, .ready = true, .hostname = ""},
 	};
-	struct kube_slice_obj s4 = { .ns = "default", .name = "w4", .service = "web",
-				     .family = AF_INET, .endpoints = eps4, .n_endpoints = 4 };
-	struct kube_slice_obj s6 = { .ns = "default", .name = "w6", .service = "web",
-				     .family = AF_INET6, .endpoints = eps6, .n_endpoints = 2 };
+	struct kube_slice_obj s4 = {.ns = "default",
+				    .name = "w4",
+				    .service = "web",
+				    .family = AF_INET,
+				    .endpoints = eps4,
+				    .n_endpoints = 4};
+	struct kube_slice_obj s6 = {.ns = "default",
+				    .name = "w6",
+				    .service = "web",
+				    .family = AF_INET6,
+				    .endpoints = eps6,
+				    .n_endpoints = 2};
 	const struct kube_service *svc;
 	const struct kube_endpoint *eps;
 
@@ -584,14 +599,22 @@ static void
 test_ks_dedup_partial(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	struct kube_ip two[2] = { test_ks_ip("10.5.0.1"), test_ks_ip("10.5.0.2") };
+	struct kube_ip two[2] = {test_ks_ip("10.5.0.1"), test_ks_ip("10.5.0.2")};
 	struct kube_ip one = test_ks_ip("10.5.0.2");
-	struct kube_endpoint_obj ea = { .ips = two, .n_ips = 2, .ready = false, .hostname = "a" };
-	struct kube_endpoint_obj eb = { .ips = &one, .n_ips = 1, .ready = true, .hostname = "b" };
-	struct kube_slice_obj sa = { .ns = "default", .name = "s-a", .service = "m",
-				     .family = AF_INET, .endpoints = &ea, .n_endpoints = 1 };
-	struct kube_slice_obj sb = { .ns = "default", .name = "s-b", .service = "m",
-				     .family = AF_INET, .endpoints = &eb, .n_endpoints = 1 };
+	struct kube_endpoint_obj ea = {.ips = two, .n_ips = 2, .ready = false, .hostname = "a"};
+	struct kube_endpoint_obj eb = {.ips = &one, .n_ips = 1, .ready = true, .hostname = "b"};
+	struct kube_slice_obj sa = {.ns = "default",
+				    .name = "s-a",
+				    .service = "m",
+				    .family = AF_INET,
+				    .endpoints = &ea,
+				    .n_endpoints = 1};
+	struct kube_slice_obj sb = {.ns = "default",
+				    .name = "s-b",
+				    .service = "m",
+				    .family = AF_INET,
+				    .endpoints = &eb,
+				    .n_endpoints = 1};
 	const struct kube_endpoint *eps;
 	const struct kube_service *svc;
 
@@ -614,8 +637,8 @@ static void
 test_ks_headless_ports(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	static const char *const a[] = { "10.6.0.1" };
-	static const char *const b[] = { "10.6.0.2" };
+	static const char *const a[] = {"10.6.0.1"};
+	static const char *const b[] = {"10.6.0.2"};
 	const struct kube_port *ports;
 
 	(void)state;
@@ -637,8 +660,8 @@ test_ks_pods(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
 	struct kube_ip ip = test_ks_ip("10.7.0.1"), ip2 = test_ks_ip("10.7.0.2");
-	struct kube_pod_obj p = { .ns = "default", .name = "pod-a", .ips = &ip, .n_ips = 1 };
-	struct kube_pod_obj q = { .ns = "default", .name = "pod-b", .ips = &ip, .n_ips = 1 };
+	struct kube_pod_obj p = {.ns = "default", .name = "pod-a", .ips = &ip, .n_ips = 1};
+	struct kube_pod_obj q = {.ns = "default", .name = "pod-b", .ips = &ip, .n_ips = 1};
 	struct kube_store_counts c;
 
 	(void)state;
@@ -674,13 +697,21 @@ test_ks_moved_on_every_change(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
 	struct kube_ip ip = test_ks_ip("10.7.0.1");
-	struct kube_pod_obj p = { .ns = "default", .name = "pod-a", .ips = &ip, .n_ips = 1 };
-	const char *const ips[] = { "10.1.0.1" };
+	struct kube_pod_obj p = {.ns = "default", .name = "pod-a", .ips = &ip, .n_ips = 1};
+	const char *const ips[] = {"10.1.0.1"};
 	uint32_t serial = kube_store_serial(s);
 	unsigned moved = 0;
 
 	(void)state;
-#define TEST_KS_MOVES(call, n)                                                                   	do {                                                                                     		assert_int_equal((call), 0);                                                     		moved += (n);                                                                    		assert_int_equal(test_ks_log.moved, moved);                                      		assert_true((n) == 0 ? kube_store_serial(s) == serial                            				     : kube_store_serial(s) != serial);                          		serial = kube_store_serial(s);                                                   	} while (0)
+#define TEST_KS_MOVES(call, n)                                                                     \
+	do {                                                                                       \
+		assert_int_equal((call), 0);                                                       \
+		moved += (n);                                                                      \
+		assert_int_equal(test_ks_log.moved, moved);                                        \
+		assert_true((n) == 0 ? kube_store_serial(s) == serial                              \
+				     : kube_store_serial(s) != serial);                            \
+		serial = kube_store_serial(s);                                                     \
+	} while (0)
 	TEST_KS_MOVES(kube_store_upsert_namespace(s, "default"), 1);
 	TEST_KS_MOVES(kube_store_upsert_namespace(s, "default"), 0);
 	TEST_KS_MOVES(test_ks_add_svc(s, "default", "web", "10.96.0.5"), 1);
@@ -706,21 +737,25 @@ test_ks_moved_on_every_change(void **state)
 static void
 test_ks_clone_fill(struct kube_store *s)
 {
-	static const char *const hosts[] = { "web-0", NULL, "dup" };
-	static const char *const v4[] = { "10.9.0.1", "10.9.0.2", "10.9.0.3" };
-	static const char *const v4b[] = { "10.9.0.3", "10.9.0.4" };
-	static const char *const v6[] = { "::1", "fd00::", "fd00::1:2" };
-	static const char *const orphan[] = { "10.9.9.9" };
+	static const char *const hosts[] = {"web-0", NULL, "dup"};
+	static const char *const v4[] = {"10.9.0.1", "10.9.0.2", "10.9.0.3"};
+	static const char *const v4b[] = {"10.9.0.3", "10.9.0.4"};
+	static const char *const v6[] = {"::1", "fd00::", "fd00::1:2"};
+	static const char *const orphan[] = {"10.9.9.9"};
 	struct kube_ip pod_ip = test_ks_ip("10.9.1.1"), v6ip = test_ks_ip("fd00::7");
-	struct kube_endpoint_obj pod_ep = { .ips = &pod_ip, .n_ips = 1, .ready = true,
-					    .pod_name = "Pod-A" };
-	struct kube_slice_obj pods_slice = { .ns = "default", .name = "web-pods", .service = "web",
-					     .family = AF_INET, .endpoints = &pod_ep,
-					     .n_endpoints = 1 };
-	struct kube_service_obj ext = { .ns = "default", .name = "ext",
-					.kind = KUBE_SERVICE_EXTERNAL_NAME,
-					.external_name = "example.com." };
-	struct kube_pod_obj pod = { .ns = "default", .name = "pod-a", .ips = &v6ip, .n_ips = 1 };
+	struct kube_endpoint_obj pod_ep = {
+		.ips = &pod_ip, .n_ips = 1, .ready = true, .pod_name = "Pod-A"};
+	struct kube_slice_obj pods_slice = {.ns = "default",
+					    .name = "web-pods",
+					    .service = "web",
+					    .family = AF_INET,
+					    .endpoints = &pod_ep,
+					    .n_endpoints = 1};
+	struct kube_service_obj ext = {.ns = "default",
+				       .name = "ext",
+				       .kind = KUBE_SERVICE_EXTERNAL_NAME,
+				       .external_name = "example.com."};
+	struct kube_pod_obj pod = {.ns = "default", .name = "pod-a", .ips = &v6ip, .n_ips = 1};
 
 	assert_int_equal(kube_store_upsert_namespace(s, "default"), 0);
 	assert_int_equal(kube_store_upsert_namespace(s, "other"), 0);
@@ -756,7 +791,7 @@ test_ks_clone(void **state)
 {
 	struct kube_store *s = test_ks_new(true), *c = NULL;
 	struct kube_store_counts cs, cc;
-	struct test_ks_log clog = { 0 };
+	struct test_ks_log clog = {0};
 	struct kube_ptr p[4];
 	const struct kube_endpoint *e;
 	struct kube_ip pod_ip;
@@ -772,10 +807,11 @@ test_ks_clone(void **state)
 	assert_memory_equal(&cs, &cc, sizeof(cs));
 	assert_int_equal(cs.slices, 5);
 	test_ks_same_endpoints(test_ks_svc(s, "default", "web"), test_ks_svc(c, "default", "web"));
-	assert_int_equal(kube_service_endpoints_by_label(test_ks_svc(c, "default", "web"), "--1",
-							 3, &e), 1);
-	assert_int_equal(kube_service_endpoints_by_label(test_ks_svc(c, "default", "web"), "pod-a",
-							 5, &e), 1);
+	assert_int_equal(
+		kube_service_endpoints_by_label(test_ks_svc(c, "default", "web"), "--1", 3, &e), 1);
+	assert_int_equal(
+		kube_service_endpoints_by_label(test_ks_svc(c, "default", "web"), "pod-a", 5, &e),
+		1);
 	assert_string_equal(kube_service_external_name(test_ks_svc(c, "default", "ext")),
 			    "example.com.");
 	assert_int_equal(test_ks_ptr(c, "10.96.9.1", p, 4), 1);
@@ -808,8 +844,8 @@ static void
 test_ks_replace(void **state)
 {
 	struct kube_store *s = test_ks_new(false);
-	static const char *const a[] = { "10.8.0.1" };
-	static const char *const b[] = { "10.8.0.2" };
+	static const char *const a[] = {"10.8.0.1"};
+	static const char *const b[] = {"10.8.0.2"};
 	struct kube_store_counts c;
 	uint32_t serial;
 
@@ -872,12 +908,16 @@ test_ks_invalid(void **state)
 	struct kube_store *s = test_ks_new(false);
 	struct kube_ip v4 = test_ks_ip("10.9.0.1"), v6 = test_ks_ip("fd00::9");
 	struct kube_ip many[KUBE_MAX_IPS + 1];
-	struct kube_endpoint_obj ep = { .ips = &v6, .n_ips = 1, .ready = true };
-	struct kube_slice_obj sl = { .ns = "default", .name = "bad", .service = "web",
-				     .family = AF_INET, .endpoints = &ep, .n_endpoints = 1 };
-	struct kube_service_obj so = { .ns = "default", .name = "web", .ips = many,
-				       .n_ips = KUBE_MAX_IPS + 1 };
-	struct kube_port bad_port = { .name = "http", .protocol = "T C P", .port = 80 };
+	struct kube_endpoint_obj ep = {.ips = &v6, .n_ips = 1, .ready = true};
+	struct kube_slice_obj sl = {.ns = "default",
+				    .name = "bad",
+				    .service = "web",
+				    .family = AF_INET,
+				    .endpoints = &ep,
+				    .n_endpoints = 1};
+	struct kube_service_obj so = {
+		.ns = "default", .name = "web", .ips = many, .n_ips = KUBE_MAX_IPS + 1};
+	struct kube_port bad_port = {.name = "http", .protocol = "T C P", .port = 80};
 	struct kube_store_counts c;
 	uint32_t serial = kube_store_serial(s);
 
@@ -930,7 +970,7 @@ test_ks_invalid(void **state)
 	so.ports = &bad_port;
 	many[0] = v4;
 	assert_int_equal(kube_store_upsert_service(s, &so), -EINVAL);
-	assert_int_equal(kube_store_upsert_pod(s, &(struct kube_pod_obj){ .ns = "default" }),
+	assert_int_equal(kube_store_upsert_pod(s, &(struct kube_pod_obj){.ns = "default"}),
 			 -EINVAL);
 
 	/* nothing stored, nothing reported */
@@ -958,23 +998,23 @@ struct test_ks_rslice {
 	size_t n;
 	int ip[4];
 	bool ready[4];
-	int host[4];	/* 0: none, else "h1", "h2" */
+	int host[4]; /* 0: none, else "h1", "h2" */
 };
 
 struct test_ks_model {
 	bool svc_present[TEST_KS_R_SVCS];
-	int svc_cip[TEST_KS_R_SVCS];	/* -1: headless */
+	int svc_cip[TEST_KS_R_SVCS]; /* -1: headless */
 	struct test_ks_rslice sl[TEST_KS_R_SLICES];
 };
 
-static const char *const test_ks_rsvc[TEST_KS_R_SVCS] = { "s0", "s1", "s2", "s3" };
-static const char *const test_ks_rsl[TEST_KS_R_SLICES] = { "l0", "l1", "l2", "l3", "l4", "l5" };
-static const char *const test_ks_rhost[3] = { NULL, "h1", "h2" };
+static const char *const test_ks_rsvc[TEST_KS_R_SVCS] = {"s0", "s1", "s2", "s3"};
+static const char *const test_ks_rsl[TEST_KS_R_SLICES] = {"l0", "l1", "l2", "l3", "l4", "l5"};
+static const char *const test_ks_rhost[3] = {NULL, "h1", "h2"};
 
 static struct kube_ip
 test_ks_rip(int i)
 {
-	struct kube_ip ip = { .family = AF_INET, .addr = { 10, 0, 0, (uint8_t)(1 + i) } };
+	struct kube_ip ip = {.family = AF_INET, .addr = {10, 0, 0, (uint8_t)(1 + i)}};
 
 	return ip;
 }
@@ -1020,15 +1060,19 @@ test_ks_rapply_slice(struct kube_store *s, const struct test_ks_rslice *m, int i
 {
 	struct kube_ip ips[4];
 	struct kube_endpoint_obj eps[4];
-	struct kube_slice_obj o = { .ns = "default", .name = test_ks_rsl[idx],
-				    .service = test_ks_rsvc[m->svc], .family = AF_INET,
-				    .endpoints = eps, .n_endpoints = m->n };
+	struct kube_slice_obj o = {.ns = "default",
+				   .name = test_ks_rsl[idx],
+				   .service = test_ks_rsvc[m->svc],
+				   .family = AF_INET,
+				   .endpoints = eps,
+				   .n_endpoints = m->n};
 
 	for (size_t k = 0; k < m->n; k++) {
 		ips[k] = test_ks_rip(m->ip[k]);
-		eps[k] = (struct kube_endpoint_obj){ .ips = &ips[k], .n_ips = 1,
-						     .ready = m->ready[k],
-						     .hostname = test_ks_rhost[m->host[k]] };
+		eps[k] = (struct kube_endpoint_obj){.ips = &ips[k],
+						    .n_ips = 1,
+						    .ready = m->ready[k],
+						    .hostname = test_ks_rhost[m->host[k]]};
 	}
 	return kube_store_upsert_slice(s, &o);
 }
@@ -1102,7 +1146,7 @@ test_ks_random(void **state)
 	static char before[TEST_KS_R_IPS + TEST_KS_R_SVCS][TEST_KS_R_SNAP];
 	char after[TEST_KS_R_SNAP], name[80];
 	struct kube_store *s = test_ks_new(false);
-	struct test_ks_model m = { 0 };
+	struct test_ks_model m = {0};
 	unsigned seed = 12345;
 
 	(void)state;
@@ -1181,7 +1225,7 @@ static void
 test_ks_big(void **state)
 {
 	struct mallinfo2 before = mallinfo2(), after;
-	struct kube_store_config cfg = { .zone = "cluster.local" };
+	struct kube_store_config cfg = {.zone = "cluster.local"};
 	struct kube_store *s = kube_store_new(&cfg);
 	struct kube_store_counts c;
 	const struct kube_service *svc;
@@ -1189,27 +1233,36 @@ test_ks_big(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 10000; i++) {
-		struct kube_ip cip = { .family = AF_INET, .addr = { 10, 96, (uint8_t)(i >> 8),
-								     (uint8_t)i } };
+		struct kube_ip cip = {.family = AF_INET,
+				      .addr = {10, 96, (uint8_t)(i >> 8), (uint8_t)i}};
 		struct kube_ip ips[10];
 		struct kube_endpoint_obj eps[10];
-		struct kube_service_obj so = { .ns = "default", .name = name, .ips = &cip,
-					       .n_ips = 1, .ports = test_ks_ports, .n_ports = 3 };
-		struct kube_slice_obj sl = { .ns = "default", .name = name, .service = name,
-					     .family = AF_INET, .endpoints = eps, .n_endpoints = 10,
-					     .ports = test_ks_ports, .n_ports = 3 };
+		struct kube_service_obj so = {.ns = "default",
+					      .name = name,
+					      .ips = &cip,
+					      .n_ips = 1,
+					      .ports = test_ks_ports,
+					      .n_ports = 3};
+		struct kube_slice_obj sl = {.ns = "default",
+					    .name = name,
+					    .service = name,
+					    .family = AF_INET,
+					    .endpoints = eps,
+					    .n_endpoints = 10,
+					    .ports = test_ks_ports,
+					    .n_ports = 3};
 
 		snprintf(name, sizeof(name), "svc-%u", i);
 		for (unsigned j = 0; j < 10; j++) {
 			uint32_t n = i * 10 + j;
 
-			ips[j] = (struct kube_ip){ .family = AF_INET };
+			ips[j] = (struct kube_ip){.family = AF_INET};
 			ips[j].addr[0] = 10;
 			ips[j].addr[1] = (uint8_t)(n >> 16);
 			ips[j].addr[2] = (uint8_t)(n >> 8);
 			ips[j].addr[3] = (uint8_t)n;
-			eps[j] = (struct kube_endpoint_obj){ .ips = &ips[j], .n_ips = 1,
-							     .ready = true };
+			eps[j] = (struct kube_endpoint_obj){
+				.ips = &ips[j], .n_ips = 1, .ready = true};
 		}
 		assert_int_equal(kube_store_upsert_service(s, &so), 0);
 		assert_int_equal(kube_store_upsert_slice(s, &sl), 0);
@@ -1221,7 +1274,8 @@ test_ks_big(void **state)
 	svc = test_ks_svc(s, "default", "svc-9999");
 	assert_non_null(svc);
 	print_message("kube store: 10000 services, 100000 endpoints: %zu bytes malloc'd, "
-		      "%.1f bytes per endpoint\n", after.uordblks - before.uordblks,
+		      "%.1f bytes per endpoint\n",
+		      after.uordblks - before.uordblks,
 		      (double)(after.uordblks - before.uordblks) / 100000.0);
 	kube_store_free(s);
 }

@@ -22,7 +22,7 @@
 struct test_lr_reply {
 	int len;
 	uint8_t buf[4096];
-	unsigned n;			/* answer records */
+	unsigned n; /* answer records */
 	uint16_t types[32];
 	uint32_t ttls[32];
 	uint8_t rdata[32][512];
@@ -35,7 +35,7 @@ test_lr_ask(const struct local_records *lr, const char *name, uint16_t qtype,
 {
 	uint8_t qname[DNS_MAX_NAME];
 	int qlen = dnsmsg_name_from_text(name, qname, sizeof(qname));
-	struct dnsmsg_question q = { .qname = qname, .qtype = qtype, .qclass = DNS_CLASS_IN };
+	struct dnsmsg_question q = {.qname = qname, .qtype = qtype, .qclass = DNS_CLASS_IN};
 	struct dnsmsg_iter it;
 	struct dnsmsg_rr rr;
 
@@ -45,7 +45,7 @@ test_lr_ask(const struct local_records *lr, const char *name, uint16_t qtype,
 	r->len = local_records_answer(lr, &q, true, false, r->buf, sizeof(r->buf));
 	if (r->len < 0)
 		return r->len;
-	assert_int_equal(r->buf[2] & 0x04, 0x04);	/* AA */
+	assert_int_equal(r->buf[2] & 0x04, 0x04); /* AA */
 	assert_int_equal(r->buf[3] & 0x0f, DNS_RCODE_NOERROR);
 	assert_int_equal(dnsmsg_iter_init(&it, r->buf, (size_t)r->len), 0);
 	while (dnsmsg_iter_next(&it, &rr) == 0) {
@@ -75,12 +75,12 @@ test_local_records_host_record(void **state)
 {
 	struct local_records *lr = local_records_new(0, NULL, false);
 	struct test_lr_reply r;
-	static const uint8_t a[4] = { 192, 0, 2, 1 };
+	static const uint8_t a[4] = {192, 0, 2, 1};
 	static const uint8_t h1[] = "\002h1\007example";
 
 	(void)state;
 	test_lr_add(lr, "host-record", "h1.example,H1,192.0.2.1,2001:db8::1,300");
-	test_lr_add(lr, "host-record", "h1.example,192.0.2.1");	/* the same A once */
+	test_lr_add(lr, "host-record", "h1.example,192.0.2.1"); /* the same A once */
 	local_records_finish(lr);
 	/* names are matched lower-cased (the router hands them so); options keep no case */
 	assert_true(test_lr_ask(lr, "h1.example", DNS_TYPE_A, &r) > 0);
@@ -128,7 +128,7 @@ test_local_records_cname_chain(void **state)
 	assert_int_equal(r.types[2], DNS_TYPE_A);
 	assert_true(test_lr_ask(lr, "c2", DNS_TYPE_CNAME, &r) > 0);
 	assert_int_equal(r.n, 1);
-	assert_true(test_lr_ask(lr, "c1", DNS_TYPE_TXT, &r) > 0);	/* the CNAME alone */
+	assert_true(test_lr_ask(lr, "c1", DNS_TYPE_TXT, &r) > 0); /* the CNAME alone */
 	assert_int_equal(r.n, 1);
 	assert_true(test_lr_ask(lr, "dangling", DNS_TYPE_A, &r) > 0);
 	assert_int_equal(r.n, 1);
@@ -143,8 +143,8 @@ test_local_records_defaults(void **state)
 	char host[256], want[300];
 	uint8_t wire[DNS_MAX_NAME];
 	int wlen;
-	static const uint8_t srv[] = { 0, 0, 0, 0, 0, 1, 0 };		/* 0 0 1 . */
-	static const uint8_t mx[] = { 0, 5, 1, 'm', 0 };
+	static const uint8_t srv[] = {0, 0, 0, 0, 0, 1, 0}; /* 0 0 1 . */
+	static const uint8_t mx[] = {0, 5, 1, 'm', 0};
 
 	(void)state;
 	test_lr_add(lr, "srv-host", "_x._tcp.example");
@@ -169,9 +169,9 @@ test_local_records_defaults(void **state)
 	assert_int_equal(r.rdata[0][1], 1);
 	assert_memory_equal(r.rdata[0] + 2, wire, (size_t)wlen);
 	assert_true(test_lr_ask(lr, "t0.example", DNS_TYPE_TXT, &r) > 0);
-	assert_int_equal(r.rdlen[0], 1);	/* one empty string */
+	assert_int_equal(r.rdlen[0], 1); /* one empty string */
 	assert_true(test_lr_ask(lr, "p.example", DNS_TYPE_PTR, &r) > 0);
-	assert_int_equal(r.rdlen[0], 1);	/* "." */
+	assert_int_equal(r.rdlen[0], 1); /* "." */
 	local_records_free(lr);
 }
 
@@ -222,20 +222,20 @@ static void
 test_local_records_bad_options(void **state)
 {
 	static const char *const bad[][2] = {
-		{ "host-record", "bad!name,192.0.2.1" },
-		{ "host-record", "onlyname" },
-		{ "host-record", "192.0.2.1" },
-		{ "cname", "alone" },
-		{ "cname", "a,b c" },
-		{ "mx-host", "m.example,t.example,x" },
-		{ "mx-host", "m.example,t.example,70000" },
-		{ "mx-host", "m.example,t,1,extra" },
-		{ "srv-host", "_a._tcp.x,t,99999" },
-		{ "srv-host", "_a._tcp.x,t,1,2,3,4" },
-		{ "ptr-record", "p.example,a,b" },
-		{ "ptr-record", "p..example" },
-		{ "txt-record", "" },
-		{ "no-such", "x" },
+		{"host-record", "bad!name,192.0.2.1"},
+		{"host-record", "onlyname"},
+		{"host-record", "192.0.2.1"},
+		{"cname", "alone"},
+		{"cname", "a,b c"},
+		{"mx-host", "m.example,t.example,x"},
+		{"mx-host", "m.example,t.example,70000"},
+		{"mx-host", "m.example,t,1,extra"},
+		{"srv-host", "_a._tcp.x,t,99999"},
+		{"srv-host", "_a._tcp.x,t,1,2,3,4"},
+		{"ptr-record", "p.example,a,b"},
+		{"ptr-record", "p..example"},
+		{"txt-record", ""},
+		{"no-such", "x"},
 	};
 	char err[256];
 
@@ -244,8 +244,9 @@ test_local_records_bad_options(void **state)
 		struct local_records *lr = local_records_new(0, NULL, false);
 
 		err[0] = '\0';
-		assert_int_equal(local_records_add_option(lr, bad[i][0], bad[i][1], err,
-							  sizeof(err)), -EINVAL);
+		assert_int_equal(
+			local_records_add_option(lr, bad[i][0], bad[i][1], err, sizeof(err)),
+			-EINVAL);
 		assert_true(err[0] != '\0');
 		local_records_free(lr);
 	}
@@ -282,9 +283,10 @@ test_local_records_hosts_file(void **state)
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
 	fputs("# comment\n10.0.0.1 web www.example # trailing\n10.0.0.300 broken\n"
-	      "fd00::1 six\n10.0.0.2 bad!name good\n", f);
+	      "fd00::1 six\n10.0.0.2 bad!name good\n",
+	      f);
 	fclose(f);
-	assert_int_equal(local_records_add_hosts(lr, path), 4);	/* web www six good */
+	assert_int_equal(local_records_add_hosts(lr, path), 4); /* web www six good */
 	local_records_finish(lr);
 	unlink(path);
 	assert_true(test_lr_ask(lr, "web", DNS_TYPE_A, &r) > 0);

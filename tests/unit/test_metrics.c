@@ -143,7 +143,7 @@ test_metrics_format_counters(void **state UNUSED)
 	s.rcode[METRICS_SOURCE_FORWARD][3] = 4;
 	s.rcode[METRICS_SOURCE_CLUSTER][2] = 3;
 	s.rcode[METRICS_SOURCE_LOCAL][16] = 1;
-	s.cache_hits_by[METRICS_SOURCE_CLUSTER * 2 + 1] = 9;	/* negative */
+	s.cache_hits_by[METRICS_SOURCE_CLUSTER * 2 + 1] = 9; /* negative */
 	s.refused_forward_max = 3;
 	text = format(&s);
 	assert_line(text, "# HELP kubemasq_requests_total DNS requests received, by transport "
@@ -217,12 +217,12 @@ test_metrics_size_histogram(void **state UNUSED)
 {
 	static struct stats s;
 	static const size_t obs[] = {
-		0, 1, 100, 101, 200, 201, 300, 301, 400, 401,
+		0,   1,	  100,	101,  200,  201,  300,	 301,	400,   401,
 		511, 512, 1023, 1024, 8291, 8292, 16000, 64000, 64001, 65535,
 	};
 	/* the bucket index each lands in; 14 is +Inf */
-	static const size_t want[] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 9, 10, 10, 13,
-				      14, 14};
+	static const size_t want[] = {0, 1, 1, 2, 2, 3,	 3,  4,	 4,  5,
+				      5, 6, 6, 7, 9, 10, 10, 13, 14, 14};
 	uint64_t sum = 0;
 	char *text;
 
@@ -311,7 +311,7 @@ test_metrics_process_read(void **state UNUSED)
 	n = evbuffer_get_length(b);
 	text = calloc(1, n + 2);
 	assert_non_null(text);
-	text[0] = '\n';	/* assert_line looks for whole lines */
+	text[0] = '\n'; /* assert_line looks for whole lines */
 	evbuffer_remove(b, text + 1, n);
 	assert_line(text, "# TYPE process_cpu_seconds_total counter");
 	assert_line(text, "# TYPE process_start_time_seconds gauge");
@@ -322,7 +322,6 @@ test_metrics_process_read(void **state UNUSED)
 	free(text);
 	evbuffer_free(b);
 }
-
 
 int
 main(void)

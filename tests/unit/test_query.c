@@ -119,7 +119,7 @@ static void t_env_init_lim(struct t_env *e, const struct cache_limits *lim);
 static void
 t_env_init(struct t_env *e, uint32_t max_ttl)
 {
-	struct cache_limits lim = { .max_bytes = 1 << 20, .max_client_ttl = max_ttl };
+	struct cache_limits lim = {.max_bytes = 1 << 20, .max_client_ttl = max_ttl};
 
 	t_env_init_lim(e, &lim);
 }
@@ -147,8 +147,8 @@ t_env_init_lim(struct t_env *e, const struct cache_limits *lim)
 	assert_int_equal(router_bind(e->router, ".", &e->up->base), 0);
 	e->qe = query_engine_new(e->base, &e->cfg, e->router, e->cache, &e->stats);
 	assert_non_null(e->qe);
-	e->up->base.hooks = query_engine_hooks(e->qe);	/* as setup does for real upstreams */
-	e->origin = (struct query_origin){ .send = t_send };
+	e->up->base.hooks = query_engine_hooks(e->qe); /* as setup does for real upstreams */
+	e->origin = (struct query_origin){.send = t_send};
 }
 
 static void
@@ -166,12 +166,12 @@ t_env_done(struct t_env *e)
 static size_t
 t_ask(struct t_env *e, const char *name, uint16_t id, uint8_t *out)
 {
-	uint8_t pkt[512] = { 0 };
+	uint8_t pkt[512] = {0};
 	int n = dnsmsg_name_from_text(name, pkt + DNS_HDR_LEN, DNS_MAX_NAME);
 
 	assert_true(n > 0);
 	dnsmsg_put16(pkt, id);
-	pkt[2] = 0x01;	/* RD */
+	pkt[2] = 0x01; /* RD */
 	dnsmsg_put16(pkt + 4, 1);
 	dnsmsg_put16(pkt + DNS_HDR_LEN + n, DNS_TYPE_A);
 	dnsmsg_put16(pkt + DNS_HDR_LEN + n + 2, DNS_CLASS_IN);
@@ -184,7 +184,7 @@ t_complete(struct t_env *e, unsigned i, uint32_t ttl)
 {
 	struct upstream_req *req = e->up->reqs[i];
 	struct dnsmsg_builder b;
-	uint8_t buf[512], a[4] = { 192, 0, 2, 7 };
+	uint8_t buf[512], a[4] = {192, 0, 2, 7};
 
 	dnsmsg_builder_init(&b, buf, sizeof(buf), 999, &req->q, true, false, false,
 			    DNS_RCODE_NOERROR);
@@ -229,11 +229,11 @@ test_invalidate_cached(void **state)
 	t_complete(&e, 1, 300);
 	t_complete(&e, 0, 300);
 	assert_int_equal(t_sent.n, 2);
-	assert_true(t_ask(&e, "a.ns1.cluster.local", 3, out) > 0);	/* hits */
+	assert_true(t_ask(&e, "a.ns1.cluster.local", 3, out) > 0); /* hits */
 	assert_true(t_ask(&e, "b.ns2.cluster.local", 4, out) > 0);
 	t_invalidate(&e, "NS1.cluster.local");
-	assert_int_equal(t_ask(&e, "a.ns1.cluster.local", 5, out), 0);	/* a miss again */
-	assert_true(t_ask(&e, "b.ns2.cluster.local", 6, out) > 0);	/* untouched */
+	assert_int_equal(t_ask(&e, "a.ns1.cluster.local", 5, out), 0); /* a miss again */
+	assert_true(t_ask(&e, "b.ns2.cluster.local", 6, out) > 0);     /* untouched */
 	assert_int_equal(e.up->total, 3);
 	t_complete(&e, 0, 300);
 	t_env_done(&e);
@@ -262,7 +262,7 @@ test_invalidate_in_flight(void **state)
 	assert_int_equal(e.up->total, 2);
 	assert_int_equal(e.stats.coalesced, 1);
 	t_complete(&e, 0, 300);
-	assert_int_equal(t_sent.n, 3);	/* IDs 11 and 12 */
+	assert_int_equal(t_sent.n, 3); /* IDs 11 and 12 */
 	/* the fresh reply was cached */
 	assert_true(t_ask(&e, "x.ns1.cluster.local", 13, out) > 0);
 	assert_int_equal(dnsmsg_id(out), 13);
@@ -283,7 +283,7 @@ test_coalesce_spelling(void **state)
 {
 	struct t_env e;
 	uint8_t out[512], wire[DNS_MAX_NAME];
-	const char *names[] = { "www.Example.test", "WWW.EXAMPLE.TEST", "wWw.eXaMpLe.TeSt" };
+	const char *names[] = {"www.Example.test", "WWW.EXAMPLE.TEST", "wWw.eXaMpLe.TeSt"};
 
 	(void)state;
 	t_env_init(&e, 0);
@@ -316,10 +316,10 @@ test_max_ttl(void **state)
 	t_env_init(&e, 10);
 	assert_int_equal(t_ask(&e, "capped.test", 1, out), 0);
 	t_complete(&e, 0, 300);
-	assert_int_equal(t_first_ttl(t_sent.pkt, t_sent.len), 10);	/* fresh */
+	assert_int_equal(t_first_ttl(t_sent.pkt, t_sent.len), 10); /* fresh */
 	n = t_ask(&e, "capped.test", 2, out);
 	assert_true(n > 0);
-	assert_int_equal(t_first_ttl(out, n), 10);			/* hit */
+	assert_int_equal(t_first_ttl(out, n), 10); /* hit */
 	/* below the cap: untouched */
 	assert_int_equal(t_ask(&e, "short.test", 3, out), 0);
 	t_complete(&e, 0, 5);
@@ -408,12 +408,12 @@ test_source_counted(void **state)
 	(void)state;
 	t_env_init(&e, 0);
 	e.up->base.source = METRICS_SOURCE_CLUSTER;
-	assert_int_equal(t_ask(&e, "svc.ns.cluster.local", 1, out), 0);	/* 38 bytes */
+	assert_int_equal(t_ask(&e, "svc.ns.cluster.local", 1, out), 0); /* 38 bytes */
 	t_complete(&e, 0, 300);
 	assert_int_equal(e.stats.rcode[METRICS_SOURCE_CLUSTER][DNS_RCODE_NOERROR], 1);
 	assert_int_equal(e.stats.latency[METRICS_SOURCE_CLUSTER].count, 1);
 	e.up->base.source = METRICS_SOURCE_FORWARD;
-	assert_int_equal(t_ask(&e, "www.example.test", 2, out), 0);		/* 34 bytes */
+	assert_int_equal(t_ask(&e, "www.example.test", 2, out), 0); /* 34 bytes */
 	t_complete(&e, 0, 300);
 	assert_int_equal(e.stats.rcode[METRICS_SOURCE_FORWARD][DNS_RCODE_NOERROR], 1);
 	/* hits: each for the source its answer came from */
@@ -428,7 +428,7 @@ test_source_counted(void **state)
 	assert_int_equal(e.stats.rcode[METRICS_SOURCE_LOCAL][DNS_RCODE_NOERROR], 0);
 	/* a query with two questions: kubemasq's own FORMERR */
 	{
-		uint8_t bad[DNS_HDR_LEN] = { 0, 9, 0x01, 0, 0, 2 };
+		uint8_t bad[DNS_HDR_LEN] = {0, 9, 0x01, 0, 0, 2};
 
 		assert_true(query_handle(e.qe, bad, sizeof(bad), &e.origin, out, 512) > 0);
 	}
@@ -458,15 +458,19 @@ static void
 t_cached(struct t_env *e, const char *name, uint32_t ttl, msec_t ago_ms)
 {
 	struct dnsmsg_builder b;
-	uint8_t wire[DNS_MAX_NAME], lower[DNS_MAX_NAME], buf[512], a[4] = { 192, 0, 2, 1 };
+	uint8_t wire[DNS_MAX_NAME], lower[DNS_MAX_NAME], buf[512], a[4] = {192, 0, 2, 1};
 	int n = dnsmsg_name_from_text(name, wire, sizeof(wire));
 
 	assert_true(n > 0);
 	dnsmsg_name_lower(lower, wire, (size_t)n);
-	struct dnsmsg_question q = { .qname = lower, .qname_len = (uint16_t)n,
-				     .qtype = DNS_TYPE_A, .qclass = DNS_CLASS_IN };
-	struct cache_key k = { .qname = lower, .qname_len = (uint16_t)n, .qtype = DNS_TYPE_A,
-			       .qclass = DNS_CLASS_IN };
+	struct dnsmsg_question q = {.qname = lower,
+				    .qname_len = (uint16_t)n,
+				    .qtype = DNS_TYPE_A,
+				    .qclass = DNS_CLASS_IN};
+	struct cache_key k = {.qname = lower,
+			      .qname_len = (uint16_t)n,
+			      .qtype = DNS_TYPE_A,
+			      .qclass = DNS_CLASS_IN};
 	dnsmsg_builder_init(&b, buf, sizeof(buf), 1, &q, true, false, false, DNS_RCODE_NOERROR);
 	dnsmsg_builder_rr(&b, DNS_SECTION_ANSWER, NULL, 0, DNS_TYPE_A, DNS_CLASS_IN, ttl, a, 4);
 	int len = dnsmsg_builder_finish(&b);
@@ -480,8 +484,8 @@ static void
 test_stale_immediate(void **state)
 {
 	(void)state;
-	struct cache_limits lim = { .max_bytes = 1 << 20, .stale = true, .stale_max = 3600,
-				    .stale_ttl = 30 };
+	struct cache_limits lim = {
+		.max_bytes = 1 << 20, .stale = true, .stale_max = 3600, .stale_ttl = 30};
 	struct t_env e;
 	uint8_t out[512];
 	size_t n;
@@ -492,11 +496,11 @@ test_stale_immediate(void **state)
 	n = t_ask(&e, "old.test", 1, out);
 	assert_true(n > 0);
 	assert_int_equal(t_first_ttl(out, n), 30);
-	assert_int_equal(e.up->total, 1);		/* the refresh */
+	assert_int_equal(e.up->total, 1); /* the refresh */
 	assert_true(t_ask(&e, "OLD.test", 2, out) > 0);
-	assert_int_equal(e.up->total, 1);		/* coalesced with it */
+	assert_int_equal(e.up->total, 1); /* coalesced with it */
 	t_complete(&e, 0, 300);
-	assert_int_equal(t_sent.n, 0);			/* nobody waited on it */
+	assert_int_equal(t_sent.n, 0); /* nobody waited on it */
 	n = t_ask(&e, "old.test", 3, out);
 	assert_true(n > 0);
 	assert_int_equal(t_first_ttl(out, n), 300);
@@ -510,8 +514,8 @@ static void
 test_stale_verify(void **state)
 {
 	(void)state;
-	struct cache_limits lim = { .max_bytes = 1 << 20, .stale = true, .stale_max = 3600,
-				    .stale_ttl = 30 };
+	struct cache_limits lim = {
+		.max_bytes = 1 << 20, .stale = true, .stale_max = 3600, .stale_ttl = 30};
 	struct t_env e;
 	uint8_t out[512];
 
@@ -524,13 +528,13 @@ test_stale_verify(void **state)
 	assert_int_equal(t_ask(&e, "old.test", 1, out), 0);
 	assert_int_equal(e.up->total, 1);
 	assert_int_equal(t_sent.n, 0);
-	while (t_sent.n == 0)	/* the 20 ms timer: the loop returns once it has fired */
+	while (t_sent.n == 0) /* the 20 ms timer: the loop returns once it has fired */
 		assert_int_equal(event_base_loop(e.base, EVLOOP_ONCE), 0);
 	assert_int_equal(t_sent.n, 1);
 	assert_int_equal(dnsmsg_rcode(t_sent.pkt), DNS_RCODE_NOERROR);
 	assert_int_equal(t_first_ttl(t_sent.pkt, t_sent.len), 30);
 	assert_int_equal(query_engine_pending(e.qe), 0);
-	t_complete(&e, 0, 300);				/* late: refreshes the entry only */
+	t_complete(&e, 0, 300); /* late: refreshes the entry only */
 	assert_int_equal(t_sent.n, 1);
 	/* a failed upstream before the timer: stale at once */
 	assert_int_equal(t_ask(&e, "fail.test", 2, out), 0);
@@ -549,7 +553,7 @@ static void
 test_prefetch(void **state)
 {
 	(void)state;
-	struct cache_limits lim = { .max_bytes = 1 << 20, .refresh = true };
+	struct cache_limits lim = {.max_bytes = 1 << 20, .refresh = true};
 	struct t_env e;
 	uint8_t out[512];
 	size_t n;

@@ -33,7 +33,7 @@
 
 struct test_router_dbl {
 	struct upstream base;
-	int code;		/* what resolve() returns */
+	int code; /* what resolve() returns */
 	unsigned calls;
 };
 
@@ -187,7 +187,7 @@ test_router_route(struct router *r, const char *text, struct upstream **owner)
 	int rc;
 
 	test_router_q_init(&q, text, DNS_TYPE_A);
-	q.req.owner = (struct upstream *)&q;	/* must be reset on failure */
+	q.req.owner = (struct upstream *)&q; /* must be reset on failure */
 	rc = router_resolve(r, &q.req);
 	if (owner)
 		*owner = q.req.owner;
@@ -216,10 +216,10 @@ test_router_answer_now(void **state UNUSED)
 	assert_int_equal(router_bind(r, "now", sync), 0);
 	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), DNS_HDR_LEN);
 	assert_int_equal(dnsmsg_get16(out), 0x4242);
-	assert_ptr_equal(q.req.owner, sync);	/* who answered: the metrics' source */
-	test_router_q_init(&q, "a.later", DNS_TYPE_A);	/* the root's upstream has no answer op */
+	assert_ptr_equal(q.req.owner, sync);	       /* who answered: the metrics' source */
+	test_router_q_init(&q, "a.later", DNS_TYPE_A); /* the root's upstream has no answer op */
 	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), -EAGAIN);
-	assert_int_equal(router_bind(r, "b.now", plain), 0);	/* a longer zone, no answer op */
+	assert_int_equal(router_bind(r, "b.now", plain), 0); /* a longer zone, no answer op */
 	test_router_q_init(&q, "x.b.now", DNS_TYPE_A);
 	assert_int_equal(router_answer(r, &q.req, out, sizeof(out)), -EAGAIN);
 	assert_int_equal(router_answer(r, &q.req, out, 4), -EAGAIN);
@@ -422,7 +422,7 @@ test_router_freed_once(void **state UNUSED)
 {
 	struct router *r = router_new();
 	struct upstream *u = test_router_dbl_new(-ENOENT), *v = test_router_dbl_new(0);
-	struct upstream *seen[4] = { NULL }, *owner;
+	struct upstream *seen[4] = {NULL}, *owner;
 
 	assert_int_equal(router_bind(r, "example.com", u), 0);
 	assert_int_equal(router_bind(r, "example.org", u), 0);
@@ -431,7 +431,7 @@ test_router_freed_once(void **state UNUSED)
 	assert_int_equal(router_bind(r, ".", v), 0);
 	assert_int_equal(router_own(r, u), 0);
 	assert_int_equal(router_own(r, v), 0);
-	assert_int_equal(router_own(r, u), 0);	/* idempotent */
+	assert_int_equal(router_own(r, u), 0); /* idempotent */
 
 	/* a zone that falls through to the root offers u again there, then v */
 	assert_int_equal(test_router_route(r, "www.example.org", &owner), 0);
@@ -495,9 +495,12 @@ test_router_bad_qname(void **state UNUSED)
 	struct router *r = router_new();
 	struct upstream *u = test_router_dbl_new(0);
 	uint8_t *name = malloc(5);
-	struct upstream_req req = { 0 };
+	struct upstream_req req = {0};
 
-	memcpy(name, "\x07" "exam", 5);
+	memcpy(name,
+	       "\x07"
+	       "exam",
+	       5);
 	assert_int_equal(router_own(r, u), 0);
 	assert_int_equal(router_bind(r, "example", u), 0);
 	req.q.qname = name;
@@ -517,7 +520,8 @@ test_router_deep_names(void **state UNUSED)
 {
 	struct router *r = router_new();
 	struct upstream *root = test_router_dbl_new(0), *cl = test_router_dbl_new(0),
-			*arpa = test_router_dbl_new(0), *deep = test_router_dbl_new(-ENOENT), *owner;
+			*arpa = test_router_dbl_new(0), *deep = test_router_dbl_new(-ENOENT),
+			*owner;
 	char text[DNS_MAX_NAME * 2];
 	size_t pos = 0;
 
@@ -541,7 +545,7 @@ test_router_deep_names(void **state UNUSED)
 	snprintf(text + pos, sizeof(text) - pos, "cluster.local");
 	assert_int_equal(test_router_route(r, text, &owner), 0);
 	assert_ptr_equal(owner, cl);
-	text[pos - 1] = 'y';	/* now ends x.xycluster.local: not in the zone */
+	text[pos - 1] = 'y'; /* now ends x.xycluster.local: not in the zone */
 	assert_int_equal(test_router_route(r, text, &owner), 0);
 	assert_ptr_equal(owner, root);
 
@@ -667,8 +671,7 @@ test_router_check_reply(struct test_router_q *q, unsigned an, struct dnsmsg_iter
 
 /* The next record is an answer for the question with this rdata and the configured TTL. */
 static void
-test_router_check_rr(struct test_router_q *q, struct dnsmsg_iter *it, uint16_t type,
-		     const char *ip)
+test_router_check_rr(struct test_router_q *q, struct dnsmsg_iter *it, uint16_t type, const char *ip)
 {
 	struct dnsmsg_rr rr;
 	uint8_t want[16];
@@ -682,8 +685,8 @@ test_router_check_rr(struct test_router_q *q, struct dnsmsg_iter *it, uint16_t t
 	assert_int_equal(rr.rdlen, type == DNS_TYPE_A ? 4 : 16);
 	assert_int_equal(inet_pton(type == DNS_TYPE_A ? AF_INET : AF_INET6, ip, want), 1);
 	assert_memory_equal(q->reply + rr.rdata_off, want, rr.rdlen);
-	assert_true(dnsmsg_name_to_text(q->reply, q->reply_len, rr.name_off, owner,
-					sizeof(owner)) > 0);
+	assert_true(dnsmsg_name_to_text(q->reply, q->reply_len, rr.name_off, owner, sizeof(owner)) >
+		    0);
 	assert_true(dnsmsg_name_to_text(q->req.q.qname, q->req.q.qname_len, 0, qname,
 					sizeof(qname)) > 0);
 	assert_string_equal(owner, qname);
@@ -741,7 +744,7 @@ test_router_local_nodata(void **state UNUSED)
 	test_router_local_ip(t, "192.0.2.1");
 	u = test_router_local_up(t);
 	test_router_q_init(&mx, "example.com", DNS_TYPE_MX);
-	test_router_q_init(&aaaa, "example.com", DNS_TYPE_AAAA);	/* no IPv6 configured */
+	test_router_q_init(&aaaa, "example.com", DNS_TYPE_AAAA); /* no IPv6 configured */
 	test_router_q_init(&chaos, "example.com", DNS_TYPE_A);
 	chaos.req.q.qclass = DNS_CLASS_CH;
 	assert_int_equal(upstream_resolve(u, &mx.req), 0);
@@ -786,11 +789,11 @@ test_router_local_nxdomain(void **state UNUSED)
 	struct test_router_q q;
 	struct upstream *none, *nx, *mixed;
 
-	none = test_router_local_up(t);	/* local-only zone: no addresses at all */
+	none = test_router_local_up(t); /* local-only zone: no addresses at all */
 	test_router_local_kind(t, CONFIG_ADDRESS_NXDOMAIN);
 	nx = test_router_local_up(t);
 	test_router_local_ip(t, "192.0.2.7");
-	mixed = test_router_local_up(t);	/* an IP wins over the NXDOMAIN form */
+	mixed = test_router_local_up(t); /* an IP wins over the NXDOMAIN form */
 
 	test_router_q_init(&q, "blocked.example", DNS_TYPE_A);
 	assert_int_equal(upstream_resolve(none, &q.req), -ENXIO);
@@ -894,8 +897,9 @@ test_router_local_caps(void **state UNUSED)
 	assert_non_null(qs);
 	/* nine IPv4 addresses would not fit the reply buffer with a long name */
 	for (unsigned i = 0; i < 9; i++) {
-		many[i] = (struct config_address){ .kind = CONFIG_ADDRESS_IP, .family = AF_INET,
-						   .ip = { 192, 0, 2, (uint8_t)(i + 1) } };
+		many[i] = (struct config_address){.kind = CONFIG_ADDRESS_IP,
+						  .family = AF_INET,
+						  .ip = {192, 0, 2, (uint8_t)(i + 1)}};
 		ptrs[i] = &many[i];
 	}
 	t->args.addresses = ptrs;
@@ -938,7 +942,7 @@ test_router_local_long_name(void **state UNUSED)
 		many[i] = (struct config_address){
 			.kind = CONFIG_ADDRESS_IP,
 			.family = AF_INET6,
-			.ip = { 0x20, 0x01, 0x0d, 0xb8, [15] = (uint8_t)i },
+			.ip = {0x20, 0x01, 0x0d, 0xb8, [15] = (uint8_t)i},
 		};
 		ptrs[i] = &many[i];
 	}

@@ -49,11 +49,12 @@ test_rrtext_collect(void *ctx, const char *rr)
 static void
 test_rrtext_answer(void **state)
 {
-	struct test_rrtext_out o = { 0 };
+	struct test_rrtext_out o = {0};
 
 	(void)state;
 	assert_int_equal(rrtext_foreach(test_rrtext_msg, sizeof(test_rrtext_msg), RRTEXT_ANSWER,
-					UINT32_MAX, 10, test_rrtext_collect, &o), 2);
+					UINT32_MAX, 10, test_rrtext_collect, &o),
+			 2);
 	assert_int_equal(o.n, 2);
 	assert_string_equal(o.lines[0], "a.test. 300 IN A 192.0.2.1");
 	assert_string_equal(o.lines[1], "a.test. 30 IN TXT \"hi there\"");
@@ -62,12 +63,13 @@ test_rrtext_answer(void **state)
 static void
 test_rrtext_ttl_cap_and_authority(void **state)
 {
-	struct test_rrtext_out o = { 0 };
+	struct test_rrtext_out o = {0};
 
 	(void)state;
 	assert_int_equal(rrtext_foreach(test_rrtext_msg, sizeof(test_rrtext_msg),
 					RRTEXT_ANSWER | RRTEXT_AUTHORITY, 100, 10,
-					test_rrtext_collect, &o), 3);
+					test_rrtext_collect, &o),
+			 3);
 	assert_string_equal(o.lines[0], "a.test. 100 IN A 192.0.2.1");
 	assert_string_equal(o.lines[1], "a.test. 30 IN TXT \"hi there\"");
 	assert_string_equal(o.lines[2], "test. 100 IN SOA ns.test. h.test. 7 1 2 3 60");
@@ -76,29 +78,33 @@ test_rrtext_ttl_cap_and_authority(void **state)
 static void
 test_rrtext_max(void **state)
 {
-	struct test_rrtext_out o = { 0 };
+	struct test_rrtext_out o = {0};
 
 	(void)state;
 	assert_int_equal(rrtext_foreach(test_rrtext_msg, sizeof(test_rrtext_msg),
 					RRTEXT_ANSWER | RRTEXT_AUTHORITY, UINT32_MAX, 1,
-					test_rrtext_collect, &o), 3);
+					test_rrtext_collect, &o),
+			 3);
 	assert_int_equal(o.n, 1);
 	assert_int_equal(rrtext_foreach(test_rrtext_msg, sizeof(test_rrtext_msg), RRTEXT_ANSWER,
-					UINT32_MAX, 0, test_rrtext_collect, &o), 2);
+					UINT32_MAX, 0, test_rrtext_collect, &o),
+			 2);
 	assert_int_equal(o.n, 1);
 }
 
 static void
 test_rrtext_garbage(void **state)
 {
-	struct test_rrtext_out o = { 0 };
+	struct test_rrtext_out o = {0};
 
 	(void)state;
 	/* cut inside the first answer record */
 	assert_int_equal(rrtext_foreach(test_rrtext_msg, 30, RRTEXT_ANSWER, UINT32_MAX, 10,
-					test_rrtext_collect, &o), -EPROTO);
+					test_rrtext_collect, &o),
+			 -EPROTO);
 	assert_int_equal(rrtext_foreach(test_rrtext_msg, 5, RRTEXT_ANSWER, UINT32_MAX, 10,
-					test_rrtext_collect, &o), -EPROTO);
+					test_rrtext_collect, &o),
+			 -EPROTO);
 	assert_int_equal(o.n, 0);
 }
 

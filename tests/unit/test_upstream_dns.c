@@ -28,7 +28,7 @@
 #include "upstream/upstream_dns.h"
 #include "lib/clock.h"
 
-#define TEST_RX_MAX  512
+#define TEST_RX_MAX 512
 #define TEST_PKT_MAX 1500
 #define TEST_WAIT_MS 3000
 

@@ -226,7 +226,8 @@ api_host_is_ip(const char *host)
 {
 	struct in6_addr a6;
 
-	return evutil_inet_pton(AF_INET, host, &a6) == 1 || evutil_inet_pton(AF_INET6, host, &a6) == 1;
+	return evutil_inet_pton(AF_INET, host, &a6) == 1 ||
+	       evutil_inet_pton(AF_INET6, host, &a6) == 1;
 }
 
 /* A new connection to the server (TLS when the URL says https). */
@@ -535,8 +536,7 @@ api_list_items(struct api_coll *c, const json_t *items)
 	json_t *item;
 	size_t i;
 
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach(items, i, item) {
 		if (kube_snapshot_apply_object(c->api->cfg.store, c->kind, item, why, sizeof(why)) <
 		    0)
 			api_bad(c, false, "%s", why);
@@ -713,7 +713,7 @@ kube_api_free(struct kube_api *a)
 			event_free(c->closer);
 		kube_api_framer_done(&c->framer);
 	}
-	if (a->dns)	/* after the connections that use it */
+	if (a->dns) /* after the connections that use it */
 		evdns_base_free(a->dns, 0);
 	free(a);
 }
@@ -736,7 +736,8 @@ kube_api_new(struct kube_api **out, const struct kube_api_config *cfg)
 	    !(a->dns = evdns_base_new(cfg->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 							 EVDNS_BASE_DISABLE_WHEN_INACTIVE)))
 		log_warn("kube: cannot set up an asynchronous resolver for %s; its lookups will "
-			 "block", kube_auth_host(cfg->auth));
+			 "block",
+			 kube_auth_host(cfg->auth));
 	for (size_t i = 0; i < a->n_coll; i++) {
 		struct api_coll *c = &a->coll[i];
 

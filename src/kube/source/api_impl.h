@@ -21,24 +21,24 @@
 #include "kube/source/api_framer.h"
 #include "kube/store.h"
 
-#define API_PAGE_LIMIT	  500
+#define API_PAGE_LIMIT 500
 #define API_MAX_LIST_BODY (64u << 20) /* one LIST page (500 items) */
-#define API_MAX_HEADERS	  (64u << 10)
+#define API_MAX_HEADERS (64u << 10)
 /* evhttp reads a whole chunk before handing it over, and counts the whole body against this
  * cap, chunks included: a watch that has streamed this much ends with an error and resumes from
  * its last resourceVersion (no re-list). The cost is a reconnect per 64 MiB of events; the gain
  * is that a peer cannot make us buffer a gigantic chunk. */
-#define API_MAX_WATCH_BODY     (64u << 20)
-#define API_HEADER_TIMEOUT_S   10  /* connect + response headers */
-#define API_LIST_TIMEOUT_S     30  /* no byte of a LIST body for this long */
-#define API_WATCH_MIN_S	       300 /* timeoutSeconds is random in [MIN, MAX] */
-#define API_WATCH_MAX_S	       600
-#define API_WATCH_STALL_S      60 /* beyond timeoutSeconds with no byte: dropped */
-#define API_BACKOFF_FIRST_MS   800
-#define API_BACKOFF_MAX_MS     30000
-#define API_RV_MAX	       128  /* resourceVersion */
-#define API_CONTINUE_MAX       4096 /* a LIST continue token */
-#define API_PATH_MAX	       (API_CONTINUE_MAX * 3 + 512)
+#define API_MAX_WATCH_BODY (64u << 20)
+#define API_HEADER_TIMEOUT_S 10 /* connect + response headers */
+#define API_LIST_TIMEOUT_S 30	/* no byte of a LIST body for this long */
+#define API_WATCH_MIN_S 300	/* timeoutSeconds is random in [MIN, MAX] */
+#define API_WATCH_MAX_S 600
+#define API_WATCH_STALL_S 60 /* beyond timeoutSeconds with no byte: dropped */
+#define API_BACKOFF_FIRST_MS 800
+#define API_BACKOFF_MAX_MS 30000
+#define API_RV_MAX 128	      /* resourceVersion */
+#define API_CONTINUE_MAX 4096 /* a LIST continue token */
+#define API_PATH_MAX (API_CONTINUE_MAX * 3 + 512)
 #define API_TRIGGER_ANNOTATION "endpoints.kubernetes.io/last-change-trigger-time"
 
 /* 410s (expired watch or continue token) in a row that re-list at once; past them each further
@@ -72,7 +72,7 @@ struct api_coll {
 	char rv[API_RV_MAX];
 	char cont[API_CONTINUE_MAX];
 	struct evhttp_connection *conn;
-	SSL *ssl; /* owned by the connection's bufferevent */
+	SSL *ssl;	      /* owned by the connection's bufferevent */
 	struct event *step;   /* the next action, after a delay or at once */
 	struct event *guard;  /* connect + headers deadline */
 	struct event *closer; /* closes an abandoned connection at once, whatever the delay */

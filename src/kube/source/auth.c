@@ -29,8 +29,8 @@
 #include "kube/source/auth.h"
 #include "kube/source/kubeconfig.h"
 
-#define AUTH_HOST_MAX	  253
-#define AUTH_PREFIX_MAX	  1024
+#define AUTH_HOST_MAX 253
+#define AUTH_PREFIX_MAX 1024
 #define AUTH_DESCRIBE_MAX 1400
 
 struct kube_auth {
@@ -212,8 +212,8 @@ auth_parse_url(struct kube_auth *a, const char *url, const char *what, char *err
 		r = auth_parse_prefix(a, rest);
 	if (r == -EINVAL)
 		log_errbuf(err, errlen,
-			 "%s: \"%s\" is not a URL of the form http(s)://HOST[:PORT][/PATH]", what,
-			 url);
+			   "%s: \"%s\" is not a URL of the form http(s)://HOST[:PORT][/PATH]", what,
+			   url);
 	else if (r)
 		log_errbuf(err, errlen, "%s: %s", what, strerror(-r));
 	if (r == 0)
@@ -233,8 +233,8 @@ auth_in_cluster_url(struct kube_auth *a, char *err, size_t errlen)
 
 	if (!host || !*host) {
 		log_errbuf(err, errlen,
-			 "not in a cluster: KUBERNETES_SERVICE_HOST is not set; use "
-			 "--kube-api-url, --kubeconfig or --kube-snapshot");
+			   "not in a cluster: KUBERNETES_SERVICE_HOST is not set; use "
+			   "--kube-api-url, --kubeconfig or --kube-snapshot");
 		return -ENOENT;
 	}
 	a->tls = true;
@@ -252,9 +252,9 @@ auth_in_cluster_url(struct kube_auth *a, char *err, size_t errlen)
 		r = auth_parse_prefix(a, "");
 	if (r == -EINVAL)
 		log_errbuf(err, errlen,
-			 "KUBERNETES_SERVICE_HOST=%s KUBERNETES_SERVICE_PORT=%s: not a "
-			 "host and port",
-			 getenv("KUBERNETES_SERVICE_HOST"), port ? port : "");
+			   "KUBERNETES_SERVICE_HOST=%s KUBERNETES_SERVICE_PORT=%s: not a "
+			   "host and port",
+			   getenv("KUBERNETES_SERVICE_HOST"), port ? port : "");
 	else if (r)
 		log_errbuf(err, errlen, "in-cluster configuration: %s", strerror(-r));
 	if (r == 0)
@@ -384,7 +384,7 @@ auth_load_ca(SSL_CTX *ctx, const char *pem, size_t len, const char *what, char *
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	if (n == 0) {
 		log_errbuf(err, errlen, "CA %s: no usable certificate (%s)", what,
-			 auth_ssl_reason(reason, sizeof(reason)));
+			   auth_ssl_reason(reason, sizeof(reason)));
 		return -EINVAL;
 	}
 	ERR_clear_error();
@@ -433,7 +433,7 @@ auth_load_client_cert(SSL_CTX *ctx, const struct auth_creds *c, const char *what
 	x = bio ? PEM_read_bio_X509(bio, NULL, auth_no_passphrase, NULL) : NULL;
 	if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
 		log_errbuf(err, errlen, "client certificate %s: %s", what,
-			 auth_ssl_reason(reason, sizeof(reason)));
+			   auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	} else {
 		for (X509 *ch; (ch = PEM_read_bio_X509(bio, NULL, auth_no_passphrase, NULL));)
@@ -468,12 +468,12 @@ auth_load_client_key(SSL_CTX *ctx, const struct auth_creds *c, const char *what_
 	key = bio ? PEM_read_bio_PrivateKey(bio, NULL, auth_no_passphrase, NULL) : NULL;
 	if (!key) {
 		log_errbuf(err, errlen, "client key %s: %s", what,
-			 auth_ssl_reason(reason, sizeof(reason)));
+			   auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	} else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		/* use_PrivateKey already refuses a key of another certificate */
 		log_errbuf(err, errlen, "client key %s does not match certificate %s: %s", what,
-			 what_c, auth_ssl_reason(reason, sizeof(reason)));
+			   what_c, auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	}
 	EVP_PKEY_free(key);
@@ -515,14 +515,14 @@ auth_ctx_new(struct kube_auth *a, const struct auth_creds *c, char *err, size_t 
 		free(owned);
 	} else if (SSL_CTX_set_default_verify_paths(a->ctx) != 1) {
 		log_errbuf(err, errlen, "TLS: the system CA store: %s",
-			 auth_ssl_reason(reason, sizeof(reason)));
+			   auth_ssl_reason(reason, sizeof(reason)));
 		r = -EINVAL;
 	}
 	if (r == 0 && (c->cert_file || c->cert_data || c->key_file || c->key_data)) {
 		if (!(c->cert_file || c->cert_data) || !(c->key_file || c->key_data)) {
 			log_errbuf(err, errlen,
-				 "a client certificate needs both the certificate and "
-				 "the key");
+				   "a client certificate needs both the certificate and "
+				   "the key");
 			return -EINVAL;
 		}
 		r = auth_load_client(a->ctx, c, err, errlen);
@@ -563,7 +563,7 @@ auth_token_fixed(struct kube_auth *a, const char *token, const char *what, char 
 	if (r) {
 		free(t);
 		log_errbuf(err, errlen, "%s: %s", what,
-			 r == -ENODATA ? "the token is empty" : auth_token_strerror(r));
+			   r == -ENODATA ? "the token is empty" : auth_token_strerror(r));
 		return -EINVAL;
 	}
 	return auth_token_set(a, t, &changed);
@@ -618,7 +618,7 @@ auth_from_kubeconfig(struct kube_auth *a, const struct kube_auth_config *cfg,
 		r = auth_parse_url(a, cfg->api_url, "--kube-api-url", err, errlen);
 	else if (!kc->server) {
 		log_errbuf(err, errlen, "kubeconfig %s: cluster \"%s\" has no server",
-			 cfg->kubeconfig, kc->cluster);
+			   cfg->kubeconfig, kc->cluster);
 		return -EINVAL;
 	} else
 		r = auth_parse_url(a, kc->server, cfg->kubeconfig, err, errlen);

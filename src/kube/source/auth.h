@@ -23,15 +23,15 @@
 
 #define KUBE_AUTH_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KUBE_AUTH_TOKEN_REREAD_S 60
-#define KUBE_AUTH_MAX_FILE (1u << 20)	/* tokens, PEM files and kubeconfigs larger are refused */
+#define KUBE_AUTH_MAX_FILE (1u << 20) /* tokens, PEM files and kubeconfigs larger are refused */
 
 struct kube_auth;
 
 struct kube_auth_config {
 	const char *api_url;	/* --kube-api-url, or NULL */
-	const char *token_file;	/* --kube-token-file, or NULL */
+	const char *token_file; /* --kube-token-file, or NULL */
 	const char *ca_file;	/* --kube-ca-file, or NULL (then the system's CA store) */
-	const char *kubeconfig;	/* --kubeconfig, or NULL */
+	const char *kubeconfig; /* --kubeconfig, or NULL */
 	const char *sa_dir;	/* in-cluster files; NULL = KUBE_AUTH_SA_DIR (tests change it) */
 };
 
@@ -45,7 +45,7 @@ struct kube_auth_config {
  */
 int kube_auth_new(struct kube_auth **out, const struct kube_auth_config *cfg, char *err,
 		  size_t errlen);
-void kube_auth_free(struct kube_auth *a);	/* NULL-safe */
+void kube_auth_free(struct kube_auth *a); /* NULL-safe */
 
 /* The server. host is what the URL says (a name, an IPv4 address, or an IPv6 address without
  * brackets); prefix is the URL's path without a trailing slash ("" for none), to put before

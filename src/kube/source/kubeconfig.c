@@ -24,7 +24,7 @@
 #include "kube/source/auth.h"
 #include "kube/source/kubeconfig.h"
 
-#define KUBECONFIG_MAX_DEPTH  32     /* a kubeconfig nests 4 deep; exec args maybe 6 */
+#define KUBECONFIG_MAX_DEPTH 32	     /* a kubeconfig nests 4 deep; exec args maybe 6 */
 #define KUBECONFIG_MAX_EVENTS 200000 /* generous for 1 MiB of real kubeconfig */
 #define KUBECONFIG_READ_CHUNK 4096
 

@@ -267,8 +267,7 @@ kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len, con
 	if (!name)
 		name = "snapshot";
 	if (len > KUBE_SNAPSHOT_MAX_BYTES) {
-		log_errbuf(err, errlen, "%s: larger than %u bytes", name,
-			     KUBE_SNAPSHOT_MAX_BYTES);
+		log_errbuf(err, errlen, "%s: larger than %u bytes", name, KUBE_SNAPSHOT_MAX_BYTES);
 		return -EFBIG;
 	}
 	root = json_loadb(buf, len, 0, &je);
@@ -338,7 +337,7 @@ snapshot_open(const char *path, FILE **out, char *err, size_t errlen)
 	}
 	if ((unsigned long long)st.st_size > KUBE_SNAPSHOT_MAX_BYTES) {
 		log_errbuf(err, errlen, "%s: %lld bytes, larger than %u", path,
-			     (long long)st.st_size, KUBE_SNAPSHOT_MAX_BYTES);
+			   (long long)st.st_size, KUBE_SNAPSHOT_MAX_BYTES);
 		close(fd);
 		return -EFBIG;
 	}
@@ -375,7 +374,7 @@ kube_snapshot_parse(const char *path, const atomic_bool *stop, struct kube_snaps
 	fclose(rd.f);
 	if (!root && rd.err == -EFBIG) {
 		log_errbuf(err, errlen, "%s: grew larger than %u bytes", path,
-			     KUBE_SNAPSHOT_MAX_BYTES);
+			   KUBE_SNAPSHOT_MAX_BYTES);
 		return -EFBIG;
 	}
 	if (!root && rd.err) {

@@ -13,13 +13,13 @@
 
 #include "kube/store.h"
 
-#define KUBE_SNAPSHOT_MAX_BYTES (512u << 20)	/* a bigger file is refused, not read */
+#define KUBE_SNAPSHOT_MAX_BYTES (512u << 20) /* a bigger file is refused, not read */
 
 struct kube_snapshot_result {
-	size_t namespaces, services, slices, pods;	/* stored */
-	size_t skipped;					/* objects refused (bad fields, caps) */
-	size_t ignored;					/* items of other kinds */
-	char first_skip[256];				/* "Service default/x: why", for the log */
+	size_t namespaces, services, slices, pods; /* stored */
+	size_t skipped;				   /* objects refused (bad fields, caps) */
+	size_t ignored;				   /* items of other kinds */
+	char first_skip[256];			   /* "Service default/x: why", for the log */
 };
 
 /*
@@ -47,9 +47,8 @@ int kube_snapshot_apply(struct kube_store *s, const struct kube_snapshot_doc *do
 void kube_snapshot_doc_free(struct kube_snapshot_doc *doc); /* NULL-safe */
 
 /* The same from a buffer (tests, and the API source's LIST bodies). `name` is used in errors. */
-int kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len,
-			      const char *name, struct kube_snapshot_result *res, char *err,
-			      size_t errlen);
+int kube_snapshot_load_buffer(struct kube_store *s, const char *buf, size_t len, const char *name,
+			      struct kube_snapshot_result *res, char *err, size_t errlen);
 
 /* --- one object at a time, for the API source's LIST pages and watch events --- */
 

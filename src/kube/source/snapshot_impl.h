@@ -15,7 +15,7 @@
 #include "kube/source/snapshot.h"
 #include "kube/store.h"
 
-#define SNAPSHOT_KINDS	 4 /* enum kube_kind: namespaces, services, slices, pods */
+#define SNAPSHOT_KINDS 4 /* enum kube_kind: namespaces, services, slices, pods */
 #define SNAPSHOT_WHY_MAX 160
 
 /* One item of the List that is one of our four kinds, with its key for duplicate detection. */

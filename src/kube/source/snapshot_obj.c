@@ -539,8 +539,8 @@ snapshot_obj_typed_entry(struct snapshot_entry *e, enum kube_kind kind, const js
 }
 
 int
-kube_snapshot_apply_object(struct kube_store *s, enum kube_kind kind, const json_t *obj,
-			   char *why, size_t whylen)
+kube_snapshot_apply_object(struct kube_store *s, enum kube_kind kind, const json_t *obj, char *why,
+			   size_t whylen)
 {
 	struct kube_snapshot_result res = {0};
 	struct snapshot sn = {.s = s, .res = &res};
@@ -557,8 +557,8 @@ kube_snapshot_apply_object(struct kube_store *s, enum kube_kind kind, const json
 }
 
 int
-kube_snapshot_delete_object(struct kube_store *s, enum kube_kind kind, const json_t *obj,
-			    char *why, size_t whylen)
+kube_snapshot_delete_object(struct kube_store *s, enum kube_kind kind, const json_t *obj, char *why,
+			    size_t whylen)
 {
 	struct snapshot_entry e;
 	int r = snapshot_obj_typed_entry(&e, kind, obj, why, whylen);
