@@ -559,6 +559,18 @@ query_waiter_add(struct query_engine *qe, struct query_miss *m, struct query_wai
 
 static void upstream_done(struct upstream_req *req, int status, const uint8_t *reply, size_t len);
 
+/* A miss taken by upstream `u`, counted as dnsmasq counts it: answers from our own
+ * configuration (--address, local records: source "local") are answered locally, the rest
+ * (the network, the cluster: kube-dns's dnsmasq forwarded those to kubedns) forwarded. */
+static void
+query_count_upstream(struct query_engine *qe, const struct upstream *u)
+{
+	if (u->source == METRICS_SOURCE_LOCAL)
+		qe->stats->answered_locally++;
+	else
+		qe->stats->forwarded++;
+}
+
 /* A new miss, offered to the router. Returns the miss (now in flight), or NULL with *rcode set
  * to what the client should get at once. */
 static struct query_miss *
@@ -601,12 +613,7 @@ query_miss_start(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	if (r == 0) {
 		HASH_ADD(hh, qe->inflight, key, m->key_len, m);
 		qe->n_inflight++;
-		/* answers from our own configuration (--address, local records) are answered
-		 * locally, as dnsmasq counts them; the rest is forwarded */
-		if (m->req.owner->source == METRICS_SOURCE_LOCAL)
-			qe->stats->answered_locally++;
-		else
-			qe->stats->forwarded++;
+		query_count_upstream(qe, m->req.owner);
 		return m;
 	}
 	free(m);
@@ -668,7 +675,7 @@ query_answer_now(struct query_engine *qe, const struct dnsmsg_query *dq, const u
 	memcpy(out, qe->buf, (size_t)r);
 	dnsmsg_put16(out, dq->id);
 	memcpy(out + DNS_HDR_LEN, dq->q.qname, dq->q.qname_len);
-	qe->stats->forwarded++;
+	query_count_upstream(qe, req.owner);
 	stats_answered(qe->stats, req.owner->source, out[3] & 0x0f, 0);
 	if (unlikely(qe->cfg->log_queries))
 		query_log_reply(qe->cfg, qe->log_prefix, "reply", out, (size_t)r, dq->q.qtype);

@@ -620,6 +620,33 @@ def test_chaos_like_dnsmasq(kubemasq, scripted, tmp_path):
         dm.stop()
 
 
+def test_chaos_local_answers_like_dnsmasq(kubemasq, scripted, tmp_path):
+    """Answers from our own configuration (--host-record, --address) are answered locally in
+    dnsmasq's count: hits.bind moves, misses.bind (the queries forwarded) does not."""
+    up = scripted(by_prefix)
+    local = ["--host-record=h.example,192.0.2.1", "--address=/a.example/192.0.2.2",
+             "--cache-size=150"]
+    dm = Dnsmasq(tmp_path, up.port, ["--no-hosts", *local])
+    try:
+        k = kubemasq([f"--server=127.0.0.1#{up.port}", "--no-hosts", *local])
+        ports = {"dnsmasq": dm.port, "kubemasq": k.port}
+
+        def stats(port):
+            return {n: int(chaos_value(port, n)[0]) for n in ("hits", "misses")}
+        base = {who: stats(p) for who, p in ports.items()}
+        for who, p in ports.items():
+            for n in ["h.example.", "a.example.", "h.example.", "x.a.example."]:
+                r = dns.query.udp(query(n, "A"), "127.0.0.1", port=p, timeout=3)
+                assert r.rcode() == dns.rcode.NOERROR and r.answer, (who, n, r)
+        moved = {who: stats(p) for who, p in ports.items()}
+        deltas = {who: {n: moved[who][n] - base[who][n] for n in base[who]} for who in ports}
+        assert deltas["kubemasq"] == deltas["dnsmasq"], deltas
+        # the four answers, and the CHAOS reads themselves, as dnsmasq counts them
+        assert deltas["kubemasq"]["misses"] == 0 and deltas["kubemasq"]["hits"] >= 4
+    finally:
+        dm.stop()
+
+
 def test_chaos_counts_move_and_other_classes_forward(kubemasq, scripted):
     up = scripted(by_prefix)
     k = kubemasq([f"--server=127.0.0.1#{up.port}"])
