@@ -426,58 +426,48 @@ metrics_format_upstreams(struct metrics_out *o, struct router *router)
 
 /* --- kube --- */
 
-/* The first upstream that reports cluster figures (the kube resolver), into *found. */
-struct metrics_cluster {
+/* The first upstream whose status (the `status` operation) `want` picks. What the status points
+ * to stays valid: the search calls into no upstream after the one it found. */
+struct metrics_find {
+	bool (*want)(const struct upstream_status *st);
 	struct upstream_status st;
 	bool found;
 };
 
 static void
-metrics_find_cluster(struct upstream *u, void *ctx)
+metrics_find_one(struct upstream *u, void *ctx)
 {
-	struct metrics_cluster *c = ctx;
-	struct upstream_status st;
+	struct metrics_find *f = ctx;
 
-	if (c->found)
+	if (f->found)
 		return;
-	upstream_status(u, &st);
-	if (st.cluster) {
-		c->st = st;
-		c->found = true;
-	}
-}
-
-/* The first upstream that is not ready (the `status` operation): its reason into buf. */
-struct metrics_unready {
-	char *buf;
-	size_t cap;
-	bool found;
-};
-
-static void
-metrics_find_unready(struct upstream *u, void *ctx)
-{
-	struct metrics_unready *c = ctx;
-	struct upstream_status st;
-
-	if (c->found)
-		return;
-	upstream_status(u, &st);
-	if (!st.ready) {
-		snprintf(c->buf, c->cap, "%s", st.reason && *st.reason ? st.reason : "not ready");
-		c->found = true;
-	}
+	upstream_status(u, &f->st);
+	f->found = f->want(&f->st);
 }
 
 static bool
-metrics_cluster(struct router *router, struct upstream_status *out)
+metrics_find(struct router *router, bool (*want)(const struct upstream_status *),
+	     struct upstream_status *out)
 {
-	struct metrics_cluster c = {.found = false};
+	struct metrics_find f = {.want = want, .found = false};
 
 	if (router)
-		router_foreach(router, metrics_find_cluster, &c);
-	*out = c.st;
-	return c.found;
+		router_foreach(router, metrics_find_one, &f);
+	*out = f.st;
+	return f.found;
+}
+
+/* the kube resolver: it reports cluster figures */
+static bool
+metrics_is_cluster(const struct upstream_status *st)
+{
+	return st->cluster != NULL;
+}
+
+static bool
+metrics_is_unready(const struct upstream_status *st)
+{
+	return !st->ready;
 }
 
 static void
@@ -538,7 +528,7 @@ metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 		       "Loop probes (--dns-loop-detect) that came back to kubemasq's own "
 		       "listener, each dropped.",
 		       src->stats->loop_probes_back);
-	if (metrics_cluster(src->router, &st))
+	if (metrics_find(src->router, metrics_is_cluster, &st))
 		metrics_format_kube(&o, st.cluster);
 	return o.err;
 }
@@ -546,16 +536,17 @@ metrics_format(const struct metrics_sources *src, struct evbuffer *out)
 const char *
 metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap)
 {
-	struct metrics_unready c = {.buf = buf, .cap = cap, .found = false};
+	struct upstream_status st;
 
 	if (shutdown_stopping(src->shutdown)) {
 		snprintf(buf, cap, "shutting down");
 		return buf;
 	}
 	/* We exist only once the DNS listeners are bound (main.c), so "listening" holds. */
-	if (src->router)
-		router_foreach(src->router, metrics_find_unready, &c);
-	return c.found ? buf : NULL;
+	if (!metrics_find(src->router, metrics_is_unready, &st))
+		return NULL;
+	snprintf(buf, cap, "%s", st.reason && *st.reason ? st.reason : "not ready");
+	return buf;
 }
 
 /* --- process --- */
