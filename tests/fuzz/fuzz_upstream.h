@@ -126,7 +126,7 @@ fuzz_env_init(struct fuzz_env *e, struct event_base *base, bool with_cache, char
 	} else {
 		while (argv[argc])
 			argc++;
-		if (config_parse(&e->cfg, argc, argv, stdout, err, sizeof(err)) != 0)
+		if (config_parse(&e->cfg, argc, argv, NULL, stdout, err, sizeof(err)) != 0)
 			fuzz_fail("the command line does not parse: %s", err);
 	}
 	e->router = router_new();
