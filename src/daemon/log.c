@@ -132,7 +132,10 @@ log_write_stream(FILE *f, const char *line)
 	fprintf(f, "%s kubemasq[%d]: %s\n", stamp, (int)getpid(), line);
 }
 
-static void PRINTF_LIKE(2, 0) log_vmsg(int prio, const char *fmt, va_list ap)
+static void log_vmsg(int prio, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
+
+static void
+log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	char line[1024];
 

@@ -27,9 +27,9 @@
 #include "kubemasq/netaddr.h"
 #include "kubemasq/upstream.h"
 #include "lib/config.h"
-#include "daemon/loop_detect.h"
 #include "lib/router.h"
 #include "lib/stats.h"
+#include "daemon/loop_detect.h"
 
 /* Distinct server addresses probed in one round, and remembered as looping: far more than any
  * configuration names; beyond it servers go unprobed, and the log says so. */

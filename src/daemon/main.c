@@ -18,21 +18,21 @@
 #include <event2/event.h>
 
 #include "kubemasq/log.h"
-#include "upstream/upstream_kube.h"
 #include "lib/cache.h"
 #include "lib/config.h"
+#include "lib/router.h"
+#include "lib/stats.h"
+#include "upstream/local_records.h"
+#include "upstream/upstream_kube.h"
 #include "daemon/daemon.h"
 #include "daemon/loop_detect.h"
 #include "daemon/metrics_http.h"
 #include "daemon/query.h"
 #include "daemon/report.h"
 #include "daemon/resolv.h"
-#include "lib/router.h"
 #include "daemon/server.h"
 #include "daemon/setup.h"
-#include "upstream/local_records.h"
 #include "daemon/shutdown.h"
-#include "lib/stats.h"
 
 static const int main_sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP};
 

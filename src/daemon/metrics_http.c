@@ -35,14 +35,14 @@
 #include "kubemasq/defs.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
-#include "kube/kube_status.h"
 #include "lib/cache.h"
-#include "lib/config.h"
-#include "daemon/metrics_http.h"
-#include "lib/router.h"
-#include "daemon/shutdown.h"
-#include "lib/stats.h"
 #include "lib/clock.h"
+#include "lib/config.h"
+#include "lib/router.h"
+#include "lib/stats.h"
+#include "kube/kube_status.h"
+#include "daemon/metrics_http.h"
+#include "daemon/shutdown.h"
 
 /* Probes and one or two scrapers: a handful of connections is plenty, and each costs buffers. */
 #define METRICS_MAX_CONNECTIONS 16

@@ -29,13 +29,13 @@
 #include "kubemasq/upstream.h"
 #include "lib/cache.h"
 #include "lib/chaos.h"
+#include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/router.h"
+#include "lib/stats.h"
 #include "daemon/loop_detect.h"
 #include "daemon/query.h"
-#include "lib/router.h"
 #include "daemon/rrtext.h"
-#include "lib/stats.h"
-#include "lib/clock.h"
 
 /* uthash with a keyed hash (HOUSE_STYLE: the default one is unkeyed), so a client cannot choose
  * names that pile into one bucket: SipHash-1-3 under a per-process random key. */

@@ -33,10 +33,10 @@
 #include "kubemasq/upstream.h"
 #include "lib/cache.h"
 #include "lib/clock.h"
-#include "daemon/report.h"
 #include "lib/router.h"
-#include "daemon/rrtext.h"
 #include "lib/stats.h"
+#include "daemon/report.h"
+#include "daemon/rrtext.h"
 
 /* Where the lines go: the caller's callback. */
 struct report_out {
@@ -44,7 +44,10 @@ struct report_out {
 	void *ctx;
 };
 
-static void PRINTF_LIKE(2, 3) report_printf(struct report_out *o, const char *fmt, ...)
+static void report_printf(struct report_out *o, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+static void
+report_printf(struct report_out *o, const char *fmt, ...)
 {
 	char buf[2048];
 	va_list ap;

@@ -18,8 +18,8 @@
 #include "kubemasq/upstream.h"
 #include "lib/config.h"
 #include "lib/filestat.h"
-#include "daemon/resolv.h"
 #include "lib/router.h"
+#include "daemon/resolv.h"
 #include "daemon/setup.h"
 
 #define RESOLV_POLL_MS 1000

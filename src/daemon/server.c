@@ -32,12 +32,12 @@
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/netaddr.h"
+#include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/stats.h"
 #include "daemon/query.h"
 #include "daemon/server.h"
 #include "daemon/server_impl.h"
-#include "lib/stats.h"
-#include "lib/clock.h"
 
 #define SERVER_UDP_BATCH 32
 #define SERVER_UDP_ROUNDS 8	/* batches per wakeup before yielding to other events */

@@ -26,9 +26,9 @@
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "lib/config.h"
+#include "lib/stats.h"
 #include "daemon/query.h"
 #include "daemon/server_impl.h"
-#include "lib/stats.h"
 
 #define SERVER_TCP_MAX_PENDING 64 /* queries in flight per connection before reads pause */
 #define SERVER_TCP_OUTPUT_HIGH (256 * 1024) /* unsent bytes per connection before reads pause */

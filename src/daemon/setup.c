@@ -15,11 +15,11 @@
 #include "kubemasq/upstream.h"
 #include "lib/config.h"
 #include "lib/router.h"
-#include "daemon/setup.h"
-#include "upstream/upstream_dns.h"
-#include "upstream/upstream_local.h"
 #include "upstream/local_records.h"
+#include "upstream/upstream_dns.h"
 #include "upstream/upstream_kube.h"
+#include "upstream/upstream_local.h"
+#include "daemon/setup.h"
 
 static struct upstream *
 setup_forwarder(struct event_base *base, const struct config *cfg,

@@ -12,11 +12,11 @@
 
 #include "kubemasq/defs.h"
 #include "kubemasq/log.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "daemon/query.h"
 #include "daemon/server.h"
 #include "daemon/shutdown.h"
-#include "lib/clock.h"
 
 #define SHUTDOWN_POLL_MS 10
 #define SHUTDOWN_SLACK_MS 500 /* past --upstream-timeout: the last completion's answer goes out */

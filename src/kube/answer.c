@@ -15,11 +15,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "kubemasq/defs.h"
+#include "kubemasq/dnsmsg.h"
 #include "kube/answer.h"
 #include "kube/answer_impl.h"
 #include "kube/store.h"
-#include "kubemasq/defs.h"
-#include "kubemasq/dnsmsg.h"
 
 #define KUBE_ANSWER_MAX_CHAIN 8 /* ExternalName CNAMEs followed inside the zone */
 #define KUBE_ANSWER_VERSION_TTL 28800

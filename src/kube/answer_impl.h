@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kube/answer.h"
 #include "kubemasq/dnsmsg.h"
+#include "kube/answer.h"
 
 struct kube_ip;
 struct kube_endpoint;

@@ -12,11 +12,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kubemasq/defs.h"
+#include "kubemasq/dnsmsg.h"
 #include "kube/answer.h"
 #include "kube/answer_impl.h"
 #include "kube/store.h"
-#include "kubemasq/defs.h"
-#include "kubemasq/dnsmsg.h"
 
 /* The ready endpoints' addresses of one group (all endpoints, or those of one label). */
 static unsigned

@@ -20,8 +20,8 @@
 #define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
-#include "kube/store.h"
 #include "kubemasq/hash.h"
+#include "kube/store.h"
 
 #define STORE_LABEL_MAX 63
 #define STORE_NAME_MAX 253 /* Kubernetes object names (DNS subdomains) */

@@ -92,10 +92,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "lib/cache.h"
-#include "lib/cache_arena.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/hash.h"
+#include "lib/cache.h"
+#include "lib/cache_arena.h"
 
 #define CACHE_NIL UINT32_MAX
 #define CACHE_OFF_BITS 14

@@ -27,12 +27,12 @@
 
 #include <ldns/ldns.h>
 
-#include "lib/config.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/hash.h"
 #include "kubemasq/log.h"
-#include "upstream/local_records.h"
+#include "lib/config.h"
 #include "lib/router.h"
+#include "upstream/local_records.h"
 #include "upstream/upstream_defer.h"
 #include "upstream/upstream_local.h"
 

@@ -20,11 +20,11 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include "lib/config.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/hash.h"
 #include "kubemasq/log.h"
+#include "lib/config.h"
 #include "upstream/upstream_dns.h"
 
 /*
@@ -44,8 +44,8 @@ upstream_dns_hash(const void *key, size_t len)
 #include <uthash.h>
 
 /* Only this file hashes the pending table: the HASH_FUNCTION above must come first. */
-#include "upstream/upstream_dns_impl.h"
 #include "lib/clock.h"
+#include "upstream/upstream_dns_impl.h"
 
 /* One UDP try of a query, in the pending table while it may still be answered. */
 struct upstream_dns_try {

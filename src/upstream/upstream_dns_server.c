@@ -18,12 +18,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/config.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
-#include "upstream/upstream_dns_impl.h"
 #include "lib/clock.h"
+#include "lib/config.h"
+#include "upstream/upstream_dns_impl.h"
 
 /* --- servers --- */
 

@@ -15,8 +15,8 @@
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
-#include "upstream/upstream_dns_impl.h"
 #include "lib/clock.h"
+#include "upstream/upstream_dns_impl.h"
 
 static void upstream_dns_tcp_cb(evutil_socket_t fd, short what, void *arg);
 

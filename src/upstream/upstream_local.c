@@ -15,11 +15,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "lib/config.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
+#include "lib/config.h"
 #include "upstream/upstream_defer.h"
 #include "upstream/upstream_local.h"
 

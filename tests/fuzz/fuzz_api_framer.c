@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_util.h"
 #include "kube/source/api_framer.h"
+#include "fuzz_util.h"
 
 #define FUZZ_FRAMER_MAX 1024
 #define FUZZ_FRAMER_OBJS 64

@@ -20,11 +20,11 @@
 #include <event2/http.h>
 #include <event2/http_struct.h>
 
-#include "fuzz_util.h"
-#include "fuzz_kube.h"
 #include "kube/source/api.h"
 #include "kube/source/api_impl.h"
 #include "kube/source/auth.h"
+#include "fuzz_kube.h"
+#include "fuzz_util.h"
 
 static struct event_base *fuzz_base;
 static struct kube_auth *fuzz_auth;

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "lib/config.h"
-#include "fuzz_util.h"
 #include "upstream/local_records.h"
+#include "fuzz_util.h"
 
 static FILE *fuzz_null;
 

@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fuzz_util.h"
 #include "kube/answer.h"
 #include "kube/store.h"
+#include "fuzz_util.h"
 
 #define FUZZ_KUBE_NAMES 16
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_util.h"
 #include "kube/source/kubeconfig.h"
+#include "fuzz_util.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -19,8 +19,8 @@
 
 #include <event2/event.h>
 
-#include "fuzz_util.h"
 #include "fuzz_upstream.h"
+#include "fuzz_util.h"
 
 static struct event_base *fuzz_base;
 static struct dnsmsg_query fuzz_dq;

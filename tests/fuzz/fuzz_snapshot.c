@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_util.h"
-#include "fuzz_kube.h"
 #include "kube/source/snapshot.h"
+#include "fuzz_kube.h"
+#include "fuzz_util.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -23,10 +23,10 @@
 #include <arpa/inet.h>
 #include <event2/event.h>
 
-#include "fuzz_util.h"
-#include "fuzz_upstream.h"
-#include "daemon/server.h"
 #include "lib/clock.h"
+#include "daemon/server.h"
+#include "fuzz_upstream.h"
+#include "fuzz_util.h"
 
 #define FUZZ_TCP_DEADLINE_MS 5000
 #define FUZZ_TCP_MAX_READ (8u << 20)

@@ -15,13 +15,14 @@
 
 #include <event2/event.h>
 
-#include "lib/cache.h"
-#include "lib/config.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/upstream.h"
-#include "daemon/query.h"
+#include "lib/cache.h"
+#include "lib/config.h"
 #include "lib/router.h"
 #include "lib/stats.h"
+#include "daemon/query.h"
+#include "fuzz_util.h"
 
 #define FUZZ_UP_MAX 8
 

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "lib/cache.h"
 #include "kubemasq/dnsmsg.h"
+#include "lib/cache.h"
 
 /* The layout formula documented at the top of cache.c. */
 #define T_REC_HDR 28

@@ -20,11 +20,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "kubemasq/defs.h"
+#include "kubemasq/dnsmsg.h"
 #include "kube/answer.h"
 #include "kube/answer_impl.h"
 #include "kube/store.h"
-#include "kubemasq/defs.h"
-#include "kubemasq/dnsmsg.h"
 
 #define TEST_TTL 5
 

@@ -21,10 +21,10 @@
 
 #include <jansson.h>
 
+#include "kube/store.h"
 #include "kube/source/api_framer.h"
 #include "kube/source/api_impl.h"
 #include "kube/source/snapshot.h"
-#include "kube/store.h"
 
 #define T_MAX_OBJS 16
 

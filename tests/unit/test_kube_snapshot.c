@@ -26,9 +26,9 @@
 
 #include <event2/event.h>
 
+#include "kube/store.h"
 #include "kube/source/snapshot.h"
 #include "kube/source/snapshot_worker.h"
-#include "kube/store.h"
 
 /* Fixtures sit next to this file; meson compiles it from the build directory and runs the test
  * there, so a relative __FILE__ resolves too. */

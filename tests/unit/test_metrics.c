@@ -22,8 +22,8 @@
 
 #include "kubemasq/defs.h"
 #include "kubemasq/metrics.h"
-#include "daemon/metrics_http.h"
 #include "lib/stats.h"
+#include "daemon/metrics_http.h"
 
 static void
 test_metrics_address_ok(void **state UNUSED)

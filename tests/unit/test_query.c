@@ -19,15 +19,15 @@
 
 #include <event2/event.h>
 
-#include "lib/cache.h"
-#include "lib/config.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
-#include "daemon/query.h"
+#include "lib/cache.h"
+#include "lib/clock.h"
+#include "lib/config.h"
 #include "lib/router.h"
 #include "lib/stats.h"
-#include "lib/clock.h"
+#include "daemon/query.h"
 
 #define T_MAX_REQS 256
 

@@ -21,11 +21,11 @@
 
 #include <event2/event.h>
 
-#include "lib/config.h"
 #include "kubemasq/defs.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
 #include "kubemasq/upstream.h"
+#include "lib/config.h"
 #include "lib/router.h"
 #include "upstream/upstream_local.h"
 

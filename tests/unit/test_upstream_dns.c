@@ -22,11 +22,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/config.h"
 #include "kubemasq/dnsmsg.h"
 #include "kubemasq/log.h"
-#include "upstream/upstream_dns.h"
 #include "lib/clock.h"
+#include "lib/config.h"
+#include "upstream/upstream_dns.h"
 
 #define TEST_RX_MAX 512
 #define TEST_PKT_MAX 1500

@@ -35,12 +35,12 @@
 #include "kubemasq/defs.h"
 #include "kubemasq/log.h"
 #include "kubemasq/metrics.h"
+#include "lib/clock.h"
+#include "kube/kube_status.h"
+#include "kube/store.h"
 #include "kube/source/api_impl.h"
 #include "kube/source/auth.h"
-#include "kube/kube_status.h"
 #include "kube/source/snapshot.h"
-#include "kube/store.h"
-#include "lib/clock.h"
 
 /* ---------------------------------------------------------------- small helpers */
 

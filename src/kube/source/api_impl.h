@@ -17,9 +17,9 @@
 #include "kubemasq/defs.h"
 #include "kubemasq/log.h"
 #include "kubemasq/metrics.h"
+#include "kube/store.h"
 #include "kube/source/api.h"
 #include "kube/source/api_framer.h"
-#include "kube/store.h"
 
 #define API_PAGE_LIMIT 500
 #define API_MAX_LIST_BODY (64u << 20) /* one LIST page (500 items) */

@@ -27,9 +27,9 @@
 
 #include "kubemasq/defs.h"
 #include "kubemasq/log.h"
+#include "kube/store.h"
 #include "kube/source/snapshot.h"
 #include "kube/source/snapshot_impl.h"
-#include "kube/store.h"
 
 #define SNAPSHOT_READ_BUF (64 << 10) /* stdio buffer for the file */
 

@@ -12,8 +12,8 @@
 #include <jansson.h>
 
 #include "kubemasq/defs.h"
-#include "kube/source/snapshot.h"
 #include "kube/store.h"
+#include "kube/source/snapshot.h"
 
 #define SNAPSHOT_KINDS 4 /* enum kube_kind: namespaces, services, slices, pods */
 #define SNAPSHOT_WHY_MAX 160

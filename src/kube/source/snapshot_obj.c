@@ -18,9 +18,9 @@
 
 #include "kubemasq/defs.h"
 #include "kubemasq/log.h"
+#include "kube/store.h"
 #include "kube/source/snapshot.h"
 #include "kube/source/snapshot_impl.h"
-#include "kube/store.h"
 
 #define SNAPSHOT_OBJ_SERVICE_LABEL "kubernetes.io/service-name"
 

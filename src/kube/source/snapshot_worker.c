@@ -23,8 +23,8 @@
 #include <event2/event.h>
 
 #include "kubemasq/log.h"
-#include "kube/source/snapshot_worker.h"
 #include "lib/clock.h"
+#include "kube/source/snapshot_worker.h"
 
 struct kube_snapshot_worker {
 	struct kube_snapshot_worker_config cfg; /* cfg.path is ours */

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 
 #include "kubemasq/defs.h"
-#include "kube/source/snapshot.h"
 #include "kube/store.h"
+#include "kube/source/snapshot.h"
 
 struct event_base;
 struct kube_snapshot_worker;
