@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * local_records.c - dnsmasq's local records (local_records.h): parsed through ldns at load time
- * into wire records kept per owner name, answered without ldns.
+ * local_records.c - dnsmasq's local records (local_records.h): the table of wire records kept
+ * per owner name, built at load time through ldns and answered without it. The text it is
+ * built from (record options, hosts files) is read in local_records_text.c; the upstream that
+ * answers from it is local_records_up.c.
  *
- * What dnsmasq 2.90 does, and this file copies (tests/integration/test_local_records.py compares
+ * What dnsmasq 2.90 does, and these files copy (tests/integration/test_local_records.py compares
  * the two daemons): option fields are split at every comma (no quoting on the command line);
  * --host-record takes names, addresses and a trailing TTL in any order; a hosts line is an
  * address and names, '#' starts a comment; the first name given for an address gets its PTR
@@ -31,10 +33,8 @@
 #include "kubemasq/hash.h"
 #include "kubemasq/log.h"
 #include "lib/config.h"
-#include "lib/router.h"
 #include "upstream/local_records.h"
-#include "upstream/upstream_defer.h"
-#include "upstream/upstream_local.h"
+#include "upstream/local_records_impl.h"
 
 static uint64_t local_records_key[2];
 #define HASH_FUNCTION(keyptr, keylen, hashv)                                                       \
@@ -42,12 +42,8 @@ static uint64_t local_records_key[2];
 #include <uthash.h>
 
 #define LOCAL_RECORDS_HOSTS "/etc/hosts"
-/* Longest hosts line read; longer ones are skipped as bad. */
-#define LOCAL_RECORDS_LINE_MAX 4096
 /* CNAMEs followed for one answer (dnsmasq stops at 10 as well). */
 #define LOCAL_RECORDS_CNAME_DEPTH 10
-/* Presentation text of one record: owner, TTL, type and up to 64K of escaped TXT. */
-#define LOCAL_RECORDS_TEXT_MAX (300 * 1024)
 
 struct local_rr {
 	uint16_t type;
@@ -67,15 +63,6 @@ struct local_name {
 	bool local; /* has data of its own, or is an ancestor of such a name */
 	struct local_rr *rrs;
 	unsigned n_rrs, cap_rrs;
-};
-
-struct local_records {
-	struct local_name *names;
-	size_t n_rrs;
-	uint32_t ttl;
-	char *domain;
-	bool expand;
-	ldns_buffer *buf; /* scratch for rdata wire */
 };
 
 static bool local_records_keyed;
@@ -129,7 +116,7 @@ local_records_count(const struct local_records *lr)
 
 /* A name as dnsmasq takes it: letters, digits, '-', '_', '.', at most 253, no empty label; a
  * trailing dot is allowed. Also what keeps the presentation text built from it unambiguous. */
-static bool
+bool
 local_records_name_ok(const char *s)
 {
 	size_t len = strlen(s);
@@ -150,7 +137,7 @@ local_records_name_ok(const char *s)
 }
 
 /* `s` as an absolute presentation name ("." added), lower-cased as dnsmasq keeps names. */
-static void
+void
 local_records_abs(const char *s, char *out, size_t cap)
 {
 	size_t len = strlen(s);
@@ -242,7 +229,7 @@ local_records_push(struct local_records *lr, struct local_name *n, uint16_t type
  * An explicit PTR drops the PTRs made from addresses on that name; an address PTR is added
  * only while the name has no PTR at all (the first one trumps).
  */
-static int
+int
 local_records_add_text(struct local_records *lr, const char *text, bool auto_ptr, char *err,
 		       size_t errlen)
 {
@@ -302,7 +289,7 @@ local_records_add_text(struct local_records *lr, const char *text, bool auto_ptr
 }
 
 /* An A or AAAA record for `name` and, the first one trumping, the PTR of its address. */
-static int
+int
 local_records_add_addr(struct local_records *lr, const char *name, const char *ptr_name, int family,
 		       const void *ip, uint32_t ttl, char *err, size_t errlen)
 {
@@ -334,393 +321,21 @@ local_records_add_addr(struct local_records *lr, const char *name, const char *p
 	return local_records_add_text(lr, text, true, err, errlen);
 }
 
-/* dnsmasq's atoi_check16 / atoi_check: digits only, in range. */
-static bool
-local_records_uint(const char *s, unsigned long max, unsigned long *out)
+int
+local_records_set_cname(struct local_records *lr, const uint8_t *alias, size_t alias_len,
+			const uint8_t *target, size_t target_len, uint32_t ttl)
 {
-	char *end;
+	struct local_name *a = local_records_get(lr, alias, alias_len);
 
-	if (!*s || !isdigit((unsigned char)*s))
-		return false;
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return !*end && errno == 0 && *out <= max;
-}
-
-/* Split a copy of value at every comma: fields in f[0..*n). */
-static char *
-local_records_split(const char *value, char **f, size_t max, size_t *n)
-{
-	char *copy = strdup(value), *p;
-
-	*n = 0;
-	if (!copy)
-		return NULL;
-	for (p = copy; *n < max;) {
-		f[(*n)++] = p;
-		if (!(p = strchr(p, ',')))
-			break;
-		*p++ = '\0';
-	}
-	return copy;
-}
-
-#define LOCAL_RECORDS_FIELDS_MAX 64
-
-static int
-local_records_bad(char *err, size_t errlen, const char *why, const char *what)
-{
-	snprintf(err, errlen, "%s \"%s\"", why, what);
-	return -EINVAL;
-}
-
-/* --host-record=NAME[,NAME...],[IPv4],[IPv6][,TTL] */
-static int
-local_records_host_record(struct local_records *lr, char **f, size_t n, char *err, size_t errlen)
-{
-	const char *names[LOCAL_RECORDS_FIELDS_MAX];
-	uint8_t ip[LOCAL_RECORDS_FIELDS_MAX][16];
-	int fam[LOCAL_RECORDS_FIELDS_MAX];
-	size_t nn = 0, na = 0;
-	uint32_t ttl = lr->ttl;
-	unsigned long v;
-	int rc;
-
-	for (size_t i = 0; i < n; i++) {
-		if (inet_pton(AF_INET, f[i], ip[na]) == 1) {
-			fam[na++] = AF_INET;
-		} else if (inet_pton(AF_INET6, f[i], ip[na]) == 1) {
-			fam[na++] = AF_INET6;
-		} else if (i == n - 1 && i > 0 && local_records_uint(f[i], 2147483647, &v)) {
-			ttl = (uint32_t)v;
-		} else if (local_records_name_ok(f[i])) {
-			names[nn++] = f[i];
-		} else if (*f[i]) {
-			return local_records_bad(err, errlen, "bad name or address", f[i]);
-		}
-	}
-	if (nn == 0 || na == 0)
-		return local_records_bad(err, errlen, "needs a name and an address", "");
-	for (size_t a = 0; a < na; a++)
-		for (size_t k = 0; k < nn; k++)
-			if ((rc = local_records_add_addr(lr, names[k], names[0], fam[a], ip[a], ttl,
-							 err, errlen)) < 0)
-				return rc;
+	if (!a || (!a->cname && !(a->cname = malloc(target_len))))
+		return -ENOMEM;
+	if (a->cname_len)
+		return -EEXIST;
+	memcpy(a->cname, target, target_len);
+	a->cname_len = (uint8_t)target_len;
+	a->cname_ttl = ttl;
+	a->local = true;
 	return 0;
-}
-
-/* --cname=ALIAS[,ALIAS...],TARGET[,TTL] */
-static int
-local_records_cname(struct local_records *lr, char **f, size_t n, char *err, size_t errlen)
-{
-	uint32_t ttl = lr->ttl;
-	unsigned long v;
-	char abs[300];
-	ldns_rdf *target;
-
-	if (n >= 3 && local_records_uint(f[n - 1], 2147483647, &v)) {
-		ttl = (uint32_t)v;
-		n--;
-	}
-	if (n < 2)
-		return local_records_bad(err, errlen, "needs an alias and a target", "");
-	for (size_t i = 0; i < n; i++)
-		if (!local_records_name_ok(f[i]))
-			return local_records_bad(err, errlen, "bad name", f[i]);
-	local_records_abs(f[n - 1], abs, sizeof(abs));
-	if (!(target = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_DNAME, abs)))
-		return local_records_bad(err, errlen, "bad name", f[n - 1]);
-	for (size_t i = 0; i + 1 < n; i++) {
-		ldns_rdf *alias;
-		struct local_name *a;
-
-		local_records_abs(f[i], abs, sizeof(abs));
-		if (!(alias = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_DNAME, abs))) {
-			ldns_rdf_deep_free(target);
-			return local_records_bad(err, errlen, "bad name", f[i]);
-		}
-		a = local_records_get(lr, ldns_rdf_data(alias), ldns_rdf_size(alias));
-		ldns_rdf_deep_free(alias);
-		if (!a || (!a->cname && !(a->cname = malloc(ldns_rdf_size(target))))) {
-			ldns_rdf_deep_free(target);
-			return -ENOMEM;
-		}
-		if (a->cname_len) {
-			ldns_rdf_deep_free(target);
-			return local_records_bad(err, errlen, "duplicate CNAME", f[i]);
-		}
-		memcpy(a->cname, ldns_rdf_data(target), ldns_rdf_size(target));
-		a->cname_len = (uint8_t)ldns_rdf_size(target);
-		a->cname_ttl = ttl;
-		a->local = true;
-	}
-	ldns_rdf_deep_free(target);
-	return 0;
-}
-
-/* One TXT string in presentation form, escaped, appended at *p (bounded by end). */
-static void
-local_records_txt_string(char **p, char *end, const char *s, size_t len)
-{
-	*p += snprintf(*p, (size_t)(end - *p), " \"");
-	for (size_t i = 0; i < len && *p < end - 5; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\')
-			*p += snprintf(*p, (size_t)(end - *p), "\\%c", c);
-		else if (c < 32 || c > 126)
-			*p += snprintf(*p, (size_t)(end - *p), "\\%03u", c);
-		else
-			*(*p)++ = (char)c;
-	}
-	*p += snprintf(*p, (size_t)(end - *p), "\"");
-}
-
-static int
-local_records_simple(struct local_records *lr, const char *option, char **f, size_t n, char *err,
-		     size_t errlen)
-{
-	char owner[300], target[300], host[256];
-	char *text = malloc(LOCAL_RECORDS_TEXT_MAX), *p, *end;
-	unsigned long port = 1, prio = 0, weight = 0, pref = 1;
-	int rc = -EINVAL;
-
-	if (!text)
-		return -ENOMEM;
-	p = text;
-	end = text + LOCAL_RECORDS_TEXT_MAX;
-	if (!local_records_name_ok(f[0])) {
-		rc = local_records_bad(err, errlen, "bad name", f[0]);
-		goto out;
-	}
-	local_records_abs(f[0], owner, sizeof(owner));
-	if (n > 1 && strcmp(option, "txt-record") != 0 && !local_records_name_ok(f[1])) {
-		rc = local_records_bad(err, errlen, "bad target", f[1]);
-		goto out;
-	}
-	if (n > 1)
-		local_records_abs(f[1], target, sizeof(target));
-	else
-		strcpy(target, ".");
-	if (strcmp(option, "txt-record") == 0) {
-		p += snprintf(p, (size_t)(end - p), "%s %u IN TXT", owner, lr->ttl);
-		if (n == 1)
-			local_records_txt_string(&p, end, "", 0);
-		for (size_t i = 1; i < n; i++) {
-			size_t len = strlen(f[i]);
-
-			if (len == 0)
-				local_records_txt_string(&p, end, "", 0);
-			for (size_t o = 0; o < len; o += 255)
-				local_records_txt_string(&p, end, f[i] + o, MIN(len - o, 255));
-		}
-		if (p >= end - 5) {
-			rc = local_records_bad(err, errlen, "text too long", f[0]);
-			goto out;
-		}
-	} else if (strcmp(option, "srv-host") == 0) {
-		if (n > 5 || (n > 2 && !local_records_uint(f[2], 65535, &port)) ||
-		    (n > 3 && !local_records_uint(f[3], 65535, &prio)) ||
-		    (n > 4 && !local_records_uint(f[4], 65535, &weight))) {
-			rc = local_records_bad(err, errlen, "bad port, priority or weight", f[0]);
-			goto out;
-		}
-		snprintf(text, LOCAL_RECORDS_TEXT_MAX, "%s %u IN SRV %lu %lu %lu %s", owner,
-			 lr->ttl, prio, weight, port, target);
-	} else if (strcmp(option, "mx-host") == 0) {
-		if (n > 3 || (n > 2 && !local_records_uint(f[2], 65535, &pref))) {
-			rc = local_records_bad(err, errlen, "bad MX preference", f[n - 1]);
-			goto out;
-		}
-		if (n == 1) {
-			if (gethostname(host, sizeof(host) - 1) < 0 || !local_records_name_ok(host))
-				strcpy(host, "localhost");
-			host[sizeof(host) - 1] = '\0';
-			local_records_abs(host, target, sizeof(target));
-		}
-		snprintf(text, LOCAL_RECORDS_TEXT_MAX, "%s %u IN MX %lu %s", owner, lr->ttl, pref,
-			 target);
-	} else { /* ptr-record */
-		if (n > 2) {
-			rc = local_records_bad(err, errlen, "too many fields", f[0]);
-			goto out;
-		}
-		snprintf(text, LOCAL_RECORDS_TEXT_MAX, "%s %u IN PTR %s", owner, lr->ttl, target);
-	}
-	rc = local_records_add_text(lr, text, false, err, errlen);
-out:
-	free(text);
-	return rc;
-}
-
-int
-local_records_add_option(struct local_records *lr, const char *option, const char *value, char *err,
-			 size_t errlen)
-{
-	char *f[LOCAL_RECORDS_FIELDS_MAX];
-	size_t n;
-	char *copy;
-	int rc;
-
-	assert(lr && option && value);
-	err[0] = '\0';
-	if (!(copy = local_records_split(value, f, ARRAY_SIZE(f), &n)))
-		return -ENOMEM;
-	if (n == ARRAY_SIZE(f) && strchr(f[n - 1], ','))
-		rc = local_records_bad(err, errlen, "too many fields", "");
-	else if (strcmp(option, "host-record") == 0)
-		rc = local_records_host_record(lr, f, n, err, errlen);
-	else if (strcmp(option, "cname") == 0)
-		rc = local_records_cname(lr, f, n, err, errlen);
-	else if (strcmp(option, "txt-record") == 0 || strcmp(option, "srv-host") == 0 ||
-		 strcmp(option, "mx-host") == 0 || strcmp(option, "ptr-record") == 0)
-		rc = local_records_simple(lr, option, f, n, err, errlen);
-	else
-		rc = local_records_bad(err, errlen, "not a record option", option);
-	free(copy);
-	return rc;
-}
-
-int
-local_records_check_option(const char *option, const char *value, uint32_t local_ttl, char *err,
-			   size_t errlen)
-{
-	struct local_records *lr = local_records_new(local_ttl, NULL, false);
-	int rc;
-
-	if (!lr)
-		return -ENOMEM;
-	rc = local_records_add_option(lr, option, value, err, errlen);
-	local_records_free(lr);
-	return rc;
-}
-
-/* One hosts line (comment already cut): address then names. Returns names added, or -1 for a
- * bad address (logged). */
-static int
-local_records_hosts_line(struct local_records *lr, char *line, const char *path, unsigned lineno)
-{
-	char *save = NULL, *tok = strtok_r(line, " \t\r\n\v\f", &save);
-	char err[200], full[600], ptr[600];
-	uint8_t ip[16];
-	int family, added = 0;
-
-	if (!tok)
-		return 0;
-	if (inet_pton(AF_INET, tok, ip) == 1) {
-		family = AF_INET;
-	} else if (inet_pton(AF_INET6, tok, ip) == 1) {
-		family = AF_INET6;
-	} else {
-		log_warn("%s:%u: bad address \"%.64s\", line skipped", path, lineno, tok);
-		return -1;
-	}
-	ptr[0] = '\0';
-	while ((tok = strtok_r(NULL, " \t\r\n\v\f", &save))) {
-		bool expand = lr->expand && !strchr(tok, '.');
-		int rc;
-
-		if (expand)
-			snprintf(full, sizeof(full), "%s.%s", tok, lr->domain);
-		if (!local_records_name_ok(tok) || (expand && !local_records_name_ok(full))) {
-			log_warn("%s:%u: bad name \"%.64s\", skipped", path, lineno, tok);
-			continue;
-		}
-		/* The PTR goes to the line's first name, expanded when it is a simple one. */
-		if (!ptr[0])
-			snprintf(ptr, sizeof(ptr), "%s", expand ? full : tok);
-		rc = local_records_add_addr(lr, tok, ptr, family, ip, lr->ttl, err, sizeof(err));
-		if (rc == 0 && expand)
-			rc = local_records_add_addr(lr, full, ptr, family, ip, lr->ttl, err,
-						    sizeof(err));
-		if (rc < 0) {
-			log_warn("%s:%u: %s", path, lineno, err);
-			if (rc != -EINVAL)
-				return added;
-			continue;
-		}
-		added++;
-	}
-	return added;
-}
-
-static int
-local_records_hosts_file(struct local_records *lr, const char *path)
-{
-	char line[LOCAL_RECORDS_LINE_MAX];
-	unsigned lineno = 0;
-	int names = 0;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		size_t len = strlen(line);
-		char *hash;
-		int rc;
-
-		lineno++;
-		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-			int c;
-
-			while ((c = getc(f)) != EOF && c != '\n')
-				;
-			log_warn("%s:%u: line longer than %d bytes, skipped", path, lineno,
-				 LOCAL_RECORDS_LINE_MAX - 2);
-			continue;
-		}
-		if ((hash = strchr(line, '#')))
-			*hash = '\0';
-		rc = local_records_hosts_line(lr, line, path, lineno);
-		if (rc > 0)
-			names += rc;
-		if (lr->n_rrs >= LOCAL_RECORDS_MAX) {
-			log_warn("%s:%u: more than %u records, the rest is not read", path, lineno,
-				 LOCAL_RECORDS_MAX);
-			break;
-		}
-	}
-	fclose(f);
-	log_info("read %s - %d names", path, names);
-	return names;
-}
-
-static int
-local_records_hosts_filter(const struct dirent *d)
-{
-	return d->d_name[0] != '.';
-}
-
-int
-local_records_add_hosts(struct local_records *lr, const char *path)
-{
-	struct dirent **list;
-	struct stat st;
-	int n, total = 0;
-
-	if (stat(path, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return local_records_hosts_file(lr, path);
-	if ((n = scandir(path, &list, local_records_hosts_filter, alphasort)) < 0)
-		return -errno;
-	for (int i = 0; i < n; i++) {
-		char sub[4096];
-		struct stat sst;
-
-		snprintf(sub, sizeof(sub), "%s/%s", path, list[i]->d_name);
-		if (stat(sub, &sst) == 0 && S_ISREG(sst.st_mode)) {
-			int rc = local_records_hosts_file(lr, sub);
-
-			if (rc < 0)
-				log_warn("cannot read %s: %s", sub, strerror(-rc));
-			else
-				total += rc;
-		}
-		free(list[i]);
-	}
-	free(list);
-	return total;
 }
 
 /* The records of n for qtype (all for ANY) into the answer, owner `owner` (NULL: the
@@ -880,290 +495,4 @@ local_records_from_config(const struct config *cfg, char *err, size_t errlen)
 	}
 	local_records_finish(lr);
 	return lr;
-}
-
-/* -- the upstream ------------------------------------------------------------------------- */
-
-/* Answers a query at most this long; a bigger one is not made here (it goes on upstream). */
-#define LOCAL_RECORDS_REPLY_MAX 65535
-#define LOCAL_RECORDS_MAX_PENDING 4096
-
-struct local_records_up {
-	struct upstream base;
-	struct upstream_defer defer;
-	const struct config *cfg;
-	struct router *router;
-	struct local_records *lr;
-	struct local_name *bound; /* names bound in the router so far (keys only) */
-	unsigned pending;	  /* questions passed on (struct local_records_child) */
-	uint64_t queries, failures;
-};
-
-static struct local_records_up *
-local_records_up_from(struct upstream *u)
-{
-	assert(u && u->ops == &local_records_ops);
-	return container_of(u, struct local_records_up, base);
-}
-
-struct local_records_child;
-
-static void local_records_release(void *ctx, struct upstream_defer_item *item);
-
-/* Bind one owner name to the router, once per upstream. */
-static int
-local_records_bind_one(void *ctx, const uint8_t *name, size_t len)
-{
-	struct local_records_up *l = ctx;
-	struct local_name *b = NULL;
-	char text[DNS_MAX_NAME * 4 + 1];
-	int rc;
-
-	HASH_FIND(hh, l->bound, name, len, b);
-	if (b)
-		return 0;
-	if (dnsmsg_name_to_text(name, len, 0, text, sizeof(text)) < 0)
-		return -EINVAL;
-	if (!(b = calloc(1, sizeof(*b))))
-		return -ENOMEM;
-	memcpy(b->name, name, len);
-	b->len = (uint8_t)len;
-	if ((rc = router_bind(l->router, text, &l->base)) < 0) {
-		free(b);
-		return rc;
-	}
-	HASH_ADD(hh, l->bound, name, b->len, b);
-	return 0;
-}
-
-static void
-local_records_up_free(struct upstream *u)
-{
-	struct local_records_up *l;
-	struct local_name *n, *tmp;
-
-	if (!u)
-		return;
-	l = local_records_up_from(u);
-	upstream_defer_done(&l->defer);
-	HASH_ITER(hh, l->bound, n, tmp) {
-		HASH_DEL(l->bound, n);
-		free(n);
-	}
-	local_records_free(l->lr);
-	free(l);
-}
-
-static int
-local_records_up_create(struct upstream **out, struct event_base *base, const void *args)
-{
-	const struct local_records_args *a = args;
-	struct local_records_up *l;
-	char err[512];
-	int rc;
-
-	assert(out && a && a->cfg && a->router);
-	if (!(l = calloc(1, sizeof(*l))))
-		return -ENOMEM;
-	l->base.ops = &local_records_ops;
-	l->base.source = METRICS_SOURCE_LOCAL;
-	l->cfg = a->cfg;
-	l->router = a->router;
-	if (!(l->lr = local_records_from_config(a->cfg, err, sizeof(err)))) {
-		log_err("%s", err);
-		free(l);
-		return -EINVAL;
-	}
-	if ((rc = upstream_defer_init(&l->defer, base, local_records_release, l)) < 0) {
-		local_records_free(l->lr);
-		free(l);
-		return rc;
-	}
-	*out = &l->base;
-	return 0;
-}
-
-static int
-local_records_up_answer(struct upstream *u, const struct upstream_req *req, uint8_t *out,
-			size_t cap)
-{
-	struct local_records_up *l = local_records_up_from(u);
-	int len = local_records_answer(l->lr, &req->q, true, req->cd, out, cap);
-
-	if (len < 0)
-		return -EAGAIN;
-	l->queries++;
-	return len;
-}
-
-/* A question on a local name that has no record of its type, passed on to the upstreams after
- * this one (the router offers the child to every upstream of the name, and this one declines
- * its own children); the answer comes back through local_records_child_done(). */
-struct local_records_child {
-	struct upstream_defer_item item; /* an answer made here, waiting for the loop */
-	bool passed;			 /* or a question passed on, in req: */
-	struct upstream_req req;	 /* q borrowed from the parent's */
-	struct upstream_req *parent;
-	struct local_records_up *l;
-};
-
-static void
-local_records_child_done(struct upstream_req *req, int status, const uint8_t *reply, size_t len)
-{
-	struct local_records_child *c = container_of(req, struct local_records_child, req);
-	struct upstream_req *parent = c->parent;
-	uint8_t *copy = NULL;
-
-	c->l->pending--;
-	/* An NXDOMAIN for a name that exists here is NODATA, with AA, as dnsmasq makes it. */
-	if (status == 0 && len >= DNS_HDR_LEN && (reply[3] & 0x0f) == DNS_RCODE_NXDOMAIN &&
-	    (copy = malloc(len))) {
-		memcpy(copy, reply, len);
-		copy[3] = (uint8_t)(copy[3] & 0xf0); /* NOERROR */
-		copy[2] |= 0x04;		     /* AA */
-		reply = copy;
-	}
-	free(c);
-	parent->done(parent, status, reply, len);
-	free(copy);
-}
-
-static void
-local_records_release(void *ctx UNUSED, struct upstream_defer_item *item)
-{
-	free(container_of(item, struct local_records_child, item));
-}
-
-static int
-local_records_pass_on(struct local_records_up *l, struct upstream_req *req)
-{
-	struct local_records_child *c;
-	int rc;
-
-	if (l->pending >= LOCAL_RECORDS_MAX_PENDING || !(c = calloc(1, sizeof(*c)))) {
-		l->failures++;
-		return -EBUSY;
-	}
-	c->passed = true;
-	c->req.q = req->q;
-	c->req.cd = req->cd;
-	c->req.do_bit = req->do_bit;
-	c->req.done = local_records_child_done;
-	c->parent = req;
-	c->l = l;
-	rc = router_resolve(l->router, &c->req);
-	if (rc < 0) {
-		free(c);
-		return rc; /* -ENOENT: no server at all (REFUSED, as dnsmasq); -ENXIO... */
-	}
-	l->pending++;
-	req->priv = c;
-	return 0;
-}
-
-static int
-local_records_up_resolve(struct upstream *u, struct upstream_req *req)
-{
-	struct local_records_up *l = local_records_up_from(u);
-	struct local_records_child *c;
-	uint8_t *buf;
-	int len;
-
-	if (req->done == local_records_child_done)
-		return -ENOENT; /* our own question, passed on: for the next upstream */
-	if (!(buf = malloc(LOCAL_RECORDS_REPLY_MAX)))
-		return -ENOMEM;
-	len = local_records_answer(l->lr, &req->q, true, req->cd, buf, LOCAL_RECORDS_REPLY_MAX);
-	if (len < 0) {
-		free(buf);
-		if (len == -ENODATA)
-			return local_records_pass_on(l, req);
-		return -ENOENT; /* not ours: the router tries the next upstream */
-	}
-	l->queries++;
-	if (l->defer.n >= LOCAL_RECORDS_MAX_PENDING || !(c = calloc(1, sizeof(*c)))) {
-		free(buf);
-		l->failures++;
-		return -EBUSY;
-	}
-	c->item.reply = buf;
-	c->item.len = (size_t)len;
-	c->item.req = req;
-	req->priv = c;
-	upstream_defer_push(&l->defer, &c->item);
-	return 0;
-}
-
-static void
-local_records_up_cancel(struct upstream *u, struct upstream_req *req)
-{
-	struct local_records_up *l = local_records_up_from(u);
-	struct local_records_child *c = req->priv;
-
-	if (!c)
-		return;
-	if (c->passed) {
-		upstream_cancel(c->req.owner, &c->req);
-		l->pending--;
-		free(c);
-		return;
-	}
-	upstream_defer_cancel(&l->defer, &c->item);
-}
-
-static void
-local_records_up_metrics(struct upstream *u, upstream_metrics_fn *each, void *ctx)
-{
-	struct local_records_up *l = local_records_up_from(u);
-
-	upstream_local_report(each, ctx, l->queries, l->failures); /* one "local" line */
-}
-
-const struct upstream_ops local_records_ops = {
-	.name = "local-records",
-	.create = local_records_up_create,
-	.free = local_records_up_free,
-	.resolve = local_records_up_resolve,
-	.answer = local_records_up_answer,
-	.cancel = local_records_up_cancel,
-	.stats = NULL,
-	.metrics = local_records_up_metrics,
-};
-
-int
-local_records_bind(struct upstream *u)
-{
-	struct local_records_up *l = local_records_up_from(u);
-
-	return local_records_foreach_name(l->lr, local_records_bind_one, l);
-}
-
-static void
-local_records_find_up(struct upstream *u, void *ctx)
-{
-	if (u->ops == &local_records_ops)
-		*(struct upstream **)ctx = u;
-}
-
-void
-local_records_reload(struct router *r)
-{
-	struct upstream *u = NULL;
-	struct local_records_up *l;
-	struct local_records *lr;
-	char err[512];
-
-	router_foreach(r, local_records_find_up, &u);
-	if (!u)
-		return;
-	l = local_records_up_from(u);
-	if (!(lr = local_records_from_config(l->cfg, err, sizeof(err)))) {
-		log_err("%s; keeping the local records read before", err);
-		return;
-	}
-	local_records_free(l->lr);
-	l->lr = lr;
-	if (local_records_foreach_name(lr, local_records_bind_one, l) < 0)
-		log_err("cannot route every local name: out of memory");
-	upstream_changed(u);
 }
