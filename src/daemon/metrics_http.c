@@ -248,6 +248,16 @@ metrics_size_samples(struct metrics_out *o, const char *name, const char *labels
 
 static const char *const metrics_protocols[2] = {"udp", "tcp"}; /* stats' [tcp] index */
 
+/* A size histogram family by transport: h[0] UDP, h[1] TCP (struct stats). */
+static void
+metrics_size_family(struct metrics_out *o, const char *name, const char *help,
+		    const struct metrics_size_hist h[2])
+{
+	metrics_family(o, name, "histogram", help);
+	metrics_size_samples(o, name, "protocol=\"udp\",", &h[0]);
+	metrics_size_samples(o, name, "protocol=\"tcp\",", &h[1]);
+}
+
 static void
 metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t inflight)
 {
@@ -287,18 +297,12 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 		metrics_hist_samples(o, "kubemasq_request_duration_seconds", labels,
 				     &s->latency[src]);
 	}
-	metrics_family(o, "kubemasq_request_size_bytes", "histogram",
-		       "Sizes of the DNS requests received, by transport protocol.");
-	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"udp\",",
-			     &s->request_size[0]);
-	metrics_size_samples(o, "kubemasq_request_size_bytes", "protocol=\"tcp\",",
-			     &s->request_size[1]);
-	metrics_family(o, "kubemasq_response_size_bytes", "histogram",
-		       "Sizes of the DNS responses sent, by transport protocol.");
-	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"udp\",",
-			     &s->response_size[0]);
-	metrics_size_samples(o, "kubemasq_response_size_bytes", "protocol=\"tcp\",",
-			     &s->response_size[1]);
+	metrics_size_family(o, "kubemasq_request_size_bytes",
+			    "Sizes of the DNS requests received, by transport protocol.",
+			    s->request_size);
+	metrics_size_family(o, "kubemasq_response_size_bytes",
+			    "Sizes of the DNS responses sent, by transport protocol.",
+			    s->response_size);
 	metrics_single(o, "kubemasq_forwarded_total", "counter",
 		       "Cache misses sent to an upstream (coalesced ones not counted).",
 		       s->forwarded);
