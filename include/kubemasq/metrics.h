@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * metrics.h - what modules expose to the Prometheus endpoint (src/daemon/metrics_http.c): fixed-bucket
- * latency and size histograms any module can keep without allocating, the source an answer is
- * labelled with, and the per-server figures an upstream reports through its optional `metrics`
- * operation. Modules only count; metrics.c formats (families grouped, `_total`, `_seconds`,
- * `_bytes`), so no module knows the text format.
+ * metrics.h - what modules expose to the Prometheus endpoint (src/daemon/metrics_text.c):
+ * fixed-bucket latency and size histograms any module can keep without allocating, the source an
+ * answer is labelled with, and the per-server figures an upstream reports through its optional
+ * `metrics` operation. Modules only count; metrics_text.c formats (families grouped, `_total`,
+ * `_seconds`, `_bytes`), so no module knows the text format.
  */
 #pragma once
 

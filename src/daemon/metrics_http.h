@@ -55,6 +55,10 @@ void metrics_free(struct metrics *m);
  */
 int metrics_format(const struct metrics_sources *src, struct evbuffer *out);
 
+/* The endpoint's own family (connections refused over its cap), appended to `out`. Returns 0
+ * or -ENOMEM. */
+int metrics_format_endpoint(uint64_t refused_conns, struct evbuffer *out);
+
 /* Why the daemon is not ready, or NULL when it is (/ready): written into buf. */
 const char *metrics_not_ready(const struct metrics_sources *src, char *buf, size_t cap);
 

@@ -2,7 +2,7 @@
 /*
  * stats.c - the counters' labels and the figures summed from the upstreams (stats.h): pure,
  * read by the CHAOS answers (chaos.c), the SIGUSR1 report (src/daemon/report.c) and /metrics
- * (src/daemon/metrics_http.c), none of which calls another.
+ * (src/daemon/metrics_text.c), none of which calls another.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * the modules that see the events (server, query, loop detection), and the figures summed from
  * the upstreams' `metrics` operation. Pure: three readers format them, none calling another -
  * the CHAOS answers (chaos.c), the SIGUSR1 report (src/daemon/report.c) and /metrics
- * (src/daemon/metrics_http.c).
+ * (src/daemon/metrics_text.c).
  */
 #pragma once
 

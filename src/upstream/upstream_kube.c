@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * upstream_kube.c - the kube resolver as an upstream: the cluster zone and the cluster's PTRs answered
- * from a kube_store (store.h) by kube_answer() (answer.h), the store fed either from a snapshot
- * file (snapshot.h) read at start, on SIGHUP and when a once-a-second stat poll sees it change,
- * or from the API server by list and watch (api.h, with the credentials of auth.h).
+ * upstream_kube.c - the kube resolver as an upstream: the cluster zone and the cluster's PTRs
+ * answered from a kube_store (store.h) by kube_answer() (answer.h), the store fed either from a
+ * snapshot file (snapshot.h) read at start, on SIGHUP and when a once-a-second stat poll sees it
+ * change, or from the API server by list and watch (api.h, with the credentials of auth.h).
  * Until a first full sync the cluster zone answers SERVFAIL, never NXDOMAIN, which clients and
  * downstream caches would keep; a read that fails later, or an API server that goes away,
  * leaves the previous state serving.

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * upstream_kube.h - the embedded kube resolver as an upstream (struct upstream_ops "kube"): it answers
- * the cluster zone (--kube-domain) and the PTRs of the cluster's addresses from a kube_store
- * fed by a snapshot file (--kube-snapshot) or the API server (list + watch), declines unknown PTRs so they go on to the
- * forwarders, and resolves out-of-zone ExternalName targets through the router.
+ * upstream_kube.h - the embedded kube resolver as an upstream (struct upstream_ops "kube"): it
+ * answers the cluster zone (--kube-domain) and the PTRs of the cluster's addresses from a
+ * kube_store fed by a snapshot file (--kube-snapshot) or the API server (list + watch), declines
+ * unknown PTRs so they go on to the forwarders, and resolves out-of-zone ExternalName targets
+ * through the router.
  */
 #pragma once
 

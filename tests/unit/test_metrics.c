@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_metrics.c - unit tests for the Prometheus endpoint's pure parts (metrics_http.c): the
+ * test_metrics.c - unit tests for the Prometheus endpoint's pure parts (metrics_text.c): the
  * --metrics-address parser, label escaping, and the text formatter run on hand-made counters
  * (no router, no cache: no sockets), its output checked line by line - HELP and TYPE before
  * each family, cumulative histogram buckets ending at +Inf equal to _count, _sum in seconds.
