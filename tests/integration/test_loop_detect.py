@@ -217,6 +217,37 @@ def test_resolved_stub_loop_reported_and_answered_at_once(daemons, upstreams, re
     d.wait_log(r"server 127\.0\.0\.53#53: queries sent 0, .*, loops back to us: not used", 2, at)
 
 
+def test_all_servers_looping_answers_as_dnsmasq(daemons, netns, resolv, tmp_path):
+    """Side by side with dnsmasq 2.90 in the same namespace, on the same port 53 in turn, with
+    the same resolv-file naming 127.0.0.53 (itself): once the loop is found, an external name
+    gets the same rcode from both (REFUSED: no server left to ask)."""
+    exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+    if not os.access(exe, os.X_OK):
+        missing_tool("dnsmasq (dnsmasq-base) is not installed")
+    path = resolv("127.0.0.53")
+    log = tmp_path / "dnsmasq.log"
+    dm = netns.popen([exe, "--no-daemon", "--conf-file=/dev/null", "--pid-file=", "--user=root",
+                      "--no-hosts", "--log-facility=-", "--dns-loop-detect",
+                      f"--resolv-file={path}"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    try:
+        wait_until(lambda: "query loop detected" in log.read_text(errors="replace"), 5, 0.02,
+                   "dnsmasq to find the loop")
+
+        def ask():
+            r = dns.query.udp(query("example.com.", "A"), "127.0.0.1", port=53, timeout=3)
+            return r.rcode()
+        theirs = netns.run(ask)
+    finally:
+        dm.terminate()
+        dm.wait(timeout=10)
+    d = daemons([f"--resolv-file={path}"])
+    d.wait_log(LOOP_LINE, 3)
+    ours, _, _ = d.ask("example.com.")
+    assert (dns.rcode.to_text(ours), dns.rcode.to_text(theirs)) == ("REFUSED", "REFUSED"), \
+        log.read_text(errors="replace")[-2000:]
+
+
 def test_a_normal_server_beside_the_looping_one_answers_everything(daemons, upstreams, resolv):
     """The same zone has a working server too: once the loop is found every name goes to it,
     at once (the looping server is never tried first, so no retry interval is waited)."""
