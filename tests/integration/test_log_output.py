@@ -25,7 +25,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from conftest import kubemasq_bin, query, wait_until
+from conftest import Dnsmasq, kubemasq_bin, query, wait_until
 from scripted_upstream import ScriptedAnswer
 
 ZONE = "log.test."
@@ -269,3 +269,34 @@ def test_sigusr1_dump_cap(kubemasq, up):
     assert len(re.findall(r"\]: cache h\d+\.cap\.test A ", text)) == 10000
     recs = re.findall(r"\]: record (h\d+\.cap\.test\. .*)$", text, re.M)
     assert len(recs) == 10000 and parse_rr(recs[0]).ttl <= 600
+
+
+def test_extra_query_and_forward_lines_as_dnsmasq(kubemasq, up, tmp_path):
+    """Side by side with dnsmasq 2.90: the query and forwarded lines of one miss read alike
+    (serial, client address/port, wording) once the serial and ports are set aside. The reply
+    lines differ on purpose: ours are the records in zone-file form."""
+    dm = Dnsmasq(tmp_path, up.port, ["--no-hosts", "--log-queries=extra"])
+    try:
+        k = start(kubemasq, up, "--log-queries=extra")
+        shapes = {}
+        for who, port, text in (("dnsmasq", dm.port, lambda: dm.log.read_text()),
+                                ("kubemasq", k.port, k.log_text)):
+            name = f"{who}.{ZONE}"
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(3)
+            s.sendto(query(name, "A").to_wire(), ("127.0.0.1", port))
+            s.recv(65535)
+            client = s.getsockname()[1]
+            s.close()
+            rx = re.compile(rf"^.*?: (\d+ 127\.0\.0\.1/{client} (?:query|forwarded)\S* .*)$", re.M)
+            found = wait_until(lambda: len(rx.findall(text())) >= 2 and rx.findall(text()), 5,
+                               what=f"{who}'s query and forwarded lines")
+            shapes[who] = [re.sub(r"^\d+ ", "S ", line).replace(f"/{client} ", "/P ")
+                           .replace(name[:-1], "NAME").replace(f"#{up.port}", "#U")
+                           for line in found[:2]]
+        assert shapes["kubemasq"] == shapes["dnsmasq"], shapes
+        assert shapes["kubemasq"] == ["S 127.0.0.1/P query[A] NAME from 127.0.0.1",
+                                      "S 127.0.0.1/P forwarded NAME to 127.0.0.1#U"]
+    finally:
+        dm.stop()

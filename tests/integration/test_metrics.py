@@ -7,7 +7,8 @@ counters ending in _total; histograms with cumulative buckets ending at +Inf equ
 every family the daemon promises is checked present, and counters are checked to move as
 queries are made (requests, rcodes, cache hits/misses/inserts, per-upstream queries and
 latency); answers are counted by source (cluster, forward, local; a hit for the source of the
-cached answer) with their sizes, and the process_* figures are compared with /proc. /health and /ready are checked through the kube sync (503 with the reason until the
+cached answer) with their sizes, and the process_* figures are compared with /proc. /health
+and /ready are checked through the kube sync (503 with the reason until the
 snapshot appears, 200 after), bad requests get 4xx while DNS keeps being served, connections
 over the cap are closed, and bad addresses stop the start with a message naming the option.
 The CHAOS names are compared with what the real dnsmasq answers after the same queries."""
