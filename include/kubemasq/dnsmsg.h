@@ -198,6 +198,14 @@ int dnsmsg_name_to_text(const uint8_t *pkt, size_t len, size_t off, char *out, s
 /* "A", "AAAA", "MX", ..., or "TYPE123" written into buf (at least 12 bytes). */
 const char *dnsmsg_type_name(uint16_t type, char *buf, size_t cap);
 
+struct dnsmsg_rr;
+
+/* The data of record `rr` of `pkt` as the short text of dnsmasq's log lines: an A or AAAA
+ * address, the target name of a PTR (with `targets`, of a CNAME or NS too), else "<TYPE>".
+ * Returns out. */
+const char *dnsmsg_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr,
+			      bool targets, char *out, size_t cap);
+
 /* One resource record, as the iterator found it; all offsets into the packet. */
 struct dnsmsg_rr {
 	enum dns_section section;

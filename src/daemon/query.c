@@ -15,12 +15,10 @@
  * path; without the options neither ever happens.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
 #include <event2/event.h>
 
 #include "kubemasq/dnsmsg.h"
@@ -35,7 +33,7 @@
 #include "lib/stats.h"
 #include "daemon/loop_detect.h"
 #include "daemon/query.h"
-#include "daemon/rrtext.h"
+#include "daemon/query_log.h"
 
 /* uthash with a keyed hash (HOUSE_STYLE: the default one is unkeyed), so a client cannot choose
  * names that pile into one bucket: SipHash-1-3 under a per-process random key. */
@@ -267,132 +265,17 @@ query_engine_set_loop_detect(struct query_engine *qe, struct loop_detect *ld)
 	qe->loop = ld;
 }
 
-/* The client's address without the port, as dnsmasq logs it. */
-static const char *
-query_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
-{
-	const struct sockaddr_in6 *v6 = (const void *)ss;
-	const struct sockaddr_in *v4 = (const void *)ss;
-	const void *a = ss->ss_family == AF_INET6 ? (const void *)&v6->sin6_addr
-						  : (const void *)&v4->sin_addr;
-
-	if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)cap))
-		snprintf(buf, cap, "?");
-	return buf;
-}
-
 /*
- * With --log-queries=extra, the prefix of every line about the query now being handled:
- * dnsmasq's serial number (tying a query's lines together) and the client's address/port.
- * The lines logged while the query is handled synchronously use qe->log_prefix; a miss keeps
- * a copy for its forwarded and reply lines.
+ * With --log-queries=extra, the prefix of every line about the query now being handled
+ * (query_log_prefix). The lines logged while the query is handled synchronously use
+ * qe->log_prefix; a miss keeps a copy for its forwarded and reply lines.
  */
 static void
 query_log_begin(struct query_engine *qe, const struct query_origin *o)
 {
-	char addr[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *v4 = (const void *)&o->peer;
-	const struct sockaddr_in6 *v6 = (const void *)&o->peer;
-
-	if (!qe->cfg->log_queries_extra)
-		return;
-	snprintf(qe->log_prefix, sizeof(qe->log_prefix), "%" PRIu32 " %s/%u ", ++qe->log_serial,
-		 query_addr_text(&o->peer, addr, sizeof(addr)),
-		 ntohs(o->peer.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port));
-}
-
-static void
-query_log_query(const struct query_engine *qe, const struct dnsmsg_query *dq,
-		const struct query_origin *o)
-{
-	char name[1024], type[16], addr[INET6_ADDRSTRLEN];
-
-	if (dnsmsg_name_to_text(dq->q.qname, dq->q.qname_len, 0, name, sizeof(name)) < 0)
-		return;
-	log_info("%squery[%s] %s from %s", qe->log_prefix,
-		 dnsmsg_type_name(dq->q.qtype, type, sizeof(type)), name,
-		 query_addr_text(&o->peer, addr, sizeof(addr)));
-}
-
-static const char *
-query_rcode_name(unsigned rcode)
-{
-	static const char *const names[] = {"NOERROR",	"FORMERR", "SERVFAIL",
-					    "NXDOMAIN", "NOTIMP",  "REFUSED"};
-
-	return rcode < ARRAY_SIZE(names) ? names[rcode] : "error";
-}
-
-struct query_log_rr {
-	const char *prefix, *what;
-};
-
-static void
-query_log_rr(void *ctx, const char *rr)
-{
-	const struct query_log_rr *l = ctx;
-
-	log_info("%s%s %s", l->prefix, l->what, rr);
-}
-
-/* --log-queries=extra: the answer records in zone-file form through ldns ("reply NAME TTL IN
- * TYPE RDATA"), at most this many per answer. */
-#define QUERY_LOG_RRS 64
-
-/* One log line per answer record, in dnsmasq's "reply NAME is VALUE" wording (in zone-file
- * form with `extra`), or the rcode / NODATA when there are none. `what` is "reply" or
- * "cached"; `prefix` is --log-queries=extra's or "". */
-static void
-query_log_reply(const struct config *cfg, const char *prefix, const char *what, const uint8_t *pkt,
-		size_t len, uint16_t qtype)
-{
-	struct query_log_rr l = {.prefix = prefix, .what = what};
-	struct dnsmsg_iter it;
-	struct dnsmsg_rr rr;
-	char name[1024], val[1024];
-	unsigned n = 0;
-	int r;
-
-	if (dnsmsg_name_to_text(pkt, len, DNS_HDR_LEN, name, sizeof(name)) < 0 ||
-	    dnsmsg_iter_init(&it, pkt, len) < 0)
-		return;
-	if (cfg->log_queries_extra) {
-		r = rrtext_foreach(pkt, len, RRTEXT_ANSWER, UINT32_MAX, QUERY_LOG_RRS, query_log_rr,
-				   &l);
-		if (r > QUERY_LOG_RRS)
-			log_info("%s%s %s is %d more records", prefix, what, name,
-				 r - QUERY_LOG_RRS);
-		if (r > 0)
-			return;
-		if (r < 0) /* ldns refused what dnsmsg accepted: dnsmasq's lines then */
-			log_debug("ldns cannot read the answer for %s: %s", name, strerror(-r));
-	}
-	while (dnsmsg_iter_next(&it, &rr) == 0 && rr.section == DNS_SECTION_ANSWER) {
-		n++;
-		if (rr.type == DNS_TYPE_A && rr.rdlen == 4)
-			inet_ntop(AF_INET, pkt + rr.rdata_off, val, sizeof(val));
-		else if (rr.type == DNS_TYPE_AAAA && rr.rdlen == 16)
-			inet_ntop(AF_INET6, pkt + rr.rdata_off, val, sizeof(val));
-		else if (rr.type == DNS_TYPE_PTR &&
-			 dnsmsg_name_to_text(pkt, len, rr.rdata_off, val, sizeof(val)) >= 0)
-			;
-		else {
-			char t[16];
-			snprintf(val, sizeof(val), "<%s>", dnsmsg_type_name(rr.type, t, sizeof(t)));
-		}
-		log_info("%s%s %s is %s", prefix, what, name, val);
-	}
-	if (n)
-		return;
-	if (dnsmsg_rcode(pkt) == DNS_RCODE_NXDOMAIN)
-		log_info("%s%s %s is NXDOMAIN", prefix, what, name);
-	else if (dnsmsg_rcode(pkt) != DNS_RCODE_NOERROR)
-		log_info("%s%s %s is %s", prefix, what, name, query_rcode_name(dnsmsg_rcode(pkt)));
-	else
-		log_info("%s%s %s is %s", prefix, what, name,
-			 qtype == DNS_TYPE_A	  ? "NODATA-IPv4"
-			 : qtype == DNS_TYPE_AAAA ? "NODATA-IPv6"
-						  : "NODATA");
+	if (qe->cfg->log_queries_extra)
+		query_log_prefix(qe->log_prefix, sizeof(qe->log_prefix), ++qe->log_serial,
+				 &o->peer);
 }
 
 /* The size limit for this answer: TCP's, or the client's EDNS size capped by ours
@@ -886,7 +769,7 @@ query_answer_prepared(struct query_engine *qe, const struct query_prep *p,
 	qe->stats->qtype[o->tcp][stats_qtype_slot(dq.q.qtype)]++;
 	qe->stats->do_requests += dq.do_bit;
 	if (unlikely(qe->cfg->log_queries))
-		query_log_query(qe, &dq, o);
+		query_log_query(qe->log_prefix, &dq, &o->peer);
 	if (unlikely(dq.edns && dq.edns_version > 0)) {
 		qe->stats->badvers++;
 		return query_reply_rcode(qe, &dq, DNS_RCODE_BADVERS, out, cap);

@@ -84,24 +84,6 @@ report_dump_rr(void *ctx, const char *rr)
 	report_printf(ctx, "record %s", rr);
 }
 
-/* The data of the answer record at rr as text. */
-static void
-report_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr, char *out, size_t cap)
-{
-	char t[16];
-
-	if (rr->type == DNS_TYPE_A && rr->rdlen == 4)
-		inet_ntop(AF_INET, pkt + rr->rdata_off, out, (socklen_t)cap);
-	else if (rr->type == DNS_TYPE_AAAA && rr->rdlen == 16)
-		inet_ntop(AF_INET6, pkt + rr->rdata_off, out, (socklen_t)cap);
-	else if ((rr->type == DNS_TYPE_CNAME || rr->type == DNS_TYPE_PTR ||
-		  rr->type == DNS_TYPE_NS) &&
-		 dnsmsg_name_to_text(pkt, len, rr->rdata_off, out, cap) >= 0)
-		;
-	else
-		snprintf(out, cap, "<%s>", dnsmsg_type_name(rr->type, t, sizeof(t)));
-}
-
 static void
 report_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, const uint8_t *reply,
 		  size_t len)
@@ -123,7 +105,7 @@ report_dump_entry(void *ctx, const struct cache_key *key, uint32_t ttl_left, con
 	if (dnsmsg_iter_init(&it, reply, len) == 0)
 		while (dnsmsg_iter_next(&it, &rr) == 0 && rr.section == DNS_SECTION_ANSWER)
 			if (n++ == 0)
-				report_rdata_text(reply, len, &rr, val, sizeof(val));
+				dnsmsg_rdata_text(reply, len, &rr, true, val, sizeof(val));
 	if (n == 0)
 		snprintf(val, sizeof(val), "%s",
 			 dnsmsg_rcode(reply) == DNS_RCODE_NXDOMAIN ? "NXDOMAIN" : "NODATA");

@@ -7,6 +7,7 @@
  * length, compression pointers are followed at most DNSMSG_MAX_JUMPS times, labels over 63 and
  * names over 255 bytes are refused.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -786,6 +787,23 @@ dnsmsg_type_name(uint16_t type, char *buf, size_t cap)
 	}
 	snprintf(buf, cap, "TYPE%u", type);
 	return buf;
+}
+
+const char *
+dnsmsg_rdata_text(const uint8_t *pkt, size_t len, const struct dnsmsg_rr *rr, bool targets,
+		  char *out, size_t cap)
+{
+	bool named = rr->type == DNS_TYPE_PTR ||
+		     (targets && (rr->type == DNS_TYPE_CNAME || rr->type == DNS_TYPE_NS));
+	char t[16];
+
+	if (rr->type == DNS_TYPE_A && rr->rdlen == 4)
+		inet_ntop(AF_INET, pkt + rr->rdata_off, out, (socklen_t)cap);
+	else if (rr->type == DNS_TYPE_AAAA && rr->rdlen == 16)
+		inet_ntop(AF_INET6, pkt + rr->rdata_off, out, (socklen_t)cap);
+	else if (!named || dnsmsg_name_to_text(pkt, len, rr->rdata_off, out, cap) < 0)
+		snprintf(out, cap, "<%s>", dnsmsg_type_name(rr->type, t, sizeof(t)));
+	return out;
 }
 
 /* ---- iterator and TTLs ----------------------------------------------------------------- */

@@ -533,6 +533,34 @@ test_builder_layout(void **state)
 	assert_int_equal(dnsmsg_question_end(buf, len), QUERY_QEND);
 }
 
+/* The short text of log lines: the records of make_reply() (CNAME, A; NS in the authority,
+ * the OPT at the end) as dnsmasq shows them. */
+static void
+test_rdata_text(void **state)
+{
+	uint8_t buf[512];
+	char text[256];
+	size_t len = make_reply(buf, sizeof(buf), false, 0, 0);
+	const char *want_plain[] = {"<CNAME>", "192.0.2.1", "<NS>", "192.0.2.1", "<OPT>"};
+	const char *want_targets[] = {"web.example.com", "192.0.2.1", "ns1.example.com",
+				      "192.0.2.1", "<OPT>"};
+	struct dnsmsg_iter it;
+	struct dnsmsg_rr rr;
+	size_t n = 0;
+	(void)state;
+
+	assert_int_equal(dnsmsg_iter_init(&it, buf, len), 0);
+	while (dnsmsg_iter_next(&it, &rr) == 0) {
+		assert_true(n < ARRAY_SIZE(want_plain));
+		assert_string_equal(dnsmsg_rdata_text(buf, len, &rr, false, text, sizeof(text)),
+				    want_plain[n]);
+		assert_string_equal(dnsmsg_rdata_text(buf, len, &rr, true, text, sizeof(text)),
+				    want_targets[n]);
+		n++;
+	}
+	assert_int_equal(n, ARRAY_SIZE(want_plain));
+}
+
 static void
 test_builder_overflow(void **state)
 {
@@ -1365,6 +1393,7 @@ main(void)
 		cmocka_unit_test(test_reply_error_no_question),
 		cmocka_unit_test(test_build_query),
 		cmocka_unit_test(test_builder_layout),
+		cmocka_unit_test(test_rdata_text),
 		cmocka_unit_test(test_builder_overflow),
 		cmocka_unit_test(test_builder_order),
 		cmocka_unit_test(test_check_reply),
