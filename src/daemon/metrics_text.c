@@ -208,10 +208,10 @@ metrics_format_queries(struct metrics_out *o, const struct stats *s, size_t infl
 	metrics_single(o, "kubemasq_forwarded_total", "counter",
 		       "Cache misses sent to an upstream (coalesced ones not counted).",
 		       s->forwarded);
-	metrics_single(
-		o, "kubemasq_answered_locally_total", "counter",
-		"Requests answered without an upstream or the cache (--address, CHAOS, ...).",
-		s->answered_locally);
+	metrics_single(o, "kubemasq_answered_locally_total", "counter",
+		       "Requests answered from kubemasq's own configuration (--address, local "
+		       "records, CHAOS, ...).",
+		       s->answered_locally);
 	metrics_single(o, "kubemasq_coalesced_total", "counter",
 		       "Cache misses that joined an identical request in flight.", s->coalesced);
 	metrics_single(o, "kubemasq_inflight_queries", "gauge",
